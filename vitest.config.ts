@@ -1,0 +1,16 @@
+import swc from 'unplugin-swc';
+import { defineConfig } from 'vitest/config';
+
+// SWC instead of Vite's default transform: Nest's dependency injection needs decorator metadata.
+// The `source` condition makes `#lab/*` imports resolve to the libs' TypeScript sources.
+export default defineConfig({
+  plugins: [swc.vite({ swcrc: true })],
+  resolve: { conditions: ['source'] },
+  ssr: { resolve: { conditions: ['source'] } },
+  test: {
+    include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'test/**/*.spec.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
