@@ -8,7 +8,7 @@ export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
   test: {
-    include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'test/**/*.spec.ts'],
+    include: ['{apps,libs,test}/**/*.{spec,e2e-spec}.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -1,0 +1,4 @@
+import { runService } from '#lab/bootstrap';
+import { AppModule } from './app.module.js';
+
+await runService('order', AppModule);

@@ -1,0 +1,71 @@
+import { Logger, ValidationPipe, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { APP_CONFIG, type AppConfig, ConfigError, configFor, type ServiceName } from '#lab/config';
+import { ShutdownState } from '#lab/health';
+
+/** Creates a service on Fastify with the lab's conventions, without listening (tests use this too). */
+export async function createService(module: Type<unknown>): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter(), {
+    abortOnError: false,
+  });
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  return app;
+}
+
+/**
+ * Starts a service: validates its configuration first (a bad variable is named, exit 1), listens,
+ * and shuts down gracefully on SIGTERM/SIGINT: readiness turns 503, in-flight requests finish.
+ */
+export async function runService(service: ServiceName, module: Type<unknown>): Promise<void> {
+  const logger = new Logger('Bootstrap');
+  try {
+    configFor(service);
+    const app = await createService(module);
+    const config = app.get<AppConfig>(APP_CONFIG);
+    await app.listen(config.port, config.host);
+    logger.log(`${service} listening on http://${config.host}:${config.port}`);
+    stopOnSignals(app, config, logger);
+  } catch (error) {
+    const detail = error instanceof ConfigError ? error.message : describeStartupError(error);
+    process.stderr.write(`${service} failed to start: ${detail}\n`);
+    process.exit(1);
+  }
+}
+
+function describeStartupError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (/^Mongo(ServerSelection|Network)Error$/.test(error.name)) {
+    return `cannot reach MongoDB (check MONGO_URL): ${error.message}`;
+  }
+  if ('code' in error && error.code === 'EADDRINUSE') {
+    return `${error.message}: the port is taken (set the service's *_PORT variable)`;
+  }
+  return error.stack ?? error.message;
+}
+
+function stopOnSignals(app: NestFastifyApplication, config: AppConfig, logger: Logger): void {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const { drainMs, timeoutMs } = config.shutdown;
+    logger.log(`${signal}: readiness now 503, draining for ${drainMs} ms, then closing`);
+    app.get(ShutdownState).begin();
+    await new Promise((resolve) => setTimeout(resolve, drainMs));
+    setTimeout(() => {
+      logger.error(`in-flight work did not finish within ${timeoutMs} ms; exiting`);
+      process.exit(1);
+    }, timeoutMs).unref();
+    try {
+      await app.close();
+      logger.log('stopped');
+      process.exit(0);
+    } catch (error) {
+      logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

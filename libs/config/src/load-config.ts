@@ -1,0 +1,124 @@
+import {
+  type AppConfig,
+  type ConfigVariable,
+  DEFAULT_PORTS,
+  type LogLevel,
+  type NodeEnv,
+  SERVICE_NAMES,
+  type ServiceName,
+} from './config.schema.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Thrown with every invalid variable named, so one start-up shows all of them. */
+export class ConfigError extends Error {
+  constructor(
+    readonly service: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`Invalid configuration for ${service}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  raw(name: ConfigVariable): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === '' ? undefined : value;
+  }
+
+  oneOf<T extends string>(name: ConfigVariable, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    return this.fail(name, `must be one of ${allowed.join(', ')}`, value, fallback);
+  }
+
+  integer(name: ConfigVariable, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (/^\d+$/.test(value) && n >= min && n <= max) return n;
+    return this.fail(name, `must be an integer from ${min} to ${max}`, value, fallback);
+  }
+
+  url(name: ConfigVariable, fallback: string | undefined, protocols: readonly string[]): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(value).protocol;
+    } catch {
+      protocol = undefined;
+    }
+    if (protocol && protocols.includes(protocol)) return value.replace(/\/+$/, '');
+    return this.fail(name, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, value, fallback);
+  }
+
+  text(name: ConfigVariable, fallback: string, pattern: RegExp, rule: string): string {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    return pattern.test(value) ? value : this.fail(name, rule, value, fallback);
+  }
+
+  private fail<T>(name: string, rule: string, value: string, fallback: T): T {
+    this.problems.push(`${name} ${rule} (got ${JSON.stringify(value)})`);
+    return fallback;
+  }
+}
+
+const PORT_VARIABLES: Readonly<Record<ServiceName, ConfigVariable>> = {
+  gateway: 'GATEWAY_PORT',
+  oauth: 'OAUTH_PORT',
+  customer: 'CUSTOMER_PORT',
+  product: 'PRODUCT_PORT',
+  order: 'ORDER_PORT',
+};
+const URL_VARIABLES: Readonly<Record<ServiceName, ConfigVariable>> = {
+  gateway: 'GATEWAY_URL',
+  oauth: 'OAUTH_URL',
+  customer: 'CUSTOMER_URL',
+  product: 'PRODUCT_URL',
+  order: 'ORDER_URL',
+};
+
+/** Validates the environment for one service; throws {@link ConfigError} naming every bad variable. */
+export function loadConfig(service: ServiceName, env: Env): AppConfig {
+  if (!SERVICE_NAMES.includes(service)) throw new ConfigError(String(service), ['unknown service name']);
+  const read = new Reader(env);
+  const ports = Object.fromEntries(
+    SERVICE_NAMES.map((name) => [name, read.integer(PORT_VARIABLES[name], DEFAULT_PORTS[name], 1, 65535)]),
+  ) as Record<ServiceName, number>;
+  const urls = Object.fromEntries(
+    SERVICE_NAMES.map((name) => [
+      name,
+      read.url(URL_VARIABLES[name], `http://127.0.0.1:${ports[name]}`, ['http:', 'https:']),
+    ]),
+  ) as Record<ServiceName, string>;
+
+  const config: AppConfig = {
+    service,
+    nodeEnv: read.oneOf<NodeEnv>('NODE_ENV', ['development', 'production', 'test'], 'development'),
+    host: read.text('HOST', '127.0.0.1', /^[\w.:-]+$/, 'must be a host name or IP address'),
+    port: ports[service],
+    logLevel: read.oneOf<LogLevel>('LOG_LEVEL', ['error', 'warn', 'info', 'debug', 'verbose'], 'info'),
+    urls,
+    mongo: {
+      url: read.url('MONGO_URL', undefined, ['mongodb:', 'mongodb+srv:']),
+      database: `${read.text('MONGO_DB_PREFIX', 'lab', /^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, _ or -')}_${service}`,
+    },
+    embeddedMongo: {
+      port: read.integer('EMBEDDED_MONGO_PORT', 27027, 0, 65535),
+      dataDir: read.text('EMBEDDED_MONGO_DATA_DIR', '.data/mongo', /^[^\0]+$/, 'must be a directory path'),
+    },
+    shutdown: {
+      drainMs: read.integer('SHUTDOWN_DRAIN_MS', 0, 0, 120_000),
+      timeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    },
+  };
+  if (read.problems.length > 0) throw new ConfigError(service, read.problems);
+  return Object.freeze(config);
+}

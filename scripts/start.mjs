@@ -1,0 +1,150 @@
+// `npm start`: builds if needed, starts the embedded MongoDB-compatible store (unless MONGO_URL is
+// set) and the five services as separate processes with prefixed output, prints the URLs once every
+// service is ready, and stops everything on Ctrl-C / SIGTERM. The environment (and a `.env` file, if
+// present) reaches every service.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code, text) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
+const COLORS = { launcher: 1, mongo: 90, gateway: 36, oauth: 35, customer: 32, product: 33, order: 34 };
+const say = (text) => console.log(`${paint(COLORS.launcher, '[launcher]')} ${text}`);
+
+if (Number(process.versions.node.split('.')[0]) < 22) {
+  console.error(`Node ${process.version} is too old: the lab needs Node 22 or newer. Run it with "npm start", which uses the Node 22 installed by "npm install".`);
+  process.exit(1);
+}
+if (existsSync(join(root, '.env'))) process.loadEnvFile(join(root, '.env'));
+
+await run(process.execPath, [join(root, 'scripts/build.mjs')], 'build');
+const { loadConfig, ConfigError, SERVICE_NAMES } = await import('#lab/config');
+
+let configs;
+try {
+  configs = SERVICE_NAMES.map((service) => loadConfig(service, process.env));
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
+
+const started = Date.now();
+const children = new Map(); // name -> ChildProcess
+let stopping = false;
+process.on('SIGINT', () => stopAll('SIGINT'));
+process.on('SIGTERM', () => stopAll('SIGTERM'));
+
+const env = { ...process.env };
+let mongoNote = `${env.MONGO_URL} (MONGO_URL)`;
+if (!configs[0].mongo.url) {
+  const { port, dataDir } = configs[0].embeddedMongo;
+  const mongo = startChild('mongo', [
+    join(root, 'dist/libs/embedded-mongo/src/cli.js'),
+    '--port', String(port),
+    '--data-dir', join(root, dataDir),
+  ], { detached: true });
+  env.MONGO_URL = await new Promise((resolve, reject) => {
+    mongo.on('line', (line) => {
+      const match = /ready on (mongodb:\/\/\S+)/.exec(line);
+      if (match) resolve(match[1]);
+    });
+    mongo.on('exit', () => reject(new Error('the embedded MongoDB store exited during start-up (see [mongo] above)')));
+  }).catch((error) => fail(error.message));
+  mongoNote = `${env.MONGO_URL} (embedded, data in ${dataDir})`;
+}
+
+for (const config of configs) {
+  startChild(config.service, ['--enable-source-maps', join(root, `dist/apps/${config.service}/src/main.js`)], { env });
+}
+
+await Promise.all(configs.map((config) => waitReady(config))).catch((error) => fail(error.message));
+const width = Math.max(...configs.map((c) => c.service.length));
+say(`all ${configs.length} services ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+for (const config of configs) {
+  const url = `http://${displayHost(config.host)}:${config.port}`;
+  say(`  ${config.service.padEnd(width)}  ${url}${config.service === 'gateway' ? '   <- public entry point' : ''}`);
+}
+say(`  ${'mongo'.padEnd(width)}  ${mongoNote}`);
+say('press Ctrl-C to stop');
+
+function displayHost(host) {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+function startChild(name, args, { env: childEnv = process.env, detached = false } = {}) {
+  const child = spawn(process.execPath, args, { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached });
+  const prefix = paint(COLORS[name] ?? 0, `[${name.padEnd(8)}]`);
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      console.log(`${prefix} ${line}`);
+      child.emit('line', line);
+    });
+  }
+  child.on('exit', (code, signal) => {
+    children.delete(name);
+    if (!stopping) say(`${name} exited (${signal ?? `code ${code}`}); the others keep running`);
+    if (children.size === 0 && stopping) process.exit(process.exitCode ?? 0);
+  });
+  children.set(name, child);
+  return child;
+}
+
+async function waitReady(config) {
+  const url = `http://${displayHost(config.host)}:${config.port}/health/ready`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (!children.has(config.service)) throw new Error(`${config.service} exited before it was ready`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new Error(`${config.service} was not ready at ${url} within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+/** Stops everything and never resolves, so start-up goes no further. */
+function fail(message) {
+  say(paint(31, `start-up failed: ${message}`));
+  process.exitCode = 1;
+  stopAll('SIGTERM');
+  return new Promise(() => {});
+}
+
+async function stopAll(signal) {
+  if (stopping) return;
+  stopping = true;
+  say(`${signal}: stopping the services`);
+  const services = [...children].filter(([name]) => name !== 'mongo');
+  await Promise.all(services.map(([, child]) => stopChild(child)));
+  const mongo = children.get('mongo');
+  if (mongo) await stopChild(mongo);
+  process.exit(process.exitCode ?? 0);
+}
+
+function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function run(command, args, name) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: root, stdio: 'inherit' });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${name} failed with code ${code}`))));
+  });
+}

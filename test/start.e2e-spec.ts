@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { descendantsOf, freePort, isAlive, type RunningProcess, startNode, waitForHttp } from '#lab/testing';
+
+const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'] as const;
+
+describe('npm start', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lab-start-'));
+  const ports: Record<string, number> = {};
+  let lab: RunningProcess;
+  let readyAfterMs = 0;
+
+  beforeAll(async () => {
+    for (const service of SERVICES) ports[service] = await freePort();
+    const env = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_PORT`, String(ports[s])]));
+    const started = Date.now();
+    lab = startNode('scripts/start.mjs', [], {
+      group: true,
+      env: { ...env, MONGO_URL: '', EMBEDDED_MONGO_PORT: '0', EMBEDDED_MONGO_DATA_DIR: dataDir },
+    });
+    await lab.waitForOutput(/all 5 services ready in/, 60_000);
+    readyAfterMs = Date.now() - started;
+  }, 90_000);
+
+  afterAll(async () => {
+    lab?.signal('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('brings every service to ready with its database reachable', async () => {
+    console.info(`npm start: all five services ready after ${readyAfterMs} ms`);
+    for (const service of SERVICES) {
+      const body = await waitForHttp(`http://127.0.0.1:${ports[service]}/health/ready`, 200, 5000);
+      expect(body).toMatchObject({ status: 'ok', info: { lifecycle: { status: 'up' } } });
+      if (service !== 'gateway') expect(body).toMatchObject({ info: { database: { status: 'up' } } });
+    }
+  });
+
+  it('prefixes every line of output with the process it came from and prints the URLs', () => {
+    const output = lab.output();
+    for (const service of SERVICES) {
+      expect(output).toMatch(new RegExp(`^\\[${service}\\s*\\] .*listening on`, 'm'));
+      expect(output).toContain(`http://127.0.0.1:${ports[service]}`);
+    }
+    expect(output).toMatch(/^\[mongo\s*\] embedded-mongo ready on mongodb:\/\/127\.0\.0\.1:\d+/m);
+  });
+
+  it('stops every process it started on Ctrl-C', async () => {
+    const processes = descendantsOf(lab.pid);
+    expect(processes.length).toBeGreaterThanOrEqual(6); // five services and the store
+    lab.signal('SIGINT'); // a terminal's Ctrl-C reaches the whole process group
+    expect(await lab.exited).toBe(0);
+    await expect.poll(() => processes.filter(isAlive), { timeout: 5000 }).toEqual([]);
+    expect(lab.output()).toMatch(/\[gateway\s*\] .*stopped/);
+  });
+});
+
+describe('npm start with a bad variable', () => {
+  it('names the variable and exits non-zero without starting anything', async () => {
+    const lab = startNode('scripts/start.mjs', [], { env: { ORDER_PORT: 'eighty' } });
+    expect(await lab.exited).toBe(1);
+    expect(lab.output()).toContain('ORDER_PORT must be an integer from 1 to 65535 (got "eighty")');
+    expect(lab.output()).not.toContain('[mongo');
+  });
+});
