@@ -1,14 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import helmet from '@fastify/helmet';
 import { Logger, ValidationPipe, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { APP_CONFIG, type AppConfig, ConfigError, configFor, type ServiceName } from '#lab/config';
+import { type AppConfig, ConfigError, configFor, type ServiceName } from '#lab/config';
 import { ShutdownState } from '#lab/health';
+import { ProblemDetailsFilter } from './problem-details.js';
+
+const SANE_REQUEST_ID = /^[\w.:@-]{1,128}$/;
+
+/** Keeps a caller's `x-request-id` when it is sane, else makes one; answered on every response. */
+export function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
 
 /** Creates a service on Fastify with the lab's conventions, without listening (tests use this too). */
-export async function createService(module: Type<unknown>): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter(), {
-    abortOnError: false,
+export async function createService(service: ServiceName, module: Type<unknown>): Promise<NestFastifyApplication> {
+  const config = configFor(service);
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+    return503OnClosing: true,
   });
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { abortOnError: false });
+  const fastify = app.getHttpAdapter().getInstance();
+  await app.register(helmet, { contentSecurityPolicy: false });
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // Also catches what Fastify raises before a handler runs (body too large, malformed JSON).
+  app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   return app;
 }
@@ -20,9 +43,8 @@ export async function createService(module: Type<unknown>): Promise<NestFastifyA
 export async function runService(service: ServiceName, module: Type<unknown>): Promise<void> {
   const logger = new Logger('Bootstrap');
   try {
-    configFor(service);
-    const app = await createService(module);
-    const config = app.get<AppConfig>(APP_CONFIG);
+    const config = configFor(service);
+    const app = await createService(service, module);
     await app.listen(config.port, config.host);
     logger.log(`${service} listening on http://${config.host}:${config.port}`);
     stopOnSignals(app, config, logger);

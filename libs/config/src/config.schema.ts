@@ -26,6 +26,33 @@ export interface AppConfig {
     readonly database: string;
   };
   readonly embeddedMongo: { readonly port: number; readonly dataDir: string };
+  readonly auth: {
+    /** `iss` of every token, and what verifiers require. */
+    readonly issuer: string;
+    /** `aud` of every access token, and what verifiers require. */
+    readonly audience: string;
+    /** Minimum time between two JWKS fetches triggered by an unknown `kid`. */
+    readonly jwksCooldownMs: number;
+    /** How long a fetched JWKS is trusted before it is fetched again. */
+    readonly jwksMaxAgeMs: number;
+  };
+  readonly oauth: {
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlSeconds: number;
+    /** PEM file with the RSA private signing key; undefined: generated on first start and stored. */
+    readonly signingKeyFile: string | undefined;
+    readonly adminEmail: string;
+    readonly adminPassword: string;
+    /** Secrets of the seeded clients (client_credentials grant). */
+    readonly clientSecrets: { readonly order: string; readonly admin: string };
+    /** Failed password grants per account (and per client IP) before 429, within the window. */
+    readonly loginMaxFailures: number;
+    readonly loginWindowSeconds: number;
+  };
+  /** Time allowed for a call to another service (headers and body each). */
+  readonly upstreamTimeoutMs: number;
+  /** Largest request body accepted (413 beyond). */
+  readonly bodyLimitBytes: number;
   readonly shutdown: {
     /** How long readiness answers 503 before the server stops accepting requests. */
     readonly drainMs: number;
@@ -53,6 +80,21 @@ export const CONFIG_VARIABLES = [
   'MONGO_DB_PREFIX',
   'EMBEDDED_MONGO_PORT',
   'EMBEDDED_MONGO_DATA_DIR',
+  'JWT_ISSUER',
+  'JWT_AUDIENCE',
+  'JWKS_COOLDOWN_MS',
+  'JWKS_MAX_AGE_MS',
+  'ACCESS_TOKEN_TTL_SECONDS',
+  'REFRESH_TOKEN_TTL_SECONDS',
+  'OAUTH_SIGNING_KEY_FILE',
+  'OAUTH_ADMIN_EMAIL',
+  'OAUTH_ADMIN_PASSWORD',
+  'ORDER_CLIENT_SECRET',
+  'ADMIN_CLIENT_SECRET',
+  'LOGIN_MAX_FAILURES',
+  'LOGIN_WINDOW_SECONDS',
+  'UPSTREAM_TIMEOUT_MS',
+  'BODY_LIMIT_BYTES',
   'SHUTDOWN_DRAIN_MS',
   'SHUTDOWN_TIMEOUT_MS',
 ] as const;

@@ -59,9 +59,13 @@ class Reader {
   }
 
   text(name: ConfigVariable, fallback: string, pattern: RegExp, rule: string): string {
+    return this.optionalText(name, pattern, rule) ?? fallback;
+  }
+
+  optionalText(name: ConfigVariable, pattern: RegExp, rule: string): string | undefined {
     const value = this.raw(name);
-    if (value === undefined) return fallback;
-    return pattern.test(value) ? value : this.fail(name, rule, value, fallback);
+    if (value === undefined) return undefined;
+    return pattern.test(value) ? value : this.fail(name, rule, value, undefined);
   }
 
   private fail<T>(name: string, rule: string, value: string, fallback: T): T {
@@ -114,6 +118,27 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       port: read.integer('EMBEDDED_MONGO_PORT', 27027, 0, 65535),
       dataDir: read.text('EMBEDDED_MONGO_DATA_DIR', '.data/mongo', /^[^\0]+$/, 'must be a directory path'),
     },
+    auth: {
+      issuer: read.url('JWT_ISSUER', 'http://localhost:3000', ['http:', 'https:']) as string,
+      audience: read.text('JWT_AUDIENCE', 'observability-lab', /^\S{1,200}$/, 'must be a non-empty word'),
+      jwksCooldownMs: read.integer('JWKS_COOLDOWN_MS', 5000, 0, 600_000),
+      jwksMaxAgeMs: read.integer('JWKS_MAX_AGE_MS', 600_000, 1000, 86_400_000),
+    },
+    oauth: {
+      accessTokenTtlSeconds: read.integer('ACCESS_TOKEN_TTL_SECONDS', 900, 5, 86_400),
+      refreshTokenTtlSeconds: read.integer('REFRESH_TOKEN_TTL_SECONDS', 1_209_600, 60, 31_536_000),
+      signingKeyFile: read.optionalText('OAUTH_SIGNING_KEY_FILE', /^[^\0]+$/, 'must be a file path'),
+      adminEmail: read.text('OAUTH_ADMIN_EMAIL', 'admin@lab.local', /^[^\s@]+@[^\s@]+$/, 'must be an email address'),
+      adminPassword: read.text('OAUTH_ADMIN_PASSWORD', 'admin-password', /^.{8,128}$/, 'must be 8 to 128 characters'),
+      clientSecrets: {
+        order: read.text('ORDER_CLIENT_SECRET', 'order-service-secret', /^.{12,200}$/, 'must be 12 to 200 characters'),
+        admin: read.text('ADMIN_CLIENT_SECRET', 'admin-cli-secret', /^.{12,200}$/, 'must be 12 to 200 characters'),
+      },
+      loginMaxFailures: read.integer('LOGIN_MAX_FAILURES', 5, 1, 1000),
+      loginWindowSeconds: read.integer('LOGIN_WINDOW_SECONDS', 300, 1, 86_400),
+    },
+    upstreamTimeoutMs: read.integer('UPSTREAM_TIMEOUT_MS', 5000, 50, 120_000),
+    bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
     shutdown: {
       drainMs: read.integer('SHUTDOWN_DRAIN_MS', 0, 0, 120_000),
       timeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -1,0 +1,64 @@
+import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { hasScope, type Principal, Scope } from '#lab/auth';
+import { ObjectId } from 'mongodb';
+import type { MongoRepository } from 'typeorm';
+import { Customer } from './customer.entity.js';
+import type { CreateCustomerDto } from './dto/create-customer.dto.js';
+import type { UpdateCustomerDto } from './dto/update-customer.dto.js';
+
+const DUPLICATE_KEY = 11000;
+
+@Injectable()
+export class CustomersService {
+  constructor(@InjectRepository(Customer) private readonly customers: MongoRepository<Customer>) {}
+
+  async create(input: CreateCustomerDto): Promise<Customer> {
+    const now = new Date();
+    const customer = this.customers.create({ ...input, email: input.email.toLowerCase(), address: null, createdAt: now, updatedAt: now });
+    try {
+      return await this.customers.save(customer);
+    } catch (error) {
+      if ((error as { code?: number }).code === DUPLICATE_KEY) {
+        throw new ConflictException(`user ${input.userId} already has a customer profile`);
+      }
+      throw error;
+    }
+  }
+
+  async findOwn(principal: Principal): Promise<Customer> {
+    const customer = await this.customers.findOne({ where: { userId: principal.subject } });
+    if (!customer) throw new NotFoundException('no customer profile for this user');
+    return customer;
+  }
+
+  async updateOwn(principal: Principal, changes: UpdateCustomerDto): Promise<Customer> {
+    const set: Partial<Customer> = { updatedAt: new Date() };
+    if (changes.name !== undefined) set.name = changes.name;
+    if (changes.address !== undefined) set.address = { ...changes.address };
+    const result = await this.customers.findOneAndUpdate(
+      { userId: principal.subject },
+      { $set: set },
+      { returnDocument: 'after' },
+    );
+    if (!result) throw new NotFoundException('no customer profile for this user');
+    return this.customers.create(result as Customer);
+  }
+
+  /** The owner, an admin, or a service allowed to read customers; anyone else gets 404, as if it did not exist. */
+  async findVisible(principal: Principal, id: string): Promise<Customer> {
+    const customer = ObjectId.isValid(id) && id.length === 24 ? await this.customers.findOne({ where: { _id: new ObjectId(id) } }) : null;
+    const allowed = customer && (customer.userId === principal.subject || hasScope(principal, Scope.Admin) || hasScope(principal, Scope.CustomersRead));
+    if (!customer || !allowed) throw new NotFoundException(`customer ${id} not found`);
+    return customer;
+  }
+
+  async list(page: number, limit: number): Promise<{ items: Customer[]; total: number }> {
+    const [items, total] = await this.customers.findAndCount({
+      order: { createdAt: 'ASC' },
+      skip: (page - 1) * limit,
+      take: limit,
+    });
+    return { items, total };
+  }
+}

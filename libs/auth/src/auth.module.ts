@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { PassportModule } from '@nestjs/passport';
+import { JwksKeyProvider } from './jwks-key-provider.js';
+import { JwtAuthGuard } from './jwt-auth.guard.js';
+import { JwtStrategy } from './jwt.strategy.js';
+import { ScopesGuard } from './scopes.guard.js';
+
+/** Every service verifies tokens itself (nothing trusts a header the gateway could have been bypassed for). */
+@Module({
+  imports: [PassportModule],
+  providers: [JwksKeyProvider, JwtStrategy, JwtAuthGuard, ScopesGuard],
+  exports: [JwksKeyProvider, JwtAuthGuard, ScopesGuard],
+})
+export class AuthModule {}

@@ -1,0 +1,31 @@
+import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { AuthGuard } from '@nestjs/passport';
+import type { FastifyReply } from 'fastify';
+import { TokenRejected } from './jwks-key-provider.js';
+import type { Principal } from './principal.js';
+
+/** Why a token was refused, in words safe to return (jsonwebtoken's messages minus expected values). */
+export function rejectionReason(error: unknown, info: unknown): string {
+  if (error instanceof TokenRejected) return error.reason;
+  const cause = error ?? info;
+  if (!(cause instanceof Error)) return 'missing bearer token';
+  if (cause.message === 'No auth token') return 'missing bearer token';
+  if (cause.name === 'TokenExpiredError') return 'token expired';
+  if (cause.name === 'NotBeforeError') return 'token not yet valid';
+  return cause.message.split('.')[0].replace(/^jwt /, 'token ');
+}
+
+/** 401 with `WWW-Authenticate` (RFC 6750) unless the bearer token verifies; sets `request.user`. */
+@Injectable()
+export class JwtAuthGuard extends AuthGuard('jwt') {
+  override handleRequest<TUser = Principal>(error: unknown, user: TUser | false, info: unknown, context: ExecutionContext): TUser {
+    if (user && !error) return user;
+    const reason = rejectionReason(error, info);
+    const challenge =
+      reason === 'missing bearer token'
+        ? 'Bearer realm="observability-lab"'
+        : `Bearer realm="observability-lab", error="invalid_token", error_description="${reason.replace(/"/g, "'")}"`;
+    context.switchToHttp().getResponse<FastifyReply>().header('www-authenticate', challenge);
+    throw new UnauthorizedException(reason);
+  }
+}

@@ -1,0 +1,73 @@
+import { STATUS_CODES } from 'node:http';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** RFC 9457 problem details, with the request id so a user can quote it and we can find the logs. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance: string;
+  request_id: string;
+  errors?: string[];
+  [extension: string]: unknown;
+}
+
+export function problem(request: FastifyRequest, status: number, detail?: string, extra: Record<string, unknown> = {}): ProblemDetails {
+  return {
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    ...(detail ? { detail } : {}),
+    instance: request.url.split('?')[0],
+    request_id: request.id,
+    ...extra,
+  };
+}
+
+export function sendProblem(reply: FastifyReply, body: ProblemDetails): void {
+  void reply.status(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+/** Every error of every service leaves as problem+json; no stack trace ever leaves the process. */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    sendProblem(reply, toProblem(exception, request, this.logger));
+  }
+}
+
+export function toProblem(exception: unknown, request: FastifyRequest, logger: Logger): ProblemDetails {
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const { message, ...rest } =
+      typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : { message: response };
+    // Nest's default `error` is the status text (already the title); any other value is an extension,
+    // such as RFC 6749's `error` code.
+    const extensions = Object.fromEntries(
+      Object.entries(rest).filter(
+        ([key, value]) => !['statusCode', 'status', 'title'].includes(key) && !(key === 'error' && value === STATUS_CODES[status]),
+      ),
+    );
+    if (Array.isArray(message)) return problem(request, status, 'the request is invalid', { errors: message.map(String), ...extensions });
+    return problem(request, status, typeof message === 'string' ? message : undefined, extensions);
+  }
+  const fastifyError = exception as Partial<FastifyError>;
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
+    return problem(request, fastifyError.statusCode, fastifyError.message);
+  }
+  logger.error(
+    `unhandled error on ${request.method} ${request.url.split('?')[0]} (request ${request.id})`,
+    exception instanceof Error ? exception.stack : String(exception),
+  );
+  return problem(request, 500, 'an unexpected error occurred; quote the request id when reporting it');
+}
