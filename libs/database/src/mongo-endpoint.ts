@@ -24,3 +24,4 @@ export class MongoEndpoint implements OnApplicationShutdown {
     await this.embedded?.stop();
   }
 }
+

@@ -1,5 +1,6 @@
-import { Controller, Get, Inject, Optional } from '@nestjs/common';
+import { Controller, Get, Inject, Optional, UseFilters } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { HealthCheckFilter } from './health-check.filter.js';
 import { ShutdownState } from './shutdown-state.js';
 
 export const HEALTH_OPTIONS = Symbol('HEALTH_OPTIONS');
@@ -9,6 +10,7 @@ export interface HealthOptions {
 }
 
 @Controller('health')
+@UseFilters(HealthCheckFilter)
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,

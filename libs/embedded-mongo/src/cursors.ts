@@ -1,0 +1,80 @@
+import { type Document, Long, calculateObjectSize } from 'bson';
+import { CommandError } from './errors.js';
+import { MAX_BSON_OBJECT_SIZE } from './wire-protocol.js';
+
+const DEFAULT_FIRST_BATCH = 101;
+// Room for the reply envelope around a batch that fills a whole BSON document.
+const MAX_BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 64 * 1024;
+const IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+
+interface ServerCursor {
+  readonly ns: string;
+  readonly docs: Document[];
+  position: number;
+  touched: number;
+}
+
+export interface CursorBatch {
+  readonly id: Long;
+  readonly batch: Document[];
+}
+
+/** Server-side cursors: results are computed up front and handed out in batches by `getMore`. */
+export class CursorRegistry {
+  private readonly cursors = new Map<number, ServerCursor>();
+  private nextId = 1;
+
+  /** Opens a cursor unless the first batch already holds everything (then the id is 0). */
+  open(ns: string, docs: Document[], batchSize: number | undefined, singleBatch = false): CursorBatch {
+    this.expireIdle();
+    const cursor: ServerCursor = { ns, docs, position: 0, touched: Date.now() };
+    const batch = take(cursor, batchSize ?? DEFAULT_FIRST_BATCH);
+    const exhausted = cursor.position >= docs.length && batchSize !== 0;
+    if (singleBatch || exhausted) return { id: Long.ZERO, batch };
+    const id = this.nextId++;
+    this.cursors.set(id, cursor);
+    return { id: Long.fromNumber(id), batch };
+  }
+
+  more(id: number, ns: string, batchSize: number | undefined): CursorBatch {
+    const cursor = this.cursors.get(id);
+    if (!cursor || cursor.ns !== ns)
+      throw new CommandError(43, 'CursorNotFound', `cursor id ${id} not found`);
+    cursor.touched = Date.now();
+    const batch = take(cursor, batchSize && batchSize > 0 ? batchSize : Infinity);
+    if (cursor.position < cursor.docs.length) return { id: Long.fromNumber(id), batch };
+    this.cursors.delete(id);
+    return { id: Long.ZERO, batch };
+  }
+
+  kill(id: number): boolean {
+    return this.cursors.delete(id);
+  }
+
+  killNamespace(ns: string): void {
+    for (const [id, cursor] of this.cursors) if (cursor.ns === ns) this.cursors.delete(id);
+  }
+
+  private expireIdle(): void {
+    const cutoff = Date.now() - IDLE_TIMEOUT_MS;
+    for (const [id, cursor] of this.cursors) if (cursor.touched < cutoff) this.cursors.delete(id);
+  }
+}
+
+function take(cursor: ServerCursor, max: number): Document[] {
+  const batch: Document[] = [];
+  let bytes = 0;
+  while (batch.length < max && cursor.position < cursor.docs.length) {
+    const doc = cursor.docs[cursor.position];
+    bytes += calculateObjectSize(doc, { ignoreUndefined: true });
+    if (batch.length > 0 && bytes > MAX_BATCH_BYTES) break;
+    batch.push(doc);
+    cursor.position++;
+  }
+  return batch;
+}
+
+export const cursorReply = (ns: string, { id, batch }: CursorBatch, first: boolean): Document => ({
+  cursor: first ? { firstBatch: batch, id, ns } : { nextBatch: batch, id, ns },
+  ok: 1,
+});

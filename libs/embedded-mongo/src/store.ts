@@ -1,0 +1,299 @@
+import { type Document, UUID } from 'bson';
+import { Query } from 'mingo';
+import type { CollationSpec } from 'mingo/types';
+import { isEqual } from 'mingo/util';
+import { canonicalKey, formatDocument, isPlainObject, pathValues } from './bson-values.js';
+import { CommandError, invalidNamespace } from './errors.js';
+
+export interface IndexSpec extends Document {
+  v: number;
+  key: Document;
+  name: string;
+  unique?: boolean;
+  sparse?: boolean;
+  partialFilterExpression?: Document;
+}
+
+const ID_INDEX: IndexSpec = { v: 2, key: { _id: 1 }, name: '_id_' };
+
+export const queryOptions = (collation?: unknown) =>
+  isPlainObject(collation) && typeof collation.locale === 'string' && collation.locale !== 'simple'
+    ? { collation: collation as unknown as CollationSpec }
+    : {};
+
+export function duplicateKeyError(ns: string, index: IndexSpec, keyValue: Document): CommandError {
+  return new CommandError(
+    11000,
+    'DuplicateKey',
+    `E11000 duplicate key error collection: ${ns} index: ${index.name} dup key: ${formatDocument(keyValue)}`,
+    { keyPattern: index.key, keyValue },
+  );
+}
+
+/** Keeps index key → owning `_id` key, so duplicates are found by lookup, not by scanning. */
+class UniqueIndex {
+  readonly owners = new Map<string, string>();
+  private readonly fields: string[];
+  private readonly partial: Query | undefined;
+
+  constructor(readonly spec: IndexSpec) {
+    this.fields = Object.keys(spec.key);
+    this.partial = spec.partialFilterExpression ? new Query(spec.partialFilterExpression) : undefined;
+  }
+
+  /** Every index key of the document (several for array fields), with the values for error messages. */
+  keysOf(doc: Document): Map<string, Document> {
+    const keys = new Map<string, Document>();
+    if (this.partial && !this.partial.test(doc)) return keys;
+    const perField = this.fields.map((field) => pathValues(doc, field));
+    if (this.spec.sparse && perField.every((values) => values.every((v) => v === undefined))) return keys;
+    let combos: unknown[][] = [[]];
+    for (const values of perField) combos = combos.flatMap((combo) => values.map((v) => [...combo, v]));
+    for (const combo of combos) {
+      const keyValue: Document = {};
+      this.fields.forEach((field, i) => (keyValue[field] = combo[i] ?? null));
+      keys.set(canonicalKey(combo.map((v) => v ?? null)), keyValue);
+    }
+    return keys;
+  }
+}
+
+export class Collection {
+  /** Documents by canonical `_id`, in insertion order. Stored documents are never mutated: writes swap in copies. */
+  readonly docs = new Map<string, Document>();
+  private readonly indexes: IndexSpec[] = [];
+  private readonly unique: UniqueIndex[] = [];
+
+  constructor(
+    readonly db: string,
+    readonly name: string,
+    readonly options: Document = {},
+    readonly uuid: UUID = new UUID(),
+  ) {}
+
+  get ns(): string {
+    return `${this.db}.${this.name}`;
+  }
+
+  /** Matching documents in natural order; an `_id` equality or `$in` only looks at those documents. */
+  match(filter: Document = {}, collation?: unknown, limit = Infinity): Document[] {
+    const query = Object.keys(filter).length > 0 ? new Query(filter, queryOptions(collation)) : undefined;
+    const out: Document[] = [];
+    for (const doc of this.candidates(filter)) {
+      if (out.length >= limit) break;
+      if (!query || query.test(doc)) out.push(doc);
+    }
+    return out;
+  }
+
+  private candidates(filter: Document): Iterable<Document> {
+    const id: unknown = filter._id;
+    if (id === undefined || id instanceof RegExp) return this.docs.values();
+    let ids: unknown[];
+    if (!isPlainObject(id) || !Object.keys(id).some((k) => k.startsWith('$'))) ids = [id];
+    else if (Object.keys(id).length === 1 && '$eq' in id) ids = [id.$eq];
+    else if (Object.keys(id).length === 1 && Array.isArray(id.$in)) ids = id.$in;
+    else return this.docs.values();
+    if (ids.some((v) => v instanceof RegExp || v === null || Array.isArray(v))) return this.docs.values();
+    const found = new Set<Document>();
+    for (const value of ids) {
+      const doc = this.docs.get(canonicalKey(value));
+      if (doc) found.add(doc);
+    }
+    return found;
+  }
+
+  insert(doc: Document): void {
+    const idKey = canonicalKey(doc._id);
+    if (this.docs.has(idKey)) throw duplicateKeyError(this.ns, ID_INDEX, { _id: doc._id });
+    const added = this.uniqueKeysFor(doc, idKey);
+    this.docs.set(idKey, doc);
+    for (const [index, keys] of added) for (const key of keys) index.owners.set(key, idKey);
+  }
+
+  /** Swaps in the new version of a document (same `_id`), enforcing unique indexes first. */
+  replace(oldDoc: Document, newDoc: Document): void {
+    const idKey = canonicalKey(oldDoc._id);
+    if (!isEqual(oldDoc._id, newDoc._id)) throw new Error('bug: replace must keep _id');
+    const added = this.uniqueKeysFor(newDoc, idKey);
+    this.removeUniqueKeys(oldDoc, idKey);
+    this.docs.set(idKey, newDoc);
+    for (const [index, keys] of added) for (const key of keys) index.owners.set(key, idKey);
+  }
+
+  remove(doc: Document): void {
+    const idKey = canonicalKey(doc._id);
+    this.removeUniqueKeys(doc, idKey);
+    this.docs.delete(idKey);
+  }
+
+  clear(): void {
+    this.docs.clear();
+    for (const index of this.unique) index.owners.clear();
+  }
+
+  private uniqueKeysFor(doc: Document, idKey: string): Array<[UniqueIndex, string[]]> {
+    return this.unique.map((index) => {
+      const keys = index.keysOf(doc);
+      for (const [key, keyValue] of keys) {
+        const owner = index.owners.get(key);
+        if (owner !== undefined && owner !== idKey) throw duplicateKeyError(this.ns, index.spec, keyValue);
+      }
+      return [index, [...keys.keys()]];
+    });
+  }
+
+  private removeUniqueKeys(doc: Document, idKey: string): void {
+    for (const index of this.unique) {
+      for (const key of index.keysOf(doc).keys())
+        if (index.owners.get(key) === idKey) index.owners.delete(key);
+    }
+  }
+
+  indexSpecs(): IndexSpec[] {
+    return [ID_INDEX, ...this.indexes];
+  }
+
+  /** Returns false when an identical index already exists. */
+  createIndex(spec: IndexSpec): boolean {
+    if (canonicalKey(spec.key) === canonicalKey(ID_INDEX.key)) return false;
+    if (spec.name === ID_INDEX.name) {
+      throw new CommandError(
+        86,
+        'IndexKeySpecsConflict',
+        `The index name '_id_' is reserved for the _id index`,
+      );
+    }
+    const sameName = this.indexes.find((i) => i.name === spec.name);
+    const sameKey = this.indexes.find((i) => canonicalKey(i.key) === canonicalKey(spec.key));
+    if (sameName) {
+      if (sameKey === sameName && Boolean(sameName.unique) === Boolean(spec.unique)) return false;
+      throw new CommandError(
+        86,
+        'IndexKeySpecsConflict',
+        `An existing index has the same name as the requested index. Requested index: ${formatDocument(spec)}, existing index: ${formatDocument(sameName)}`,
+      );
+    }
+    if (sameKey) {
+      throw new CommandError(
+        85,
+        'IndexOptionsConflict',
+        `Index already exists with a different name: ${sameKey.name}`,
+      );
+    }
+    if (spec.unique) {
+      const index = new UniqueIndex(spec);
+      for (const [idKey, doc] of this.docs) {
+        for (const [key, keyValue] of index.keysOf(doc)) {
+          const owner = index.owners.get(key);
+          if (owner !== undefined && owner !== idKey) throw duplicateKeyError(this.ns, spec, keyValue);
+          index.owners.set(key, idKey);
+        }
+      }
+      this.unique.push(index);
+    }
+    this.indexes.push(spec);
+    return true;
+  }
+
+  dropIndex(name: string): void {
+    if (name === ID_INDEX.name) throw new CommandError(72, 'InvalidOptions', 'cannot drop _id index');
+    const at = this.indexes.findIndex((i) => i.name === name);
+    if (at < 0) throw new CommandError(27, 'IndexNotFound', `index not found with name [${name}]`);
+    this.indexes.splice(at, 1);
+    const u = this.unique.findIndex((i) => i.spec.name === name);
+    if (u >= 0) this.unique.splice(u, 1);
+  }
+
+  indexNameForKey(key: Document): string {
+    const found = this.indexSpecs().find((i) => canonicalKey(i.key) === canonicalKey(key));
+    if (!found)
+      throw new CommandError(27, 'IndexNotFound', `can't find index with key: ${formatDocument(key)}`);
+    return found.name;
+  }
+
+  dropAllIndexes(): void {
+    this.indexes.length = 0;
+    this.unique.length = 0;
+  }
+}
+
+const INVALID_DB_CHARS = /[/\\. "$\0]/;
+
+export function validateNames(db: string, collection?: string): void {
+  if (db === '' || INVALID_DB_CHARS.test(db) || db.length > 63)
+    throw invalidNamespace(`Invalid database name: '${db}'`);
+  if (collection === undefined) return;
+  if (collection === '' || collection.includes('\0') || collection.includes('$')) {
+    throw invalidNamespace(`Invalid collection name: ${collection}`);
+  }
+}
+
+/** All databases and collections of the server; reports every change so persistence can follow. */
+export class Store {
+  private readonly databases = new Map<string, Map<string, Collection>>();
+
+  constructor(private readonly onChange: (db: string, collection: string) => void = () => undefined) {}
+
+  get(db: string, name: string): Collection | undefined {
+    return this.databases.get(db)?.get(name);
+  }
+
+  getOrCreate(db: string, name: string, options?: Document): Collection {
+    const existing = this.get(db, name);
+    if (existing) return existing;
+    validateNames(db, name);
+    let collections = this.databases.get(db);
+    if (!collections) this.databases.set(db, (collections = new Map()));
+    const collection = new Collection(db, name, options);
+    collections.set(name, collection);
+    this.changed(collection);
+    return collection;
+  }
+
+  /** Adds a collection restored from disk, without reporting it as a change. */
+  restore(collection: Collection): void {
+    let collections = this.databases.get(collection.db);
+    if (!collections) this.databases.set(collection.db, (collections = new Map()));
+    collections.set(collection.name, collection);
+  }
+
+  changed(collection: Collection): void {
+    this.onChange(collection.db, collection.name);
+  }
+
+  drop(db: string, name: string): boolean {
+    const collections = this.databases.get(db);
+    if (!collections?.delete(name)) return false;
+    if (collections.size === 0) this.databases.delete(db);
+    this.onChange(db, name);
+    return true;
+  }
+
+  dropDatabase(db: string): void {
+    for (const name of this.collectionNames(db)) this.drop(db, name);
+  }
+
+  databaseNames(): string[] {
+    return [...this.databases.keys()];
+  }
+
+  collectionNames(db: string): string[] {
+    return [...(this.databases.get(db)?.keys() ?? [])];
+  }
+
+  collections(db: string): Collection[] {
+    return [...(this.databases.get(db)?.values() ?? [])];
+  }
+
+  rename(from: Collection, db: string, name: string): Collection {
+    validateNames(db, name);
+    const target = new Collection(db, name, from.options);
+    for (const spec of from.indexSpecs().slice(1)) target.createIndex(spec);
+    for (const doc of from.docs.values()) target.insert(doc);
+    this.drop(from.db, from.name);
+    this.restore(target);
+    this.changed(target);
+    return target;
+  }
+}
