@@ -1,1 +1,2 @@
+export * from './lab.js';
 export * from './processes.js';
