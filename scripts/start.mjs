@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,7 +47,7 @@ if (!configs[0].mongo.url) {
   const mongo = startChild('mongo', [
     join(root, 'dist/libs/embedded-mongo/src/cli.js'),
     '--port', String(port),
-    '--data-dir', join(root, dataDir),
+    '--data-dir', resolve(root, dataDir),
   ], { detached: true });
   env.MONGO_URL = await new Promise((resolve, reject) => {
     mongo.on('line', (line) => {

@@ -1,13 +1,24 @@
 import { Module } from '@nestjs/common';
+import { AuthModule } from '#lab/auth';
 import { ConfigModule } from '#lab/config';
 import { DatabaseModule } from '#lab/database';
 import { HealthModule } from '#lab/health';
+import { ClientsModule } from './clients/clients.module.js';
+import { OAUTH_ENTITIES } from './entities.js';
+import { KeysModule } from './keys/keys.module.js';
+import { TokensModule } from './tokens/tokens.module.js';
+import { UsersModule } from './users/users.module.js';
 
 @Module({
   imports: [
     ConfigModule.forService('oauth'),
-    DatabaseModule.forRoot([]),
+    DatabaseModule.forRoot(OAUTH_ENTITIES),
     HealthModule.forRoot({ database: true }),
+    AuthModule,
+    KeysModule,
+    ClientsModule,
+    UsersModule,
+    TokensModule,
   ],
 })
 export class AppModule {}

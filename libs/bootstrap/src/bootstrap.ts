@@ -23,6 +23,7 @@ export async function createService(service: ServiceName, module: Type<unknown>)
     requestIdHeader: false,
     genReqId: requestIdOf,
     return503OnClosing: true,
+    trustProxy: service === 'gateway' ? false : config.trustProxy,
   });
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { abortOnError: false });
   const fastify = app.getHttpAdapter().getInstance();

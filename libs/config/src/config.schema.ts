@@ -49,6 +49,11 @@ export interface AppConfig {
     readonly loginMaxFailures: number;
     readonly loginWindowSeconds: number;
   };
+  /**
+   * Addresses whose `X-Forwarded-For` is believed (proxy-addr syntax), so a backend sees the client's
+   * address behind the gateway. The gateway itself is the edge and trusts nobody.
+   */
+  readonly trustProxy: string;
   /** Time allowed for a call to another service (headers and body each). */
   readonly upstreamTimeoutMs: number;
   /** Largest request body accepted (413 beyond). */
@@ -93,6 +98,7 @@ export const CONFIG_VARIABLES = [
   'ADMIN_CLIENT_SECRET',
   'LOGIN_MAX_FAILURES',
   'LOGIN_WINDOW_SECONDS',
+  'TRUST_PROXY',
   'UPSTREAM_TIMEOUT_MS',
   'BODY_LIMIT_BYTES',
   'SHUTDOWN_DRAIN_MS',

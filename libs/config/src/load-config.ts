@@ -137,6 +137,7 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       loginMaxFailures: read.integer('LOGIN_MAX_FAILURES', 5, 1, 1000),
       loginWindowSeconds: read.integer('LOGIN_WINDOW_SECONDS', 300, 1, 86_400),
     },
+    trustProxy: read.text('TRUST_PROXY', 'loopback,uniquelocal', /^[\w.:/,-]+$/, 'must be a comma-separated list of addresses, ranges or loopback/linklocal/uniquelocal'),
     upstreamTimeoutMs: read.integer('UPSTREAM_TIMEOUT_MS', 5000, 50, 120_000),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
     shutdown: {

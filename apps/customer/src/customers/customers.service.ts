@@ -1,13 +1,12 @@
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
+import { isDuplicateKeyError } from '#lab/database';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { Customer } from './customer.entity.js';
 import type { CreateCustomerDto } from './dto/create-customer.dto.js';
 import type { UpdateCustomerDto } from './dto/update-customer.dto.js';
-
-const DUPLICATE_KEY = 11000;
 
 @Injectable()
 export class CustomersService {
@@ -19,7 +18,7 @@ export class CustomersService {
     try {
       return await this.customers.save(customer);
     } catch (error) {
-      if ((error as { code?: number }).code === DUPLICATE_KEY) {
+      if (isDuplicateKeyError(error)) {
         throw new ConflictException(`user ${input.userId} already has a customer profile`);
       }
       throw error;

@@ -1,0 +1,11 @@
+import { Module, type OnModuleInit } from '@nestjs/common';
+import { PasswordHasher } from './password-hasher.js';
+
+@Module({ providers: [PasswordHasher], exports: [PasswordHasher] })
+export class HashingModule implements OnModuleInit {
+  constructor(private readonly hasher: PasswordHasher) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.hasher.dummyHash();
+  }
+}

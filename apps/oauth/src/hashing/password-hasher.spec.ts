@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { PasswordHasher } from './password-hasher.js';
+
+describe(PasswordHasher.name, () => {
+  const hasher = new PasswordHasher();
+
+  it('verifies the password it hashed and rejects any other', async () => {
+    const hash = await hasher.hash('correct horse battery staple');
+    expect(await hasher.verify('correct horse battery staple', hash)).toBe(true);
+    expect(await hasher.verify('correct horse battery stapl', hash)).toBe(false);
+  });
+
+  it("records OWASP's scrypt cost and a fresh 16-byte salt in every hash, and never the password", async () => {
+    const [first, second] = await Promise.all([hasher.hash('same password'), hasher.hash('same password')]);
+    const match = /^\$scrypt\$ln=17,r=8,p=1\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(first);
+    expect(match).not.toBeNull();
+    expect(Buffer.from(match?.[1] ?? '', 'base64')).toHaveLength(16);
+    expect(Buffer.from(match?.[2] ?? '', 'base64')).toHaveLength(64);
+    expect(first).not.toBe(second);
+    expect(first).not.toContain('same password');
+  });
+
+  it('answers false for an account without a hash, after the same work as for a real one', async () => {
+    await hasher.dummyHash();
+    const real = await hasher.hash('a password');
+    const started = performance.now();
+    await hasher.verify('a guess', real);
+    const known = performance.now() - started;
+    const unknownStarted = performance.now();
+    expect(await hasher.verify('a guess', undefined)).toBe(false);
+    const unknown = performance.now() - unknownStarted;
+    expect(unknown).toBeGreaterThan(known / 3);
+  });
+
+  it('rejects a malformed or implausibly expensive stored hash without trying it', async () => {
+    expect(await hasher.verify('x', 'plain text')).toBe(false);
+    expect(await hasher.verify('x', '$scrypt$ln=30,r=8,p=1$c2FsdA$aGFzaA')).toBe(false);
+  });
+});

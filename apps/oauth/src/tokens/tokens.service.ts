@@ -1,0 +1,140 @@
+import { Injectable } from '@nestjs/common';
+import { PUBLIC_CLIENT_ID, SERVICE_CLIENTS } from '#lab/auth';
+import { type ClientCredentials, parseBasicCredentials } from '../clients/client-authentication.js';
+import { ClientsService } from '../clients/clients.service.js';
+import { PasswordHasher } from '../hashing/password-hasher.js';
+import { AccessTokenSigner } from '../keys/access-token.signer.js';
+import { UsersService } from '../users/users.service.js';
+import type { TokenRequestDto } from './dto/token-request.dto.js';
+import { LoginThrottle } from './login-throttle.service.js';
+import { OAuthException } from './oauth.exception.js';
+import { InvalidRefreshToken, RefreshTokensService } from './refresh-tokens.service.js';
+import { grantedScopes } from './scopes.js';
+import { toTokenResponse, type TokenResponse } from './token.response.js';
+
+export interface TokenRequestContext {
+  /** The `Authorization` header, for HTTP Basic client authentication. */
+  readonly authorization: string | undefined;
+  readonly ip: string;
+}
+
+export const SUPPORTED_GRANT_TYPES = ['password', 'client_credentials', 'refresh_token'] as const;
+
+@Injectable()
+export class TokensService {
+  constructor(
+    private readonly signer: AccessTokenSigner,
+    private readonly users: UsersService,
+    private readonly clients: ClientsService,
+    private readonly refreshTokens: RefreshTokensService,
+    private readonly throttle: LoginThrottle,
+    private readonly hasher: PasswordHasher,
+  ) {}
+
+  grant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+    switch (request.grant_type) {
+      case 'password':
+        return this.passwordGrant(request, context);
+      case 'client_credentials':
+        return this.clientCredentialsGrant(request, context);
+      case 'refresh_token':
+        return this.refreshTokenGrant(request, context);
+      default:
+        throw new OAuthException('unsupported_grant_type', `supported grant types: ${SUPPORTED_GRANT_TYPES.join(', ')}`);
+    }
+  }
+
+  private async passwordGrant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+    this.requirePublicClient(request, context, 'password');
+    if (!request.username || !request.password) throw new OAuthException('invalid_request', 'username and password are required');
+    const attempt = { email: request.username.trim().toLowerCase(), ip: context.ip };
+    const retryAfter = await this.throttle.retryAfterSeconds(attempt);
+    if (retryAfter !== undefined) {
+      throw new OAuthException('invalid_grant', `too many failed sign-in attempts; retry in ${retryAfter} s`, 429, {
+        'retry-after': String(retryAfter),
+      });
+    }
+    const user = await this.users.findByEmail(attempt.email);
+    const valid = await this.hasher.verify(request.password, user?.passwordHash);
+    if (!user || !valid) {
+      await this.throttle.recordFailure(attempt);
+      throw new OAuthException('invalid_grant', 'invalid username or password');
+    }
+    await this.throttle.clearAccount(attempt.email);
+    const scopes = grantedScopes(request.scope, user.scopes);
+    const grant = { userId: user._id.toHexString(), clientId: PUBLIC_CLIENT_ID, scopes };
+    const accessToken = await this.signer.sign({ subject: grant.userId, clientId: grant.clientId, scopes });
+    return toTokenResponse(accessToken, scopes, await this.refreshTokens.issue(grant));
+  }
+
+  private async clientCredentialsGrant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+    const { clientId, clientSecret } = this.clientCredentials(request, context);
+    if (clientId === PUBLIC_CLIENT_ID) {
+      throw new OAuthException('unauthorized_client', `${PUBLIC_CLIENT_ID} is a public client and cannot use client_credentials`);
+    }
+    const client = await this.clients.authenticate(clientId, clientSecret);
+    if (!client) throw OAuthException.invalidClient('client authentication failed');
+    const scopes = grantedScopes(request.scope, client.scopes);
+    const accessToken = await this.signer.sign({ subject: client.clientId, clientId: client.clientId, scopes });
+    return toTokenResponse(accessToken, scopes);
+  }
+
+  private async refreshTokenGrant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+    this.requirePublicClient(request, context, 'refresh_token');
+    if (!request.refresh_token) throw new OAuthException('invalid_request', 'refresh_token is required');
+    try {
+      const grant = await this.refreshTokens.consume(request.refresh_token);
+      const user = await this.users.findById(grant.userId);
+      if (!user) {
+        await this.refreshTokens.revokeFamily(grant.familyId);
+        throw new InvalidRefreshToken('the account no longer exists');
+      }
+      // A scope the user has lost since signing in is not granted again.
+      const scopes = grantedScopes(request.scope, grant.scopes.filter((scope) => user.scopes.includes(scope)));
+      const refreshToken = await this.refreshTokens.rotate(grant);
+      const accessToken = await this.signer.sign({ subject: grant.userId, clientId: grant.clientId, scopes });
+      return toTokenResponse(accessToken, scopes, refreshToken);
+    } catch (error) {
+      if (error instanceof InvalidRefreshToken) throw new OAuthException('invalid_grant', error.reason);
+      throw error;
+    }
+  }
+
+  /** The password and refresh_token grants are for the first-party public client only. */
+  private requirePublicClient(request: TokenRequestDto, context: TokenRequestContext, grantType: string): void {
+    const basic = this.basicCredentials(context);
+    if (basic && request.client_id !== undefined && request.client_id !== basic.clientId) {
+      throw new OAuthException('invalid_request', 'client_id differs from the client of the Authorization header');
+    }
+    const clientId = basic?.clientId ?? request.client_id;
+    if (clientId === undefined || clientId === PUBLIC_CLIENT_ID) return;
+    if (Object.hasOwn(SERVICE_CLIENTS, clientId)) {
+      throw new OAuthException('unauthorized_client', `client ${clientId} may not use the ${grantType} grant`);
+    }
+    throw OAuthException.invalidClient('unknown client');
+  }
+
+  /** RFC 6749 §2.3.1: HTTP Basic, or `client_id` and `client_secret` in the body; not both. */
+  private clientCredentials(request: TokenRequestDto, context: TokenRequestContext): ClientCredentials {
+    const basic = this.basicCredentials(context);
+    if (basic) {
+      if (request.client_secret !== undefined) {
+        throw new OAuthException('invalid_request', 'use one client authentication method: the Authorization header or the body');
+      }
+      if (request.client_id !== undefined && request.client_id !== basic.clientId) {
+        throw new OAuthException('invalid_request', 'client_id differs from the client of the Authorization header');
+      }
+      return basic;
+    }
+    if (request.client_id && request.client_secret) return { clientId: request.client_id, clientSecret: request.client_secret };
+    throw OAuthException.invalidClient('client authentication required: HTTP Basic, or client_id and client_secret in the body');
+  }
+
+  private basicCredentials(context: TokenRequestContext): ClientCredentials | undefined {
+    try {
+      return parseBasicCredentials(context.authorization);
+    } catch {
+      throw OAuthException.invalidClient('malformed Basic authorization header');
+    }
+  }
+}

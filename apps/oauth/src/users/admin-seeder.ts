@@ -1,0 +1,59 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { ADMIN_SCOPES } from '#lab/auth';
+import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { CustomerClient } from './customer.client.js';
+import type { User } from './user.entity.js';
+import { UsersService } from './users.service.js';
+
+const FIRST_ATTEMPT_DELAY_MS = 500;
+const MAX_RETRY_DELAY_MS = 30_000;
+
+/**
+ * Seeds the admin account from the configuration on start-up (idempotent: the unique email decides
+ * between two instances), then its customer profile in the background: the customer service may not
+ * be up yet, and it can only verify our token once this service listens.
+ */
+@Injectable()
+export class AdminSeeder implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(AdminSeeder.name);
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly users: UsersService,
+    private readonly customers: CustomerClient,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { adminEmail, adminPassword } = this.config.oauth;
+    let admin = await this.users.findByEmail(adminEmail);
+    if (!admin) {
+      admin = (await this.users.insert({ email: adminEmail.toLowerCase(), password: adminPassword, name: 'Administrator', scopes: ADMIN_SCOPES })) ?? null;
+      if (admin) this.logger.log(`seeded the admin account ${admin.email}`);
+      else admin = await this.users.findByEmail(adminEmail);
+    }
+    if (admin) this.ensureProfile(admin, 1, FIRST_ATTEMPT_DELAY_MS);
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private ensureProfile(admin: User, attempt: number, delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.customers.createProfile({ userId: admin._id.toHexString(), email: admin.email, name: admin.name }).then(
+        (outcome) => this.logger.log(`the admin's customer profile ${outcome === 'created' ? 'was created' : 'exists'}`),
+        (error: unknown) => {
+          const retryMs = Math.min(delayMs * 2, MAX_RETRY_DELAY_MS);
+          const reason = error instanceof Error ? error.message : String(error);
+          this.logger.warn(`the admin's customer profile could not be created (attempt ${attempt}: ${reason}); retrying in ${retryMs} ms`);
+          this.ensureProfile(admin, attempt + 1, retryMs);
+        },
+      );
+    }, delayMs);
+    this.timer.unref();
+  }
+}

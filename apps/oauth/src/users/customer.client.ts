@@ -1,0 +1,57 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { OAUTH_SELF_CLIENT_ID, Scope } from '#lab/auth';
+import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { request } from 'undici';
+import { AccessTokenSigner } from '../keys/access-token.signer.js';
+
+export interface NewCustomerProfile {
+  readonly userId: string;
+  readonly email: string;
+  readonly name: string;
+}
+
+/** The customer service could not be reached, timed out or answered something other than 201 or 409. */
+export class CustomerServiceUnavailable extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'CustomerServiceUnavailable';
+  }
+}
+
+const TIMEOUT_MS = 3000;
+const SERVICE_TOKEN_TTL_SECONDS = 60;
+
+/** Creates customer profiles, with a short-lived service token the oauth service signs for itself. */
+@Injectable()
+export class CustomerClient {
+  constructor(
+    private readonly signer: AccessTokenSigner,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** 'existed' when the customer service already holds a profile for this user (409). */
+  async createProfile(profile: NewCustomerProfile): Promise<'created' | 'existed'> {
+    const { token } = await this.signer.sign({
+      subject: OAUTH_SELF_CLIENT_ID,
+      clientId: OAUTH_SELF_CLIENT_ID,
+      scopes: [Scope.CustomersCreate],
+      ttlSeconds: SERVICE_TOKEN_TTL_SECONDS,
+    });
+    let statusCode: number;
+    try {
+      const response = await request(`${this.config.urls.customer}/customers`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(profile),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+      statusCode = response.statusCode;
+      await response.body.dump();
+    } catch (error) {
+      throw new CustomerServiceUnavailable(`customer service unreachable: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (statusCode === 200 || statusCode === 201) return 'created';
+    if (statusCode === 409) return 'existed';
+    throw new CustomerServiceUnavailable(`customer service answered ${statusCode}`);
+  }
+}

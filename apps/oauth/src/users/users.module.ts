@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { HashingModule } from '../hashing/hashing.module.js';
+import { KeysModule } from '../keys/keys.module.js';
+import { AdminSeeder } from './admin-seeder.js';
+import { CustomerClient } from './customer.client.js';
+import { User } from './user.entity.js';
+import { UsersController } from './users.controller.js';
+import { UsersService } from './users.service.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([User]), HashingModule, KeysModule],
+  controllers: [UsersController],
+  providers: [UsersService, CustomerClient, AdminSeeder],
+  exports: [UsersService],
+})
+export class UsersModule {}

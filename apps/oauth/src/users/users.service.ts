@@ -1,0 +1,79 @@
+import { ConflictException, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { USER_SCOPES } from '#lab/auth';
+import { ObjectId } from 'mongodb';
+import type { MongoRepository } from 'typeorm';
+import { isDuplicateKeyError } from '#lab/database';
+import { PasswordHasher } from '../hashing/password-hasher.js';
+import { CustomerClient, CustomerServiceUnavailable } from './customer.client.js';
+import type { CreateUserDto } from './dto/create-user.dto.js';
+import { User } from './user.entity.js';
+
+export interface NewUser {
+  readonly email: string;
+  readonly password: string;
+  readonly name: string;
+  readonly scopes: readonly string[];
+}
+
+@Injectable()
+export class UsersService {
+  private readonly logger = new Logger(UsersService.name);
+
+  constructor(
+    @InjectRepository(User) private readonly users: MongoRepository<User>,
+    private readonly hasher: PasswordHasher,
+    private readonly customers: CustomerClient,
+  ) {}
+
+  /**
+   * Signs a user up: the account, then its customer profile. When the profile cannot be created the
+   * account is deleted again (503), so a retry starts from scratch.
+   */
+  async register({ email, password, name }: CreateUserDto): Promise<User> {
+    // Saves a scrypt run on the common case; the unique index decides under concurrency.
+    if ((await this.users.countBy({ email })) > 0) throw new ConflictException('an account with this email already exists');
+    const user = await this.insert({ email, password, name, scopes: USER_SCOPES });
+    if (!user) throw new ConflictException('an account with this email already exists');
+    const userId = user._id.toHexString();
+    try {
+      await this.customers.createProfile({ userId, email, name });
+    } catch (error) {
+      await this.users.deleteOne({ _id: user._id });
+      const reason = error instanceof Error ? error.message : String(error);
+      this.logger.warn(`sign-up of user ${userId} undone: the customer profile could not be created (${reason})`);
+      if (error instanceof CustomerServiceUnavailable) {
+        throw new ServiceUnavailableException('the customer service is unavailable, so the account was not created; try again later');
+      }
+      throw error;
+    }
+    this.logger.log(`user ${userId} signed up`);
+    return user;
+  }
+
+  /** Inserts a user, or answers undefined when the email is taken (checked by the unique index). */
+  async insert({ email, password, name, scopes }: NewUser): Promise<User | undefined> {
+    const user = this.users.create({
+      email,
+      name,
+      passwordHash: await this.hasher.hash(password),
+      scopes: [...scopes],
+      createdAt: new Date(),
+    });
+    try {
+      return await this.users.save(user);
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  findByEmail(email: string): Promise<User | null> {
+    return this.users.findOneBy({ email: email.trim().toLowerCase() });
+  }
+
+  findById(id: string): Promise<User | null> {
+    if (!/^[0-9a-f]{24}$/.test(id)) return Promise.resolve(null);
+    return this.users.findOneBy({ _id: new ObjectId(id) });
+  }
+}
