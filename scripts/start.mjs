@@ -1,7 +1,7 @@
 // `npm start`: builds if needed, starts the embedded MongoDB-compatible store (unless MONGO_URL is
 // set) and the five services as separate processes with prefixed output, prints the URLs once every
 // service is ready, and stops everything on Ctrl-C / SIGTERM. The environment (and a `.env` file, if
-// present) reaches every service.
+// present) reaches every service. `npm start -- order product` starts only the services named.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -25,9 +25,15 @@ if (existsSync(join(root, '.env'))) process.loadEnvFile(join(root, '.env'));
 await run(process.execPath, [join(root, 'scripts/build.mjs')], 'build');
 const { loadConfig, ConfigError, SERVICE_NAMES } = await import('#lab/config');
 
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !SERVICE_NAMES.includes(name));
+if (unknown.length > 0) {
+  console.error(`Unknown service ${unknown.join(', ')}: choose from ${SERVICE_NAMES.join(', ')}`);
+  process.exit(1);
+}
 let configs;
 try {
-  configs = SERVICE_NAMES.map((service) => loadConfig(service, process.env));
+  configs = SERVICE_NAMES.filter((s) => wanted.length === 0 || wanted.includes(s)).map((service) => loadConfig(service, process.env));
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(error.message);

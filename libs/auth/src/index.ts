@@ -5,3 +5,4 @@ export * from './jwt-auth.guard.js';
 export * from './principal.js';
 export * from './scopes.guard.js';
 export * from './scopes.js';
+export * from './service-token.provider.js';

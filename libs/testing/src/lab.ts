@@ -10,6 +10,10 @@ export interface RunningLab {
   /** Base URL of each service, e.g. `urls.gateway` = `http://127.0.0.1:<port>`. */
   readonly urls: Readonly<Record<LabService, string>>;
   readonly process: RunningProcess;
+  /** The embedded store every service of this lab uses. */
+  readonly mongoUrl: string;
+  /** The environment the lab's services got (ports, store), to start one more service into it. */
+  readonly env: Readonly<Record<string, string>>;
   stop(): Promise<void>;
 }
 
@@ -17,22 +21,25 @@ export interface RunningLab {
  * The whole lab as `npm start` runs it (the five services and an embedded store), on free ports and a
  * fresh data directory, so specs never meet a lab a developer has running.
  */
-export async function startLab(env: Record<string, string> = {}): Promise<RunningLab> {
+export async function startLab(env: Record<string, string> = {}, services: readonly LabService[] = SERVICES): Promise<RunningLab> {
   const dataDir = mkdtempSync(join(tmpdir(), 'lab-'));
   const ports = {} as Record<LabService, number>;
   for (const service of SERVICES) ports[service] = await freePort();
   const portEnv = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_PORT`, String(ports[s])]));
-  const lab = startNode('scripts/start.mjs', [], {
+  const lab = startNode('scripts/start.mjs', services.length === SERVICES.length ? [] : [...services], {
     group: true,
     env: { ...portEnv, MONGO_URL: '', EMBEDDED_MONGO_PORT: '0', EMBEDDED_MONGO_DATA_DIR: dataDir, ...env },
   });
   try {
-    await lab.waitForOutput(/all 5 services ready in/, 60_000);
+    await lab.waitForOutput(new RegExp(`all ${services.length} services ready in`), 60_000);
   } catch (error) {
     lab.signal('SIGKILL');
     throw error;
   }
+  const mongoUrl = /embedded-mongo ready on (mongodb:\/\/\S+)/.exec(lab.output())?.[1] ?? '';
   return {
+    mongoUrl,
+    env: { ...portEnv, ...env, MONGO_URL: mongoUrl },
     urls: Object.fromEntries(SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`])) as Record<LabService, string>,
     process: lab,
     async stop() {

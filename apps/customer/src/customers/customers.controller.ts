@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { Authenticated, CurrentUser, type Principal, Scope } from '#lab/auth';
+import { type Page, PageQueryDto, toPage } from '#lab/database';
 import { type CustomerResponse, toCustomerResponse } from './customer.response.js';
 import { CustomersService } from './customers.service.js';
 import { CreateCustomerDto } from './dto/create-customer.dto.js';
-import { PageQueryDto } from './dto/page-query.dto.js';
 import { UpdateCustomerDto } from './dto/update-customer.dto.js';
 
 @Controller('customers')
@@ -38,8 +38,8 @@ export class CustomersController {
 
   @Get()
   @Authenticated(Scope.Admin)
-  async list(@Query() query: PageQueryDto) {
-    const { items, total } = await this.customers.list(query.page, query.limit);
-    return { items: items.map(toCustomerResponse), page: query.page, limit: query.limit, total };
+  async list(@Query() query: PageQueryDto): Promise<Page<CustomerResponse>> {
+    const { items, total } = await this.customers.list(query);
+    return toPage(items, total, query, toCustomerResponse);
   }
 }

@@ -1,7 +1,7 @@
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
-import { isDuplicateKeyError } from '#lab/database';
+import { isDuplicateKeyError, type PageQueryDto, pageWindow } from '#lab/database';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { Customer } from './customer.entity.js';
@@ -52,12 +52,8 @@ export class CustomersService {
     return customer;
   }
 
-  async list(page: number, limit: number): Promise<{ items: Customer[]; total: number }> {
-    const [items, total] = await this.customers.findAndCount({
-      order: { createdAt: 'ASC' },
-      skip: (page - 1) * limit,
-      take: limit,
-    });
+  async list(query: PageQueryDto): Promise<{ items: Customer[]; total: number }> {
+    const [items, total] = await this.customers.findAndCount({ order: { createdAt: 'ASC' }, ...pageWindow(query) });
     return { items, total };
   }
 }

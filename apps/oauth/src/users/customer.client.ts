@@ -1,7 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { OAUTH_SELF_CLIENT_ID, Scope } from '#lab/auth';
-import { APP_CONFIG, type AppConfig } from '#lab/config';
-import { request } from 'undici';
+import { ServiceClient } from '#lab/http-client';
 import { AccessTokenSigner } from '../keys/access-token.signer.js';
 
 export interface NewCustomerProfile {
@@ -26,7 +25,7 @@ const SERVICE_TOKEN_TTL_SECONDS = 60;
 export class CustomerClient {
   constructor(
     private readonly signer: AccessTokenSigner,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly http: ServiceClient,
   ) {}
 
   /** 'existed' when the customer service already holds a profile for this user (409). */
@@ -39,14 +38,7 @@ export class CustomerClient {
     });
     let statusCode: number;
     try {
-      const response = await request(`${this.config.urls.customer}/customers`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(profile),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-      statusCode = response.statusCode;
-      await response.body.dump();
+      ({ status: statusCode } = await this.http.call('customer', 'POST', '/customers', { json: profile, token, timeoutMs: TIMEOUT_MS }));
     } catch (error) {
       throw new CustomerServiceUnavailable(`customer service unreachable: ${error instanceof Error ? error.message : String(error)}`);
     }

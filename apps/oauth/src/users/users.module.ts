@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { HttpClientModule } from '#lab/http-client';
 import { HashingModule } from '../hashing/hashing.module.js';
 import { KeysModule } from '../keys/keys.module.js';
 import { AdminSeeder } from './admin-seeder.js';
@@ -9,7 +10,7 @@ import { UsersController } from './users.controller.js';
 import { UsersService } from './users.service.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User]), HashingModule, KeysModule],
+  imports: [TypeOrmModule.forFeature([User]), HashingModule, KeysModule, HttpClientModule],
   controllers: [UsersController],
   providers: [UsersService, CustomerClient, AdminSeeder],
   exports: [UsersService],

@@ -1,0 +1,172 @@
+import {
+  ConflictException,
+  Injectable,
+  Logger,
+  NotFoundException,
+  ServiceUnavailableException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { hasScope, type Principal, Scope } from '#lab/auth';
+import { type PageQueryDto, pageWindow } from '#lab/database';
+import { ServiceClient, UpstreamUnavailableError } from '#lab/http-client';
+import { ObjectId } from 'mongodb';
+import type { MongoRepository } from 'typeorm';
+import type { OrderLineDto } from './dto/create-order.dto.js';
+import { IdempotencyService, type Outcome } from './idempotency.service.js';
+import { Order, type OrderLine } from './order.entity.js';
+import { type OrderResponse, toOrderResponse } from './order.response.js';
+import { StockClient } from './stock.client.js';
+
+const cents = (amount: number) => Math.round(amount * 100);
+const unavailable = (what: string) =>
+  new ServiceUnavailableException({ message: `${what} is unavailable; nothing was reserved, try again`, code: 'dependency_unavailable' });
+
+/**
+ * Places orders as a saga: check the customer, create the order PENDING, reserve its stock at the
+ * product service, confirm. Any failure after the reservation may have happened releases it
+ * (compensation), retried by {@link CompensationService} until the product service confirms.
+ */
+@Injectable()
+export class OrdersService {
+  private readonly logger = new Logger('Orders');
+
+  constructor(
+    @InjectRepository(Order) private readonly orders: MongoRepository<Order>,
+    private readonly idempotency: IdempotencyService,
+    private readonly stock: StockClient,
+    private readonly http: ServiceClient,
+  ) {}
+
+  create(user: Principal, authorization: string, key: string, lines: OrderLineDto[]): Promise<Outcome<OrderResponse>> {
+    const request = lines.map(({ productId, quantity }) => ({ productId, quantity }));
+    if (new Set(request.map((line) => line.productId)).size !== request.length) {
+      throw new UnprocessableEntityException({ message: 'list each product once per order', code: 'duplicate_product' });
+    }
+    return this.idempotency.run(user.subject, key, request, () => this.place(user, authorization, request));
+  }
+
+  private async place(user: Principal, authorization: string, lines: OrderLine[]): Promise<Outcome<OrderResponse>> {
+    await this.checkCustomer(authorization);
+    const now = new Date();
+    const order = await this.orders.save(
+      this.orders.create({ userId: user.subject, status: 'PENDING', lines, totalCents: null, reason: null, releasePending: false, createdAt: now, updatedAt: now }),
+    );
+    const orderId = order._id.toHexString();
+
+    let answer;
+    try {
+      answer = await this.stock.reserve(orderId, lines);
+    } catch (error) {
+      // Unknown whether the product service reserved anything: release until it confirms.
+      await this.reject(order, 'dependency_unavailable', true);
+      this.logger.warn(`order ${orderId} rejected: ${error instanceof Error ? error.message : String(error)}`);
+      throw unavailable('the product service');
+    }
+
+    const { status, body } = answer;
+    if (status === 200 || status === 201) {
+      const priced: OrderLine[] = (body.lines ?? []).map((line) => ({
+        productId: line.productId,
+        name: line.name,
+        quantity: line.quantity,
+        unitPriceCents: cents(line.unitPrice),
+      }));
+      const totalCents = priced.reduce((sum, line) => sum + (line.unitPriceCents ?? 0) * line.quantity, 0);
+      const confirmed = await this.orders.findOneAndUpdate(
+        { _id: order._id, status: 'PENDING' },
+        { $set: { status: 'CONFIRMED', lines: priced, totalCents, updatedAt: new Date() } },
+        { returnDocument: 'after' },
+      );
+      if (!confirmed) {
+        // The compensation sweep gave up on this order meanwhile; it also releases the stock.
+        throw unavailable('the order store');
+      }
+      this.logger.log(`order ${orderId} confirmed: ${priced.length} lines, total ${totalCents / 100}`);
+      return { status: 201, body: toOrderResponse(this.orders.create(confirmed as Order)) };
+    }
+    if (status === 409 && body.code === 'out_of_stock') {
+      await this.reject(order, 'out_of_stock', false);
+      throw new ConflictException({ message: `not enough stock for product ${body.productId}`, code: 'out_of_stock', productId: body.productId, available: body.available });
+    }
+    if (status === 404) {
+      await this.reject(order, 'unknown_product', false);
+      throw new NotFoundException({ message: `product ${body.productId ?? ''} does not exist`.trim(), code: 'unknown_product', productId: body.productId });
+    }
+    if (status === 400 || status === 422) {
+      await this.reject(order, 'invalid', false);
+      throw new UnprocessableEntityException({ message: body.detail ?? 'the product service refused the order lines', code: 'invalid_lines' });
+    }
+    await this.reject(order, 'dependency_unavailable', true);
+    this.logger.warn(`order ${orderId} rejected: the product service answered ${status}`);
+    throw unavailable('the product service');
+  }
+
+  /** The customer must exist; the user's own token is relayed, so the customer service checks it too. */
+  private async checkCustomer(authorization: string): Promise<void> {
+    let status: number;
+    try {
+      ({ status } = await this.http.call('customer', 'GET', '/customers/me', { headers: { authorization } }));
+    } catch (error) {
+      if (error instanceof UpstreamUnavailableError) throw unavailable('the customer service');
+      throw error;
+    }
+    if (status === 404) throw new UnprocessableEntityException({ message: 'create your customer profile before ordering', code: 'no_customer_profile' });
+    if (status !== 200) throw unavailable('the customer service');
+  }
+
+  /** Marks the order REJECTED; with `releaseStock`, releases what may have been reserved (retried later if that fails). */
+  private async reject(order: Order, reason: string, releaseStock: boolean): Promise<void> {
+    await this.orders.updateOne(
+      { _id: order._id, status: 'PENDING' },
+      { $set: { status: 'REJECTED', reason, releasePending: releaseStock, updatedAt: new Date() } },
+    );
+    if (releaseStock) await this.releaseQuietly(order._id);
+  }
+
+  /** One release attempt; on success clears `releasePending`. Returns whether it succeeded. */
+  async releaseQuietly(id: ObjectId): Promise<boolean> {
+    try {
+      await this.stock.release(id.toHexString());
+      await this.orders.updateOne({ _id: id }, { $set: { releasePending: false, updatedAt: new Date() } });
+      return true;
+    } catch (error) {
+      this.logger.warn(`release of order ${id.toHexString()} failed, will retry: ${error instanceof Error ? error.message : String(error)}`);
+      return false;
+    }
+  }
+
+  async findVisible(user: Principal, id: string): Promise<Order> {
+    const order = ObjectId.isValid(id) && id.length === 24 ? await this.orders.findOne({ where: { _id: new ObjectId(id) } }) : null;
+    if (!order || (order.userId !== user.subject && !hasScope(user, Scope.Admin))) throw new NotFoundException(`order ${id} not found`);
+    return order;
+  }
+
+  async list(user: Principal, query: PageQueryDto): Promise<{ items: Order[]; total: number }> {
+    const where = hasScope(user, Scope.Admin) ? {} : { userId: user.subject };
+    const [items, total] = await this.orders.findAndCount({ where, order: { createdAt: 'DESC' }, ...pageWindow(query) });
+    return { items, total };
+  }
+
+  /** Releases the stock, then CONFIRMED → CANCELLED; cancelling a cancelled order changes nothing. */
+  async cancel(user: Principal, id: string): Promise<Order> {
+    const order = await this.findVisible(user, id);
+    if (order.status === 'CANCELLED') return order;
+    if (order.status !== 'CONFIRMED') {
+      throw new ConflictException({ message: `a ${order.status.toLowerCase()} order cannot be cancelled`, code: 'not_cancellable' });
+    }
+    try {
+      await this.stock.release(id);
+    } catch (error) {
+      this.logger.warn(`cancel of order ${id}: release failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw unavailable('the product service');
+    }
+    const cancelled = await this.orders.findOneAndUpdate(
+      { _id: order._id, status: { $in: ['CONFIRMED', 'CANCELLED'] } },
+      { $set: { status: 'CANCELLED', updatedAt: new Date() } },
+      { returnDocument: 'after' },
+    );
+    this.logger.log(`order ${id} cancelled`);
+    return cancelled ? this.orders.create(cancelled as Order) : order;
+  }
+}

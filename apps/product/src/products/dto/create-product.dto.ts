@@ -1,0 +1,34 @@
+import { Transform } from 'class-transformer';
+import { IsInt, IsNumber, IsString, Length, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+
+export const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+
+/** Like `@IsOptional()`, except that `null` is validated (and refused) rather than let through. */
+export const IfPresent = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
+
+export const MAX_PRICE = 1_000_000;
+export const MAX_STOCK = 1_000_000;
+
+export class CreateProductDto {
+  @Transform(trimmed)
+  @IsString()
+  @Length(1, 200)
+  name!: string;
+
+  @IfPresent()
+  @Transform(trimmed)
+  @IsString()
+  @MaxLength(2000)
+  description?: string;
+
+  /** Decimal amount; stored as integer cents. */
+  @IsNumber({ maxDecimalPlaces: 2, allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(MAX_PRICE)
+  price!: number;
+
+  @IsInt()
+  @Min(0)
+  @Max(MAX_STOCK)
+  stock!: number;
+}

@@ -1,0 +1,52 @@
+import type { ObjectId } from 'mongodb';
+import { Column, Entity, Index, ObjectIdColumn } from 'typeorm';
+
+/**
+ * Stock taken for an order but not yet recorded on its reservation: written in the same atomic update
+ * as the decrement and removed once the reservation lists the line, so stock taken by a process that
+ * died in between can still be put back, exactly once.
+ */
+export interface StockHold {
+  orderId: string;
+  quantity: number;
+  since: Date;
+}
+
+@Entity('products')
+export class Product {
+  @ObjectIdColumn()
+  _id!: ObjectId;
+
+  /** Names may repeat: a catalogue can hold two products of the same name. */
+  @Column()
+  name!: string;
+
+  @Column()
+  description!: string;
+
+  /** Integer cents, so sums never meet binary floating point. */
+  @Column()
+  priceCents!: number;
+
+  /** Units available; only conditional updates take from it, so it never goes below zero. */
+  @Column()
+  stock!: number;
+
+  /**
+   * Only on the demo products (absent, not null, elsewhere: the index is sparse): unique, so two
+   * instances seeding at the same moment insert each demo product once.
+   */
+  @Index({ unique: true, sparse: true })
+  @Column()
+  seedKey?: string;
+
+  /** In-transit takes (see {@link StockHold}); absent or empty when no reservation is in flight. */
+  @Column()
+  holds?: StockHold[];
+
+  @Column()
+  createdAt!: Date;
+
+  @Column()
+  updatedAt!: Date;
+}

@@ -1,0 +1,47 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsInt,
+  IsMongoId,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+
+export const ORDER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class ReservationParamsDto {
+  @Matches(ORDER_ID_PATTERN, { message: 'orderId must be 1-64 characters of A-Z, a-z, 0-9, _ and -' })
+  orderId!: string;
+}
+
+export class ReservationLineDto {
+  /** 24 hexadecimal digits. */
+  @IsMongoId()
+  productId!: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  quantity!: number;
+}
+
+const productIdOf = (line: unknown): unknown => {
+  const productId = (line as { productId?: unknown } | null)?.productId;
+  return typeof productId === 'string' ? productId.toLowerCase() : line;
+};
+
+export class ReserveStockDto {
+  /** Each product at most once: a second line for the same product is refused, not merged. */
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(50)
+  @ArrayUnique(productIdOf, { message: 'lines must name each productId once' })
+  @ValidateNested({ each: true })
+  @Type(() => ReservationLineDto)
+  lines!: ReservationLineDto[];
+}

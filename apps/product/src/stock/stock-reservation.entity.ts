@@ -1,0 +1,59 @@
+import type { ObjectId } from 'mongodb';
+import { Column, Entity, Index, ObjectIdColumn } from 'typeorm';
+
+/**
+ * PENDING: stock is being taken (by the request that created or restarted it).
+ * RESERVED: every line taken. FAILED: a line could not be taken; what was taken went back, and the
+ * same lines may be tried again. RELEASED: final; what was taken went back (or nothing was: a release
+ * that arrived first leaves a RELEASED tombstone, so a late reservation takes nothing).
+ */
+export type ReservationStatus = 'PENDING' | 'RESERVED' | 'FAILED' | 'RELEASED';
+
+export interface RequestedLine {
+  productId: string;
+  quantity: number;
+}
+
+/** A line whose stock was taken, with the product's name and price at that moment. */
+export interface TakenLine extends RequestedLine {
+  name: string;
+  unitPriceCents: number;
+}
+
+export interface ReservationFailure {
+  code: 'out_of_stock' | 'unknown_product';
+  productId: string;
+}
+
+@Entity('stock_reservations')
+export class StockReservation {
+  @ObjectIdColumn()
+  _id!: ObjectId;
+
+  /** One reservation per order: the unique index decides between concurrent requests. */
+  @Index({ unique: true })
+  @Column()
+  orderId!: string;
+
+  @Column()
+  status!: ReservationStatus;
+
+  @Column()
+  lines!: RequestedLine[];
+
+  /**
+   * Appended after each line's stock is taken and before the next, so whoever ends the reservation
+   * knows exactly what to put back. Kept as history once FAILED or RELEASED (then it was put back).
+   */
+  @Column()
+  taken!: TakenLine[];
+
+  @Column({ nullable: true })
+  failure!: ReservationFailure | null;
+
+  @Column()
+  createdAt!: Date;
+
+  @Column()
+  updatedAt!: Date;
+}

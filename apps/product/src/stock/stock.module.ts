@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuthModule } from '#lab/auth';
+import { Product } from '../products/product.entity.js';
+import { StockController } from './stock.controller.js';
+import { StockReservation } from './stock-reservation.entity.js';
+import { StockService } from './stock.service.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Product, StockReservation]), AuthModule],
+  controllers: [StockController],
+  providers: [StockService],
+})
+export class StockModule {}

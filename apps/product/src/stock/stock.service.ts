@@ -1,0 +1,307 @@
+import {
+  ConflictException,
+  HttpException,
+  Injectable,
+  Logger,
+  NotFoundException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { isDuplicateKeyError } from '#lab/database';
+import { type Document, ObjectId, type UpdateFilter } from 'mongodb';
+import type { MongoRepository } from 'typeorm';
+import { Product } from '../products/product.entity.js';
+import {
+  type RequestedLine,
+  type ReservationFailure,
+  StockReservation,
+  type TakenLine,
+} from './stock-reservation.entity.js';
+
+export interface ReserveOutcome {
+  readonly reservation: StockReservation;
+  /** An earlier request with these lines already reserved them; nothing was taken now. */
+  readonly replayed: boolean;
+}
+
+const released = (orderId: string) =>
+  new ConflictException({
+    message: `the reservation of order ${orderId} was released; it takes no stock`,
+    code: 'reservation_released',
+    orderId,
+  });
+
+const linesOf = (count: number) => `${count} ${count === 1 ? 'line' : 'lines'}`;
+
+/** Lines compared regardless of order and of the case of the ids. */
+function sameLines(a: readonly RequestedLine[], b: readonly RequestedLine[]): boolean {
+  const key = (lines: readonly RequestedLine[]) =>
+    lines
+      .map((line) => `${line.productId.toLowerCase()}:${line.quantity}`)
+      .sort()
+      .join(',');
+  return a.length === b.length && key(a) === key(b);
+}
+
+/** TypeORM types updates for any document, where `$push` and `$pull` accept no field. */
+const update = <T>(filter: UpdateFilter<T>) => filter as UpdateFilter<Document>;
+
+/**
+ * All-or-nothing stock reservations per order id, without transactions. Each product's stock moves by
+ * one atomic conditional update (never below zero), which also leaves a hold naming the order until
+ * the reservation's `taken` lists the line; each status change of a reservation is one conditional
+ * update, so exactly one party (the reserving request, its failure, a release) puts back what `taken`
+ * lists, and whoever ends a PENDING reservation also puts back what is still held for it.
+ */
+@Injectable()
+export class StockService {
+  private readonly logger = new Logger(StockService.name);
+
+  constructor(
+    @InjectRepository(Product) private readonly products: MongoRepository<Product>,
+    @InjectRepository(StockReservation) private readonly reservations: MongoRepository<StockReservation>,
+  ) {}
+
+  async reserve(orderId: string, requested: readonly RequestedLine[]): Promise<ReserveOutcome> {
+    const lines = requested.map(({ productId, quantity }) => ({
+      productId: productId.toLowerCase(),
+      quantity,
+    }));
+    const claimed = await this.claim(orderId, lines);
+    if (claimed.status === 'RESERVED') return { reservation: claimed, replayed: true };
+
+    for (const line of lines) {
+      const product = await this.take(orderId, line);
+      if (!product) throw await this.fail(orderId, lines.length, line);
+      const taken: TakenLine = { ...line, name: product.name, unitPriceCents: product.priceCents };
+      if (!(await this.record(orderId, taken))) {
+        // Released meanwhile, without this line: whichever of us finds the hold puts it back.
+        await this.putBackHeld(orderId, [line]);
+        throw released(orderId);
+      }
+      await this.dropHold(orderId, line);
+    }
+    const reservation = await this.reservations.findOneAndUpdate(
+      { orderId, status: 'PENDING' },
+      { $set: { status: 'RESERVED', updatedAt: new Date() } },
+      { returnDocument: 'after' },
+    );
+    if (!reservation) throw released(orderId);
+    this.logger.log(`stock reserved for order ${orderId}: ${linesOf(lines.length)}`);
+    return { reservation: this.reservations.create(reservation as StockReservation), replayed: false };
+  }
+
+  /**
+   * Puts back whatever the order's reservation took, exactly once however many releases race, and
+   * leaves it RELEASED. With no reservation yet, a RELEASED tombstone makes a late reservation fail.
+   */
+  async release(orderId: string): Promise<void> {
+    for (;;) {
+      const now = new Date();
+      const before = (await this.reservations.findOneAndUpdate(
+        { orderId, status: { $in: ['PENDING', 'RESERVED', 'FAILED'] } },
+        { $set: { status: 'RELEASED', updatedAt: now } },
+        { returnDocument: 'before' },
+      )) as StockReservation | null;
+      if (before) {
+        // A FAILED reservation's stock went back when it failed.
+        const recorded = before.status === 'FAILED' ? [] : before.taken;
+        await this.putBack(orderId, recorded);
+        // Lines a reserving request took but had not recorded (it is still going, or it died).
+        const recordedIds = new Set(recorded.map((line) => line.productId));
+        const held =
+          before.status === 'PENDING'
+            ? await this.putBackHeld(
+                orderId,
+                before.lines.filter((line) => !recordedIds.has(line.productId)),
+              )
+            : 0;
+        this.logger.log(
+          `stock released for order ${orderId}: ${linesOf(recorded.length + held)} put back (was ${before.status})`,
+        );
+        return;
+      }
+      try {
+        await this.reservations.insertOne({
+          orderId,
+          status: 'RELEASED',
+          lines: [],
+          taken: [],
+          failure: null,
+          createdAt: now,
+          updatedAt: now,
+        });
+        this.logger.log(`stock released for order ${orderId}: no reservation yet, tombstone left`);
+        return;
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+      }
+      // A reservation appeared since the update above; released already, or the next round releases it.
+      const existing = await this.reservations.findOneBy({ orderId });
+      if (existing?.status === 'RELEASED') return;
+    }
+  }
+
+  async find(orderId: string): Promise<StockReservation> {
+    const reservation = await this.reservations.findOneBy({ orderId });
+    if (!reservation) {
+      throw new NotFoundException({
+        message: `no reservation for order ${orderId}`,
+        code: 'unknown_reservation',
+        orderId,
+      });
+    }
+    return reservation;
+  }
+
+  /**
+   * A PENDING reservation this request now owns (new, or a FAILED one started over), or the RESERVED
+   * one of an earlier request with the same lines; otherwise the conflict to answer.
+   */
+  private async claim(orderId: string, lines: RequestedLine[]): Promise<StockReservation> {
+    const now = new Date();
+    const pending = {
+      orderId,
+      status: 'PENDING' as const,
+      lines,
+      taken: [],
+      failure: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      const { insertedId } = await this.reservations.insertOne({ ...pending });
+      return this.reservations.create({ _id: insertedId, ...pending });
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+    // Bounded: each round sees another request win a status change, and statuses only move forward
+    // apart from FAILED → PENDING.
+    for (let round = 0; round < 5; round++) {
+      const existing = await this.reservations.findOneBy({ orderId });
+      if (!existing) break;
+      if (existing.status === 'RELEASED') throw released(orderId);
+      if (!sameLines(existing.lines, lines)) {
+        throw new UnprocessableEntityException({
+          message: `order ${orderId} already has a reservation with other lines`,
+          code: 'reservation_mismatch',
+          orderId,
+        });
+      }
+      if (existing.status === 'RESERVED') return existing;
+      if (existing.status === 'PENDING') break;
+      const restarted = await this.reservations.findOneAndUpdate(
+        { orderId, status: 'FAILED' },
+        { $set: { status: 'PENDING', taken: [], failure: null, updatedAt: new Date() } },
+        { returnDocument: 'after' },
+      );
+      if (restarted) return this.reservations.create(restarted as StockReservation);
+    }
+    throw new ConflictException({
+      message: `the reservation of order ${orderId} is in progress; try again shortly`,
+      code: 'reservation_in_progress',
+      orderId,
+    });
+  }
+
+  /**
+   * Takes the line's quantity if that much is in stock, leaving a hold for the order in the same
+   * atomic update; answers the product as it is after, or null.
+   */
+  private async take(orderId: string, line: RequestedLine): Promise<Product | null> {
+    const now = new Date();
+    const product = await this.products.findOneAndUpdate(
+      { _id: new ObjectId(line.productId), stock: { $gte: line.quantity } },
+      update<Product>({
+        $inc: { stock: -line.quantity },
+        $push: { holds: { orderId, quantity: line.quantity, since: now } },
+        $set: { updatedAt: now },
+      }),
+      { returnDocument: 'after' },
+    );
+    return product as Product | null;
+  }
+
+  /** False when the reservation is no longer this request's (released meanwhile). */
+  private async record(orderId: string, line: TakenLine): Promise<boolean> {
+    const result = await this.reservations.updateOne(
+      { orderId, status: 'PENDING' },
+      update<StockReservation>({ $push: { taken: line }, $set: { updatedAt: new Date() } }),
+    );
+    return 'modifiedCount' in result && result.modifiedCount === 1;
+  }
+
+  /** The reservation lists the line now, so the hold has done its job. */
+  private async dropHold(orderId: string, line: RequestedLine): Promise<void> {
+    await this.products.updateOne(
+      { _id: new ObjectId(line.productId) },
+      update<Product>({ $pull: { holds: { orderId } } }),
+    );
+  }
+
+  /**
+   * Ends a PENDING reservation as FAILED and puts back what it took; answers the error for the line
+   * that could not be taken. When a release got there first, the release put the stock back.
+   */
+  private async fail(orderId: string, lineCount: number, line: RequestedLine): Promise<HttpException> {
+    const product = await this.products.findOneBy({ _id: new ObjectId(line.productId) });
+    const failure: ReservationFailure = {
+      code: product ? 'out_of_stock' : 'unknown_product',
+      productId: line.productId,
+    };
+    const before = (await this.reservations.findOneAndUpdate(
+      { orderId, status: 'PENDING' },
+      { $set: { status: 'FAILED', failure, updatedAt: new Date() } },
+      { returnDocument: 'before' },
+    )) as StockReservation | null;
+    if (before) await this.putBack(orderId, before.taken);
+    this.logger.warn(
+      `stock reservation failed for order ${orderId} (${linesOf(lineCount)}): ${failure.code} ${line.productId}; ${linesOf(before?.taken.length ?? 0)} put back`,
+    );
+    if (!product) {
+      return new NotFoundException({
+        message: `product ${line.productId} does not exist`,
+        code: 'unknown_product',
+        productId: line.productId,
+      });
+    }
+    return new ConflictException({
+      message: `product ${line.productId} has ${product.stock} in stock, ${line.quantity} requested`,
+      code: 'out_of_stock',
+      productId: line.productId,
+      available: product.stock,
+    });
+  }
+
+  /** Lines recorded in `taken`: the caller won the status change that makes them its to put back. */
+  private async putBack(orderId: string, lines: readonly RequestedLine[]): Promise<void> {
+    for (const line of lines) {
+      // A product deleted meanwhile has no stock to return to.
+      await this.products.updateOne(
+        { _id: new ObjectId(line.productId) },
+        update<Product>({
+          $inc: { stock: line.quantity },
+          $pull: { holds: { orderId } },
+          $set: { updatedAt: new Date() },
+        }),
+      );
+    }
+  }
+
+  /** Lines not recorded in `taken`: put back only where the order's hold is, which goes in the same update. */
+  private async putBackHeld(orderId: string, lines: readonly RequestedLine[]): Promise<number> {
+    let count = 0;
+    for (const line of lines) {
+      const result = await this.products.updateOne(
+        { _id: new ObjectId(line.productId), 'holds.orderId': orderId },
+        update<Product>({
+          $inc: { stock: line.quantity },
+          $pull: { holds: { orderId } },
+          $set: { updatedAt: new Date() },
+        }),
+      );
+      if ('modifiedCount' in result && result.modifiedCount === 1) count++;
+    }
+    return count;
+  }
+}

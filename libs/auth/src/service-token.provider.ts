@@ -1,0 +1,48 @@
+import { Logger } from '@nestjs/common';
+import type { ServiceClient } from '#lab/http-client';
+
+/** Renew this long before expiry, so a token never expires in flight. */
+const RENEW_BEFORE_MS = 60_000;
+
+/**
+ * An access token for this service's own calls (client_credentials), cached until shortly before it
+ * expires; concurrent callers share one request. The oauth service spends ~0.5 s of scrypt per grant.
+ */
+export class ServiceTokenProvider {
+  private readonly logger = new Logger('ServiceToken');
+  private cached?: { token: string; renewAt: number };
+  private pending?: Promise<string>;
+
+  constructor(
+    private readonly http: ServiceClient,
+    private readonly clientId: string,
+    private readonly clientSecret: string,
+  ) {}
+
+  async token(): Promise<string> {
+    if (this.cached && Date.now() < this.cached.renewAt) return this.cached.token;
+    this.pending ??= this.fetch().finally(() => (this.pending = undefined));
+    return this.pending;
+  }
+
+  /** After a 401 from a service: the token may have been signed by a key that was retired. */
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
+  private async fetch(): Promise<string> {
+    const response = await this.http.call<{ access_token?: string; expires_in?: number; error?: string }>(
+      'oauth',
+      'POST',
+      '/oauth/token',
+      { form: { grant_type: 'client_credentials', client_id: this.clientId, client_secret: this.clientSecret } },
+    );
+    const { access_token: token, expires_in: expiresIn = 60 } = response.body ?? {};
+    if (response.status !== 200 || !token) {
+      this.logger.error(`client_credentials for ${this.clientId} failed: ${response.status} ${response.body?.error ?? ''}`);
+      throw new Error(`could not obtain a service token for ${this.clientId} (oauth answered ${response.status})`);
+    }
+    this.cached = { token, renewAt: Date.now() + Math.max(expiresIn * 1000 - RENEW_BEFORE_MS, expiresIn * 500) };
+    return token;
+  }
+}

@@ -1,0 +1,35 @@
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, Max, Min } from 'class-validator';
+
+export class PageQueryDto {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  page = 1;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit = 20;
+}
+
+/** A page of a listing, as every paginated endpoint answers it. */
+export interface Page<T> {
+  items: T[];
+  page: number;
+  limit: number;
+  total: number;
+}
+
+export function toPage<T, R>(items: T[], total: number, query: PageQueryDto, map: (item: T) => R): Page<R> {
+  return { items: items.map(map), page: query.page, limit: query.limit, total };
+}
+
+/** TypeORM `skip`/`take` for a page. */
+export function pageWindow(query: PageQueryDto): { skip: number; take: number } {
+  return { skip: (query.page - 1) * query.limit, take: query.limit };
+}

@@ -1,0 +1,2 @@
+export * from './http-client.module.js';
+export * from './service-client.js';
