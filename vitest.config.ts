@@ -12,5 +12,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Services created inside the test process log to its stdout, so only warnings and errors there.
+    env: { LOG_LEVEL: 'warn' },
   },
 });

@@ -65,8 +65,11 @@ if (!configs[0].mongo.url) {
   mongoNote = `${env.MONGO_URL} (embedded, data in ${dataDir})`;
 }
 
+// OpenTelemetry starts before each service (preload); it exports only where the OTEL_* variables point.
+const telemetry = join(root, 'dist/libs/telemetry/src/register.js');
 for (const config of configs) {
-  startChild(config.service, ['--enable-source-maps', join(root, `dist/apps/${config.service}/src/main.js`)], { env });
+  const args = ['--enable-source-maps', '--import', telemetry, join(root, `dist/apps/${config.service}/src/main.js`)];
+  startChild(config.service, args, { env: { ...env, OTEL_SERVICE_NAME: config.service } });
 }
 
 await Promise.all(configs.map((config) => waitReady(config))).catch((error) => fail(error.message));

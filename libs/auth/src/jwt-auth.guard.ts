@@ -1,6 +1,7 @@
 import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import type { FastifyReply } from 'fastify';
+import { authFailuresTotal } from '#lab/telemetry';
 import { TokenRejected } from './jwks-key-provider.js';
 import type { Principal } from './principal.js';
 
@@ -18,9 +19,15 @@ export function rejectionReason(error: unknown, info: unknown): string {
 /** 401 with `WWW-Authenticate` (RFC 6750) unless the bearer token verifies; sets `request.user`. */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
+  constructor() {
+    super();
+    authFailuresTotal.init();
+  }
+
   override handleRequest<TUser = Principal>(error: unknown, user: TUser | false, info: unknown, context: ExecutionContext): TUser {
     if (user && !error) return user;
     const reason = rejectionReason(error, info);
+    authFailuresTotal.inc(reason === 'missing bearer token' ? 'missing_token' : reason === 'token expired' ? 'expired' : 'invalid_token');
     const challenge =
       reason === 'missing bearer token'
         ? 'Bearer realm="observability-lab"'

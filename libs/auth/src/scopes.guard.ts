@@ -1,6 +1,7 @@
 import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { authFailuresTotal } from '#lab/telemetry';
 import type { Principal } from './principal.js';
 
 export const REQUIRED_SCOPES = 'lab:required-scopes';
@@ -16,6 +17,7 @@ export class ScopesGuard implements CanActivate {
     const user = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>().user;
     const missing = required.filter((scope) => !user?.scopes.includes(scope));
     if (missing.length === 0) return true;
+    authFailuresTotal.inc('insufficient_scope');
     context
       .switchToHttp()
       .getResponse<FastifyReply>()

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import helmet from '@fastify/helmet';
-import { Logger, ValidationPipe, type Type } from '@nestjs/common';
+import { ValidationPipe, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type AppConfig, ConfigError, configFor, type ServiceName } from '#lab/config';
 import { ShutdownState } from '#lab/health';
+import { createLogger, type LabLogger, LoggingModule } from '#lab/logging';
+import { shutdownTelemetry, TelemetryModule } from '#lab/telemetry';
 import { ProblemDetailsFilter } from './problem-details.js';
 
 const SANE_REQUEST_ID = /^[\w.:@-]{1,128}$/;
@@ -15,8 +17,25 @@ export function requestIdOf(request: { headers: Record<string, string | string[]
   return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-/** Creates a service on Fastify with the lab's conventions, without listening (tests use this too). */
-export async function createService(service: ServiceName, module: Type<unknown>): Promise<NestFastifyApplication> {
+/** The service's logger: JSON on stdout, and to Fluentd when `FLUENTD_HOST` is set. */
+export function createServiceLogger(config: AppConfig): LabLogger {
+  return createLogger({
+    service: config.service,
+    level: config.logLevel,
+    ...(config.fluentd && { fluent: { ...config.fluentd, maxBufferedRecords: config.logBufferMaxRecords } }),
+  });
+}
+
+/**
+ * Creates a service on Fastify with the lab's conventions, without listening (tests use this too):
+ * telemetry (server and handler spans, `/metrics`) and logging (request context, access records) are
+ * part of every service.
+ */
+export async function createService(
+  service: ServiceName,
+  module: Type<unknown>,
+  logger: LabLogger = createServiceLogger(configFor(service)),
+): Promise<NestFastifyApplication> {
   const config = configFor(service);
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
@@ -25,7 +44,12 @@ export async function createService(service: ServiceName, module: Type<unknown>)
     return503OnClosing: true,
     trustProxy: service === 'gateway' ? false : config.trustProxy,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { abortOnError: false });
+  // TelemetryModule first: its onRequest hook opens the server span the logging hook reads.
+  const app = await NestFactory.create<NestFastifyApplication>(
+    { module, imports: [TelemetryModule, LoggingModule.forRoot(logger)] },
+    adapter,
+    { abortOnError: false, logger },
+  );
   const fastify = app.getHttpAdapter().getInstance();
   await app.register(helmet, { contentSecurityPolicy: false });
   fastify.addHook('onRequest', async (request, reply) => {
@@ -42,16 +66,20 @@ export async function createService(service: ServiceName, module: Type<unknown>)
  * and shuts down gracefully on SIGTERM/SIGINT: readiness turns 503, in-flight requests finish.
  */
 export async function runService(service: ServiceName, module: Type<unknown>): Promise<void> {
-  const logger = new Logger('Bootstrap');
+  let logger: LabLogger | undefined;
   try {
     const config = configFor(service);
-    const app = await createService(service, module);
+    logger = createServiceLogger(config);
+    const app = await createService(service, module, logger);
     await app.listen(config.port, config.host);
-    logger.log(`${service} listening on http://${config.host}:${config.port}`);
+    logger.log(`${service} listening on http://${config.host}:${config.port}`, 'Bootstrap');
     stopOnSignals(app, config, logger);
   } catch (error) {
     const detail = error instanceof ConfigError ? error.message : describeStartupError(error);
     process.stderr.write(`${service} failed to start: ${detail}\n`);
+    logger?.fatal(`failed to start: ${detail}`, 'Bootstrap');
+    await logger?.close(2_000);
+    await shutdownTelemetry();
     process.exit(1);
   }
 }
@@ -67,27 +95,30 @@ function describeStartupError(error: unknown): string {
   return error.stack ?? error.message;
 }
 
-function stopOnSignals(app: NestFastifyApplication, config: AppConfig, logger: Logger): void {
+function stopOnSignals(app: NestFastifyApplication, config: AppConfig, logger: LabLogger): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     const { drainMs, timeoutMs } = config.shutdown;
-    logger.log(`${signal}: readiness now 503, draining for ${drainMs} ms, then closing`);
+    logger.log(`${signal}: readiness now 503, draining for ${drainMs} ms, then closing`, 'Bootstrap');
     app.get(ShutdownState).begin();
     await new Promise((resolve) => setTimeout(resolve, drainMs));
     setTimeout(() => {
-      logger.error(`in-flight work did not finish within ${timeoutMs} ms; exiting`);
+      logger.error(`in-flight work did not finish within ${timeoutMs} ms; exiting`, 'Bootstrap');
       process.exit(1);
     }, timeoutMs).unref();
+    let code = 0;
     try {
       await app.close();
-      logger.log('stopped');
-      process.exit(0);
+      logger.log('stopped', 'Bootstrap');
     } catch (error) {
-      logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
-      process.exit(1);
+      logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`, 'Bootstrap');
+      code = 1;
     }
+    // What is still buffered leaves now: log records to Fluentd, spans to the exporters.
+    await Promise.all([logger.close(2_000), shutdownTelemetry()]);
+    process.exit(code);
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

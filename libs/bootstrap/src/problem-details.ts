@@ -1,10 +1,14 @@
 import { STATUS_CODES } from 'node:http';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { currentTraceContext } from '#lab/telemetry';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-/** RFC 9457 problem details, with the request id so a user can quote it and we can find the logs. */
+/**
+ * RFC 9457 problem details, with the request id and the trace id, so a user can quote them and we can
+ * find the logs (Kibana) and the trace (Jaeger, Zipkin).
+ */
 export interface ProblemDetails {
   type: string;
   title: string;
@@ -12,11 +16,13 @@ export interface ProblemDetails {
   detail?: string;
   instance: string;
   request_id: string;
+  trace_id?: string;
   errors?: string[];
   [extension: string]: unknown;
 }
 
 export function problem(request: FastifyRequest, status: number, detail?: string, extra: Record<string, unknown> = {}): ProblemDetails {
+  const traceId = currentTraceContext()?.traceId;
   return {
     type: 'about:blank',
     title: STATUS_CODES[status] ?? 'Error',
@@ -24,6 +30,7 @@ export function problem(request: FastifyRequest, status: number, detail?: string
     ...(detail ? { detail } : {}),
     instance: request.url.split('?')[0],
     request_id: request.id,
+    ...(traceId && { trace_id: traceId }),
     ...extra,
   };
 }

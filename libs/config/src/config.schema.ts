@@ -18,6 +18,10 @@ export interface AppConfig {
   readonly host: string;
   readonly port: number;
   readonly logLevel: LogLevel;
+  /** Fluentd forward target for the logs (stdout always); undefined: stdout only. */
+  readonly fluentd: { readonly host: string; readonly port: number } | undefined;
+  /** Log records kept for Fluentd while it is unreachable; beyond that they are dropped and counted. */
+  readonly logBufferMaxRecords: number;
   /** Base URLs of every service, for calls between them (service names under Compose). */
   readonly urls: Readonly<Record<ServiceName, string>>;
   readonly mongo: {
@@ -71,6 +75,9 @@ export const CONFIG_VARIABLES = [
   'NODE_ENV',
   'HOST',
   'LOG_LEVEL',
+  'FLUENTD_HOST',
+  'FLUENTD_PORT',
+  'LOG_BUFFER_MAX_RECORDS',
   'GATEWAY_PORT',
   'OAUTH_PORT',
   'CUSTOMER_PORT',

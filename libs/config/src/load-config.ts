@@ -109,6 +109,10 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
     host: read.text('HOST', '127.0.0.1', /^[\w.:-]+$/, 'must be a host name or IP address'),
     port: ports[service],
     logLevel: read.oneOf<LogLevel>('LOG_LEVEL', ['error', 'warn', 'info', 'debug', 'verbose'], 'info'),
+    fluentd: ((host) => (host ? { host, port: read.integer('FLUENTD_PORT', 24224, 1, 65535) } : undefined))(
+      read.optionalText('FLUENTD_HOST', /^[\w.:-]+$/, 'must be a host name or IP address'),
+    ),
+    logBufferMaxRecords: read.integer('LOG_BUFFER_MAX_RECORDS', 10_000, 1, 1_000_000),
     urls,
     mongo: {
       url: read.url('MONGO_URL', undefined, ['mongodb:', 'mongodb+srv:']),

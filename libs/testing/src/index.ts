@@ -1,2 +1,5 @@
+export * from './fluentd-receiver.js';
 export * from './lab.js';
+export * from './otlp-receiver.js';
 export * from './processes.js';
+export * from './zipkin-receiver.js';

@@ -29,7 +29,8 @@ export interface StartOptions {
 export function startNode(script: string, args: string[] = [], options: StartOptions = {}): RunningProcess {
   const child = spawn(process.execPath, [join(repoRoot, script), ...args], {
     cwd: repoRoot,
-    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    // LOG_LEVEL: the test process itself runs at warn (vitest.config.ts); what it starts logs at info.
+    env: { ...process.env, NO_COLOR: '1', LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.group ?? false,
   });

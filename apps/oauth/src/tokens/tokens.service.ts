@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PUBLIC_CLIENT_ID, SERVICE_CLIENTS } from '#lab/auth';
+import { authFailuresTotal, TOKEN_GRANTS, type TokenGrant, tokensIssuedTotal, withSpan } from '#lab/telemetry';
 import { type ClientCredentials, parseBasicCredentials } from '../clients/client-authentication.js';
 import { ClientsService } from '../clients/clients.service.js';
 import { PasswordHasher } from '../hashing/password-hasher.js';
@@ -29,9 +30,34 @@ export class TokensService {
     private readonly refreshTokens: RefreshTokensService,
     private readonly throttle: LoginThrottle,
     private readonly hasher: PasswordHasher,
-  ) {}
+  ) {
+    tokensIssuedTotal.init();
+    authFailuresTotal.init();
+  }
 
+  /**
+   * In a `token.issue` span; counts `tokens_issued_total{grant}`, and failed password or client
+   * authentications in `auth_failures_total{reason}`.
+   */
   grant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+    const grantType = String(request.grant_type);
+    return withSpan('token.issue', { 'oauth.grant_type': grantType }, async (span) => {
+      try {
+        const response = await this.issue(request, context);
+        span.setAttribute('oauth.scope', response.scope);
+        if (isGrant(grantType)) tokensIssuedTotal.inc(grantType);
+        return response;
+      } catch (error) {
+        if (error instanceof OAuthException) {
+          if (error.code === 'invalid_grant') authFailuresTotal.inc(error.getStatus() === 429 ? 'throttled' : 'invalid_grant');
+          else if (error.code === 'invalid_client') authFailuresTotal.inc('invalid_client');
+        }
+        throw error;
+      }
+    });
+  }
+
+  private issue(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
     switch (request.grant_type) {
       case 'password':
         return this.passwordGrant(request, context);
@@ -137,4 +163,8 @@ export class TokensService {
       throw OAuthException.invalidClient('malformed Basic authorization header');
     }
   }
+}
+
+function isGrant(value: string): value is TokenGrant {
+  return (TOKEN_GRANTS as readonly string[]).includes(value);
 }

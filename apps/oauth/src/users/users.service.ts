@@ -4,6 +4,7 @@ import { USER_SCOPES } from '#lab/auth';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { isDuplicateKeyError } from '#lab/database';
+import { setSpanAttributes, withSpan } from '#lab/telemetry';
 import { PasswordHasher } from '../hashing/password-hasher.js';
 import { CustomerClient, CustomerServiceUnavailable } from './customer.client.js';
 import type { CreateUserDto } from './dto/create-user.dto.js';
@@ -30,12 +31,17 @@ export class UsersService {
    * Signs a user up: the account, then its customer profile. When the profile cannot be created the
    * account is deleted again (503), so a retry starts from scratch.
    */
-  async register({ email, password, name }: CreateUserDto): Promise<User> {
+  register(user: CreateUserDto): Promise<User> {
+    return withSpan('user.register', {}, () => this.signUp(user));
+  }
+
+  private async signUp({ email, password, name }: CreateUserDto): Promise<User> {
     // Saves a scrypt run on the common case; the unique index decides under concurrency.
     if ((await this.users.countBy({ email })) > 0) throw new ConflictException('an account with this email already exists');
     const user = await this.insert({ email, password, name, scopes: USER_SCOPES });
     if (!user) throw new ConflictException('an account with this email already exists');
     const userId = user._id.toHexString();
+    setSpanAttributes({ 'enduser.id': userId });
     try {
       await this.customers.createProfile({ userId, email, name });
     } catch (error) {

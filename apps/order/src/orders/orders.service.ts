@@ -1,5 +1,6 @@
 import {
   ConflictException,
+  HttpException,
   Injectable,
   Logger,
   NotFoundException,
@@ -10,6 +11,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
 import { type PageQueryDto, pageWindow } from '#lab/database';
 import { ServiceClient, UpstreamUnavailableError } from '#lab/http-client';
+import { type OrderOutcome, ordersTotal, setSpanAttributes, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import type { OrderLineDto } from './dto/create-order.dto.js';
@@ -36,14 +38,35 @@ export class OrdersService {
     private readonly idempotency: IdempotencyService,
     private readonly stock: StockClient,
     private readonly http: ServiceClient,
-  ) {}
+  ) {
+    ordersTotal.init();
+  }
 
+  /** In an `order.create` span; every placement counts once in `orders_total{outcome}`. */
   create(user: Principal, authorization: string, key: string, lines: OrderLineDto[]): Promise<Outcome<OrderResponse>> {
-    const request = lines.map(({ productId, quantity }) => ({ productId, quantity }));
-    if (new Set(request.map((line) => line.productId)).size !== request.length) {
-      throw new UnprocessableEntityException({ message: 'list each product once per order', code: 'duplicate_product' });
-    }
-    return this.idempotency.run(user.subject, key, request, () => this.place(user, authorization, request));
+    const attributes = { 'order.line_count': lines.length, 'enduser.id': user.subject };
+    return withSpan('order.create', attributes, async () => {
+      let ran: boolean | undefined;
+      try {
+        const request = lines.map(({ productId, quantity }) => ({ productId, quantity }));
+        if (new Set(request.map((line) => line.productId)).size !== request.length) {
+          throw new UnprocessableEntityException({ message: 'list each product once per order', code: 'duplicate_product' });
+        }
+        ran = false;
+        const outcome = await this.idempotency.run(user.subject, key, request, () => {
+          ran = true;
+          return this.place(user, authorization, request);
+        });
+        setSpanAttributes({ 'order.id': outcome.body.id, 'order.replayed': !ran });
+        ordersTotal.inc(ran ? 'confirmed' : 'replayed');
+        return outcome;
+      } catch (error) {
+        const outcome = outcomeOf(error);
+        // A replayed failure (the first attempt's 409, say) is a replay, not a second failure.
+        ordersTotal.inc(ran === false && outcome !== 'idempotency_conflict' ? 'replayed' : outcome);
+        throw error;
+      }
+    });
   }
 
   private async place(user: Principal, authorization: string, lines: OrderLine[]): Promise<Outcome<OrderResponse>> {
@@ -53,6 +76,7 @@ export class OrdersService {
       this.orders.create({ userId: user.subject, status: 'PENDING', lines, totalCents: null, reason: null, releasePending: false, createdAt: now, updatedAt: now }),
     );
     const orderId = order._id.toHexString();
+    setSpanAttributes({ 'order.id': orderId });
 
     let answer;
     try {
@@ -169,4 +193,23 @@ export class OrdersService {
     this.logger.log(`order ${id} cancelled`);
     return cancelled ? this.orders.create(cancelled as Order) : order;
   }
+}
+
+const OUTCOME_OF_CODE: Readonly<Record<string, OrderOutcome>> = {
+  out_of_stock: 'out_of_stock',
+  unknown_product: 'unknown_product',
+  invalid_lines: 'invalid',
+  duplicate_product: 'invalid',
+  no_customer_profile: 'invalid',
+  dependency_unavailable: 'dependency_unavailable',
+  idempotency_in_progress: 'idempotency_conflict',
+  idempotency_key_reused: 'idempotency_conflict',
+};
+
+/** The `orders_total` outcome of a failed placement, from the problem code it answers with. */
+export function outcomeOf(error: unknown): OrderOutcome {
+  if (!(error instanceof HttpException)) return 'failed';
+  const response = error.getResponse();
+  const code = typeof response === 'object' && response !== null ? Reflect.get(response, 'code') : undefined;
+  return (typeof code === 'string' && OUTCOME_OF_CODE[code]) || 'failed';
 }

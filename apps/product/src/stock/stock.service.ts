@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { isDuplicateKeyError } from '#lab/database';
+import { type StockReservationResult, stockReservationsTotal, withSpan } from '#lab/telemetry';
 import { type Document, ObjectId, type UpdateFilter } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { Product } from '../products/product.entity.js';
@@ -60,9 +61,27 @@ export class StockService {
   constructor(
     @InjectRepository(Product) private readonly products: MongoRepository<Product>,
     @InjectRepository(StockReservation) private readonly reservations: MongoRepository<StockReservation>,
-  ) {}
+  ) {
+    stockReservationsTotal.init();
+  }
 
-  async reserve(orderId: string, requested: readonly RequestedLine[]): Promise<ReserveOutcome> {
+  /** In a `stock.reserve` span; counted in `stock_reservations_total{result}`. */
+  reserve(orderId: string, requested: readonly RequestedLine[]): Promise<ReserveOutcome> {
+    const attributes = { 'order.id': orderId, 'order.line_count': requested.length };
+    return withSpan('stock.reserve', attributes, async (span) => {
+      try {
+        const outcome = await this.reserveLines(orderId, requested);
+        span.setAttribute('stock.replayed', outcome.replayed);
+        stockReservationsTotal.inc(outcome.replayed ? 'replayed' : 'reserved');
+        return outcome;
+      } catch (error) {
+        stockReservationsTotal.inc(resultOf(error));
+        throw error;
+      }
+    });
+  }
+
+  private async reserveLines(orderId: string, requested: readonly RequestedLine[]): Promise<ReserveOutcome> {
     const lines = requested.map(({ productId, quantity }) => ({
       productId: productId.toLowerCase(),
       quantity,
@@ -95,7 +114,15 @@ export class StockService {
    * Puts back whatever the order's reservation took, exactly once however many releases race, and
    * leaves it RELEASED. With no reservation yet, a RELEASED tombstone makes a late reservation fail.
    */
-  async release(orderId: string): Promise<void> {
+  /** In a `stock.release` span; counted as `stock_reservations_total{result="released"}`. */
+  release(orderId: string): Promise<void> {
+    return withSpan('stock.release', { 'order.id': orderId }, async () => {
+      await this.releaseOnce(orderId);
+      stockReservationsTotal.inc('released');
+    });
+  }
+
+  private async releaseOnce(orderId: string): Promise<void> {
     for (;;) {
       const now = new Date();
       const before = (await this.reservations.findOneAndUpdate(
@@ -304,4 +331,11 @@ export class StockService {
     }
     return count;
   }
+}
+
+/** The `stock_reservations_total` result of a failed reservation, from its problem code. */
+function resultOf(error: unknown): StockReservationResult {
+  const response = error instanceof HttpException ? error.getResponse() : undefined;
+  const code = typeof response === 'object' && response !== null ? Reflect.get(response, 'code') : undefined;
+  return code === 'out_of_stock' || code === 'unknown_product' ? code : 'rejected';
 }

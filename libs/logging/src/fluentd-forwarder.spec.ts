@@ -1,0 +1,187 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { register } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type FluentdReceiver, startFluentdReceiver } from '#lab/testing';
+import { DROPPED_RECORDS_METRIC, FluentdForwarder } from './fluentd-forwarder.js';
+import { createLogger, type FluentdTarget, type LabLogger } from './lab-logger.js';
+
+type Json = Record<string, unknown>;
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+});
+
+async function receiver(options?: Parameters<typeof startFluentdReceiver>[0]): Promise<FluentdReceiver> {
+  const started = await startFluentdReceiver(options);
+  cleanups.push(() => started.stop());
+  return started;
+}
+
+function logger(fluent: FluentdTarget): { logger: LabLogger; stdout: () => Json[] } {
+  const lines: string[] = [];
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  const created = createLogger({ service: 'order', level: 'info', stdout, fluent });
+  cleanups.push(() => created.close(100));
+  return { logger: created, stdout: () => lines.map((line) => JSON.parse(line) as Json) };
+}
+
+function messagesOf(fluentd: FluentdReceiver, prefix: string): string[] {
+  return fluentd.records.map((r) => String(r.record.message)).filter((message) => message.startsWith(prefix));
+}
+
+async function droppedCount(): Promise<number> {
+  const metric = register.getSingleMetric(DROPPED_RECORDS_METRIC);
+  const values = (await metric?.get())?.values ?? [];
+  return values.find((value) => value.labels.reason === 'buffer_full')?.value ?? 0;
+}
+
+/** A service stand-in that logs once per request, to see whether logging ever holds a request up. */
+async function loggingServer(log: LabLogger): Promise<{ url: string; server: Server }> {
+  const server = createServer((request, response) => {
+    log.log(`served ${request.url}`);
+    response.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe(FluentdForwarder.name, () => {
+  it('ships every record to Fluentd, tagged app.<service>, as it is written to stdout', async () => {
+    const fluentd = await receiver();
+    const { logger: log, stdout } = logger({ host: '127.0.0.1', port: fluentd.port });
+    const before = Date.now() / 1000;
+    log.log('order created', { orderId: 'o-1', password: 'hunter2' }, 'OrdersService');
+    log.warn('stock low');
+    log.error(new Error('payment failed'));
+    await fluentd.waitFor((records) => records.length === 3, 5_000);
+    expect(fluentd.records.map((r) => r.tag)).toEqual(['app.order', 'app.order', 'app.order']);
+    expect(fluentd.records.map((r) => r.record)).toEqual(stdout());
+    expect(fluentd.records[0].record).toMatchObject({
+      orderId: 'o-1',
+      password: '[REDACTED]',
+      context: 'OrdersService',
+    });
+    expect(fluentd.records[0].time).toBeGreaterThanOrEqual(Math.floor(before));
+    expect(fluentd.records[0].time).toBeLessThanOrEqual(Date.now() / 1000);
+  });
+
+  it('delivers every record logged while Fluentd was down once it is back, and never holds up a request', async () => {
+    const fluentd = await receiver();
+    const { logger: log, stdout } = logger({ host: '127.0.0.1', port: fluentd.port });
+    const { url } = await loggingServer(log);
+    log.log('before the outage');
+    await fluentd.waitFor((records) => records.length === 1, 5_000);
+
+    await fluentd.stop();
+    let sent = 0;
+    let slowest = 0;
+    const outageEnds = Date.now() + 4_000;
+    while (Date.now() < outageEnds) {
+      const started = performance.now();
+      const response = await fetch(`${url}/during-outage/${sent}`);
+      expect(await response.text()).toBe('ok');
+      slowest = Math.max(slowest, performance.now() - started);
+      log.log(`outage record ${sent}`);
+      sent += 1;
+      await sleep(20);
+    }
+    expect(sent).toBeGreaterThan(50);
+    expect(slowest).toBeLessThan(250);
+    expect(stdout().filter((r) => String(r.message).startsWith('outage record'))).toHaveLength(sent);
+
+    await fluentd.restart();
+    await fluentd.waitFor(() => new Set(messagesOf(fluentd, 'outage record')).size === sent, 10_000);
+    expect(new Set(messagesOf(fluentd, 'served /during-outage/')).size).toBe(sent);
+    expect(await log.flush(2_000)).toBe(true);
+    const notices = stdout()
+      .filter((r) => r.context === 'FluentdForwarder')
+      .map((r) => String(r.message));
+    expect(notices).toEqual([
+      expect.stringMatching(/^Fluentd at 127\.0\.0\.1:\d+ unreachable .*retrying every 1000 ms$/),
+      expect.stringMatching(/^Fluentd is reachable again; delivering \d+ buffered log records$/),
+    ]);
+  });
+
+  it('keeps at most maxBufferedRecords, drops newer records and counts them in log_records_dropped_total', async () => {
+    const fluentd = await receiver();
+    await fluentd.stop();
+    const { logger: log, stdout } = logger({ host: '127.0.0.1', port: fluentd.port, maxBufferedRecords: 5 });
+    const droppedBefore = await droppedCount();
+    for (let i = 0; i < 12; i += 1) log.log(`bounded ${i}`);
+    expect(log.pendingRecords).toBe(5);
+    expect(await droppedCount()).toBe(droppedBefore + 7);
+    expect(await register.metrics()).toMatch(/^log_records_dropped_total\{reason="buffer_full"\} \d+$/m);
+    expect(stdout().filter((r) => String(r.message).startsWith('bounded'))).toHaveLength(12);
+
+    await fluentd.restart();
+    expect(await log.flush(5_000)).toBe(true);
+    expect(messagesOf(fluentd, 'bounded')).toEqual([
+      'bounded 0',
+      'bounded 1',
+      'bounded 2',
+      'bounded 3',
+      'bounded 4',
+    ]);
+    log.log('bounded after recovery');
+    await fluentd.waitFor(() => messagesOf(fluentd, 'bounded after').length === 1, 5_000);
+  });
+
+  it('resends records Fluentd did not acknowledge within the ack timeout', async () => {
+    const fluentd = await receiver({ ack: false });
+    const { logger: log } = logger({
+      host: '127.0.0.1',
+      port: fluentd.port,
+      ackTimeoutMs: 300,
+      reconnectIntervalMs: 100,
+    });
+    log.log('needs an ack');
+    await fluentd.waitFor(() => messagesOf(fluentd, 'needs an ack').length >= 2, 5_000);
+    expect(new Set(fluentd.chunks).size).toBe(fluentd.chunks.length);
+    expect(log.pendingRecords).toBe(1);
+
+    fluentd.ack = true;
+    expect(await log.flush(5_000)).toBe(true);
+    const copies = messagesOf(fluentd, 'needs an ack').length;
+    await sleep(500);
+    expect(messagesOf(fluentd, 'needs an ack')).toHaveLength(copies);
+  });
+
+  it('never throws and keeps writing stdout when Fluentd is unreachable from the start', async () => {
+    const fluentd = await receiver();
+    await fluentd.stop();
+    const { logger: log, stdout } = logger({ host: '127.0.0.1', port: fluentd.port });
+    expect(() => {
+      for (let i = 0; i < 50; i += 1) log.log(`unreachable ${i}`);
+    }).not.toThrow();
+    expect(stdout().filter((r) => String(r.message).startsWith('unreachable'))).toHaveLength(50);
+    const started = Date.now();
+    expect(await log.flush(300)).toBe(false);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await log.close(100);
+    log.log('after close');
+    expect(stdout().at(-1)).toMatchObject({ message: 'after close' });
+    expect(stdout().some((r) => /closing with 50 log records not delivered/.test(String(r.message)))).toBe(
+      true,
+    );
+  });
+
+  it('delivers a burst in batches, and flush() resolves once Fluentd has acknowledged all of it', async () => {
+    const fluentd = await receiver();
+    const { logger: log } = logger({ host: '127.0.0.1', port: fluentd.port });
+    for (let i = 0; i < 3_000; i += 1) log.log(`burst ${i}`, { i });
+    expect(await log.flush(5_000)).toBe(true);
+    expect(messagesOf(fluentd, 'burst')).toHaveLength(3_000);
+    expect(fluentd.chunks.length).toBeLessThan(3_000 / 100);
+    expect(fluentd.records.map((r) => r.record.i)).toEqual([...Array(3_000).keys()]);
+  });
+});

@@ -1,0 +1,37 @@
+import { type Span, trace } from '@opentelemetry/api';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { MongoDBInstrumentation } from '@opentelemetry/instrumentation-mongodb';
+import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici';
+
+const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
+
+/**
+ * Removes propagation headers a caller already put on an outgoing request (the gateway forwards its
+ * client's headers): the undici instrumentation appends its own, and two `traceparent` headers reach
+ * the next service as one unparseable value, which breaks the trace there.
+ */
+export function dropPropagationHeaders(span: Span, request: Pick<UndiciRequest, 'headers'>): void {
+  if (!trace.isSpanContextValid(span.spanContext())) return;
+  const { headers } = request;
+  if (Array.isArray(headers)) {
+    for (let i = headers.length - 2; i >= 0; i -= 2) {
+      const name = headers[i];
+      if (typeof name === 'string' && PROPAGATION_HEADERS.has(name.toLowerCase())) headers.splice(i, 2);
+    }
+  } else if (typeof headers === 'string') {
+    request.headers = headers
+      .split('\r\n')
+      .filter((line) => !PROPAGATION_HEADERS.has(line.slice(0, line.indexOf(':')).trim().toLowerCase()))
+      .join('\r\n');
+  }
+}
+
+/**
+ * The only instrumentations the preload loads, since each one costs throughput on every request: undici
+ * client spans (which also inject `traceparent` into every call between services) and MongoDB
+ * operations. HTTP server spans and handler spans come from the TelemetryModule (Fastify hooks, wrapped
+ * controller methods); nothing else of Node, Nest or Fastify is instrumented.
+ */
+export function labInstrumentations(): Instrumentation[] {
+  return [new UndiciInstrumentation({ requestHook: dropPropagationHeaders }), new MongoDBInstrumentation()];
+}
