@@ -1,7 +1,7 @@
 // `npm start`: builds if needed, starts the embedded MongoDB-compatible store (unless MONGO_URL is
 // set) and the five services as separate processes with prefixed output, prints the URLs once every
-// service is ready, and stops everything on Ctrl-C / SIGTERM. The environment (and a `.env` file, if
-// present) reaches every service. `npm start -- order product` starts only the services named.
+// service is ready, and stops everything on Ctrl-C / SIGTERM. The environment (and a `.env.local` file,
+// if present) reaches every service. `npm start -- order product` starts only the services named.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -20,7 +20,8 @@ if (Number(process.versions.node.split('.')[0]) < 22) {
   console.error(`Node ${process.version} is too old: the lab needs Node 22 or newer. Run it with "npm start", which uses the Node 22 installed by "npm install".`);
   process.exit(1);
 }
-if (existsSync(join(root, '.env'))) process.loadEnvFile(join(root, '.env'));
+// .env.local: your own settings (see .env.example); .env belongs to Docker Compose.
+if (existsSync(join(root, '.env.local'))) process.loadEnvFile(join(root, '.env.local'));
 
 await run(process.execPath, [join(root, 'scripts/build.mjs')], 'build');
 const { loadConfig, ConfigError, SERVICE_NAMES } = await import('#lab/config');
