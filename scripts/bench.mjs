@@ -1,0 +1,296 @@
+// `npm run bench`: measures the lab side by side in one run on this machine and prints a table with
+// each target and a pass/miss mark, plus docs/performance.json. Ratios, not absolute numbers, are what
+// hold on a noisy machine. Everything runs on 127.0.0.1; every phase is bounded in time.
+//
+//   npm run bench                 the whole run (about 3 minutes)
+//   BENCH_SECONDS=5 npm run bench shorter phases (less stable numbers)
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Agent, request } from 'undici';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'];
+const started = Date.now();
+const say = (text) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${text}`);
+
+await run(process.execPath, [join(root, 'scripts/build.mjs')]);
+const testing = await import(join(root, 'dist/libs/testing/src/index.js'));
+const { freePort, waitForHttp, startLab, startOtlpReceiver, startFluentdReceiver } = testing;
+
+const children = new Set();
+const cleanup = () => {
+  for (const child of children) child.kill('SIGKILL');
+};
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+let ports;
+const results = { machine: machine(), seconds: SECONDS, figures: [] };
+const figure = (name, value, unit, target, pass, note = '') => {
+  results.figures.push({ name, value, unit, target, pass, note });
+  say(`${name}: ${format(value)} ${unit} (target ${target}) ${pass ? 'PASS' : 'MISS'}`);
+};
+
+try {
+  // --- 4b. time from `npm start` to all five ready (the launcher, as a user runs it) -----------
+  say('starting the lab with the launcher, to time it');
+  const lab = await startLab();
+  const readySeconds = Number(/all 5 services ready in ([\d.]+) s/.exec(lab.process.output())?.[1]);
+  await lab.stop();
+  figure('npm start → all 5 ready', readySeconds, 's', '≤ 10 s', readySeconds <= 10);
+
+  // --- the services, started directly (stdout to /dev/null, as a log driver would take it) -----
+  const receivers = { otlp: await startOtlpReceiver(), fluentd: await startFluentdReceiver() };
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-'));
+  const mongoPort = await freePort();
+  const mongo = startProcess('dist/libs/embedded-mongo/src/cli.js', ['--port', String(mongoPort), '--data-dir', dataDir], {});
+  await waitForMongo(mongo);
+  ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()])));
+  const env = {
+    ...Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_PORT`, String(ports[s])])),
+    ...Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_URL`, `http://127.0.0.1:${ports[s]}`])),
+    MONGO_URL: `mongodb://127.0.0.1:${mongoPort}`,
+    NODE_ENV: 'production',
+  };
+  const fullTelemetry = {
+    LOG_LEVEL: 'info',
+    FLUENTD_HOST: '127.0.0.1',
+    FLUENTD_PORT: String(receivers.fluentd.port),
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: receivers.otlp.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_TRACES_SAMPLER: 'always_on',
+  };
+  const services = {};
+  for (const service of SERVICES) services[service] = startService(service, { ...env, ...fullTelemetry });
+  await Promise.all(SERVICES.map((s) => waitForHttp(`http://127.0.0.1:${ports[s]}/health/ready`, 200, 60_000)));
+  const url = (service, path) => `http://127.0.0.1:${ports[service]}${path}`;
+  say('five services ready (full telemetry: 100% sampled OTLP to a local receiver, logs to a local forward receiver)');
+
+  const rss = Object.fromEntries(SERVICES.map((s) => [s, { idle: rssMb(services[s].pid), max: 0 }]));
+  const sampler = setInterval(() => {
+    for (const s of SERVICES) rss[s].max = Math.max(rss[s].max, rssMb(services[s].pid));
+  }, 200);
+
+  const products = await json('GET', url('gateway', '/api/products?limit=1'));
+  const productId = products.items[0].id;
+  const productPath = `/products/${productId}`;
+
+  // --- 1. gateway hop --------------------------------------------------------------------------
+  say('gateway hop: GET /api/products/:id through the gateway vs GET /products/:id on the product service');
+  await saturate(url('product', productPath), 3); // warm-up
+  await saturate(url('gateway', `/api${productPath}`), 3);
+  const directLight = await fixedRate(url('product', productPath), 50, SECONDS);
+  const gatewayLight = await fixedRate(url('gateway', `/api${productPath}`), 50, SECONDS);
+  const directSat = await saturate(url('product', productPath), SECONDS);
+  const gatewaySat = await saturate(url('gateway', `/api${productPath}`), SECONDS);
+  const hopRatio = gatewaySat.rps / directSat.rps;
+  figure('gateway hop: throughput through the gateway / direct', hopRatio, '×', '≥ 0.8', hopRatio >= 0.8,
+    `${directSat.rps.toFixed(0)} req/s direct, ${gatewaySat.rps.toFixed(0)} through the gateway`);
+  const addedP50 = gatewayLight.p50 - directLight.p50;
+  figure('gateway hop: p50 added at 50 req/s', addedP50, 'ms', '≤ 0.3 ms', addedP50 <= 0.3,
+    `p50 ${directLight.p50.toFixed(2)} → ${gatewayLight.p50.toFixed(2)} ms; p99 added ${(gatewayLight.p99 - directLight.p99).toFixed(2)} ms`);
+
+  // --- 2. telemetry cost -----------------------------------------------------------------------
+  say('telemetry cost: a second product service with telemetry off, side by side with the full one');
+  const barePort = await freePort();
+  const bare = startProcess('dist/apps/product/src/main.js', [], {
+    ...env,
+    PRODUCT_PORT: String(barePort),
+    LOG_LEVEL: 'warn',
+    OTEL_SDK_DISABLED: 'true',
+  });
+  await waitForHttp(`http://127.0.0.1:${barePort}/health/ready`, 200, 60_000);
+  const bareUrl = `http://127.0.0.1:${barePort}${productPath}`;
+  await saturate(bareUrl, 3);
+  const rounds = [];
+  for (let round = 0; round < 2; round++) {
+    for (const [name, target, pid] of [['full', url('product', productPath), services.product.pid], ['bare', bareUrl, bare.pid]]) {
+      const cpuBefore = cpuMicros(pid);
+      const result = await saturate(target, SECONDS / 2);
+      rounds.push({ name, rps: result.rps, cpuPerRequest: (cpuMicros(pid) - cpuBefore) / result.requests });
+    }
+  }
+  const mean = (name, key) => rounds.filter((r) => r.name === name).reduce((sum, r) => sum + r[key], 0) / 2;
+  const telemetryRatio = mean('full', 'rps') / mean('bare', 'rps');
+  figure('telemetry: throughput fully instrumented / telemetry off', telemetryRatio, '×', '≥ 0.5', telemetryRatio >= 0.5,
+    `${mean('bare', 'rps').toFixed(0)} → ${mean('full', 'rps').toFixed(0)} req/s; CPU ${mean('bare', 'cpuPerRequest').toFixed(0)} → ${mean('full', 'cpuPerRequest').toFixed(0)} µs/request`);
+  figure('telemetry: CPU added per request', mean('full', 'cpuPerRequest') - mean('bare', 'cpuPerRequest'), 'µs', 'reported', true);
+  bare.kill('SIGTERM');
+
+  // --- 3. order path -----------------------------------------------------------------------------
+  say('order path: POST /api/orders end to end at 200 orders/s');
+  const admin = await token({ grant_type: 'password', username: 'admin@lab.local', password: 'admin-password' });
+  const stocked = await json('POST', url('gateway', '/api/products'), { name: `Bench ${randomUUID()}`, price: 1, stock: 1_000_000 }, admin);
+  const email = `bench-${randomUUID()}@example.com`;
+  await json('POST', url('gateway', '/api/users'), { email, password: 'bench-password-1', name: 'Bench' });
+  const user = await token({ grant_type: 'password', username: email, password: 'bench-password-1' });
+  const orderRequest = () => ({
+    method: 'POST',
+    headers: { authorization: `Bearer ${user}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+    body: JSON.stringify({ lines: [{ productId: stocked.id, quantity: 1 }] }),
+  });
+  await fixedRate(url('gateway', '/api/orders'), 50, 2, orderRequest); // warm-up
+  const orders = await fixedRate(url('gateway', '/api/orders'), 200, SECONDS, orderRequest);
+  figure('order path: p99 at 200 orders/s', orders.p99, 'ms', '≤ 50 ms', orders.p99 <= 50 && orders.errors === 0,
+    `p50 ${orders.p50.toFixed(1)}, p95 ${orders.p95.toFixed(1)}, p99 ${orders.p99.toFixed(1)} ms; ${orders.errors} not 201 of ${orders.count}`);
+  const orderSat = await saturate(url('gateway', '/api/orders'), SECONDS, orderRequest, 20);
+  figure('order path: saturation throughput', orderSat.rps, 'orders/s', 'reported', orderSat.non2xx === 0,
+    `${orderSat.non2xx} not 2xx`);
+
+  clearInterval(sampler);
+  for (const s of SERVICES) {
+    figure(`footprint: ${s} RSS under load`, rss[s].max, 'MB', '≤ 150 MB', rss[s].max <= 150, `idle ${rss[s].idle.toFixed(0)} MB`);
+  }
+  results.spans = receivers.otlp.spans.length;
+  results.logRecords = receivers.fluentd.records.length;
+  say(`the receivers got ${results.spans} spans and ${results.logRecords} log records`);
+
+  for (const child of children) child.kill('SIGTERM');
+  await sleep(500);
+  await Promise.all([receivers.otlp.stop(), receivers.fluentd.stop()]);
+  rmSync(dataDir, { recursive: true, force: true });
+} finally {
+  cleanup();
+}
+
+printTable();
+writeFileSync(join(root, 'docs/performance.json'), `${JSON.stringify(results, null, 2)}\n`);
+say(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; docs/performance.json written`);
+process.exit(0);
+
+// ---------------------------------------------------------------------------------------------
+
+function startService(service, env) {
+  return startProcess(`dist/apps/${service}/src/main.js`, [], { ...env, OTEL_SERVICE_NAME: service }, ['--import', join(root, 'dist/libs/telemetry/src/register.js')]);
+}
+
+function startProcess(script, args, env, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, script), ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', script.includes('embedded-mongo') ? 'pipe' : 'ignore', 'inherit'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function waitForMongo(child) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('embedded-mongo did not start in 20 s')), 20_000);
+    child.stdout.on('data', (chunk) => {
+      if (String(chunk).includes('ready on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+async function json(method, target, body, bearer) {
+  const response = await fetch(target, {
+    method,
+    headers: { 'content-type': 'application/json', ...(bearer && { authorization: `Bearer ${bearer}` }) },
+    ...(body && { body: JSON.stringify(body) }),
+  });
+  if (response.status >= 300) throw new Error(`${method} ${target}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+async function token(form) {
+  const response = await fetch(`http://127.0.0.1:${ports.gateway}/api/oauth/token`, { method: 'POST', body: new URLSearchParams(form) });
+  if (response.status !== 200) throw new Error(`token: ${response.status} ${await response.text()}`);
+  return (await response.json()).access_token;
+}
+
+/** Closed-loop saturation with autocannon; `make` gives each request's method, headers and body. */
+async function saturate(target, seconds, make, connections = 32) {
+  const result = await autocannon({
+    url: target,
+    connections,
+    duration: seconds,
+    ...(make && { requests: [{ setupRequest: (req) => ({ ...req, ...make() }) }] }),
+  });
+  return { rps: result.requests.total / seconds, requests: result.requests.total, non2xx: result.non2xx + result.errors };
+}
+
+/**
+ * Open-loop load at a fixed rate: each request starts on its schedule whether or not earlier ones
+ * answered, and its latency counts from that scheduled time (no coordinated omission).
+ */
+async function fixedRate(target, perSecond, seconds, make = () => ({ method: 'GET' })) {
+  const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 10_000 });
+  const total = Math.round(perSecond * seconds);
+  const latencies = [];
+  let errors = 0;
+  const begin = performance.now();
+  const inFlight = [];
+  for (let i = 0; i < total; i++) {
+    const due = begin + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const { method, headers, body } = make();
+    inFlight.push(
+      request(target, { method, headers, body, dispatcher })
+        .then(async (response) => {
+          await response.body.dump();
+          if (response.statusCode >= 300) errors++;
+        })
+        .catch(() => errors++)
+        .finally(() => latencies.push(performance.now() - due)),
+    );
+  }
+  await Promise.all(inFlight);
+  await dispatcher.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  return { count: total, errors, p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
+function rssMb(pid) {
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return kb / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** User + system CPU time of a process, in µs (Linux /proc). */
+function cpuMicros(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1_000_000) / 100;
+}
+
+function machine() {
+  const cpus = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/gm) ?? [];
+  return { cpus: cpus.length, model: cpus[0]?.split(':')[1]?.trim(), node: process.version, date: new Date().toISOString() };
+}
+
+function format(value) {
+  return Number.isFinite(value) ? (Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(2)) : String(value);
+}
+
+function printTable() {
+  const rows = results.figures.map((f) => [f.name, `${format(f.value)} ${f.unit}`, f.target, f.pass ? 'pass' : 'MISS', f.note]);
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length), 6));
+  console.log('');
+  for (const row of rows) console.log(row.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]) : cell)).join('  '));
+  console.log('');
+}
+
+function run(command, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'inherit' });
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`))));
+  });
+}
