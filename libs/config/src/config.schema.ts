@@ -110,5 +110,6 @@ export const CONFIG_VARIABLES = [
   'BODY_LIMIT_BYTES',
   'SHUTDOWN_DRAIN_MS',
   'SHUTDOWN_TIMEOUT_MS',
+  'ALERT_WEBHOOK_PORT',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { register } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -55,6 +57,84 @@ async function loggingServer(log: LabLogger): Promise<{ url: string; server: Ser
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
+interface FluentdProxy {
+  readonly port: number;
+  /** Holds back what Fluentd sends (its acks) this long: a slow Fluentd. */
+  ackDelayMs: number;
+  /** Resets that many of the next connections as soon as they send something: Fluentd dying mid-batch. */
+  resetNext: number;
+}
+
+/** A TCP proxy in front of the receiver, for the network failures the receiver cannot play. */
+async function fluentdProxy(targetPort: number): Promise<FluentdProxy> {
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  const server = createTcpServer((client) => {
+    track(client);
+    if (proxy.resetNext > 0) {
+      proxy.resetNext -= 1;
+      client.once('data', () => client.resetAndDestroy());
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    track(upstream);
+    client.pipe(upstream);
+    upstream.on('data', (data: Buffer) => {
+      const forward = () => {
+        if (!client.destroyed) client.write(data);
+      };
+      if (proxy.ackDelayMs > 0) setTimeout(forward, proxy.ackDelayMs);
+      else forward();
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const proxy: FluentdProxy = { port: (server.address() as AddressInfo).port, ackDelayMs: 0, resetNext: 0 };
+  return proxy;
+}
+
+function copiesOf(fluentd: FluentdReceiver, prefix: string): Map<string, number> {
+  const copies = new Map<string, number>();
+  for (const message of messagesOf(fluentd, prefix)) copies.set(message, (copies.get(message) ?? 0) + 1);
+  return copies;
+}
+
+/** Runs `script` (an ES module) in a fresh Node process; resolves with its stdout and how long it ran after `closed`. */
+function runScript(script: string): Promise<{ stdout: string; exitedAfterCloseMs: number }> {
+  return new Promise((resolve, reject) => {
+    // Node's own TypeScript support loads the forwarder (parameter properties need the transform).
+    const child = spawn(
+      process.execPath,
+      ['--experimental-transform-types', '--no-warnings', '--input-type=module'],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    let stdout = '';
+    let closedAt = 0;
+    child.stdout.on('data', (data: Buffer) => {
+      stdout += data.toString();
+      if (!closedAt && stdout.includes('closed')) closedAt = Date.now();
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('exit', () => {
+      clearTimeout(killer);
+      resolve({ stdout, exitedAfterCloseMs: closedAt ? Date.now() - closedAt : Number.NaN });
+    });
+    child.stdin.end(script);
+  });
+}
+
 describe(FluentdForwarder.name, () => {
   it('ships every record to Fluentd, tagged app.<service>, as it is written to stdout', async () => {
     const fluentd = await receiver();
@@ -73,6 +153,18 @@ describe(FluentdForwarder.name, () => {
     });
     expect(fluentd.records[0].time).toBeGreaterThanOrEqual(Math.floor(before));
     expect(fluentd.records[0].time).toBeLessThanOrEqual(Date.now() / 1000);
+  });
+
+  it('ships each record as it was logged, even when its objects change afterwards', async () => {
+    const fluentd = await receiver();
+    const { logger: log, stdout } = logger({ host: '127.0.0.1', port: fluentd.port });
+    const order = { status: 'created', lines: [1] };
+    log.log('order logged', { order });
+    order.status = 'cancelled';
+    order.lines.push(2);
+    await fluentd.waitFor((records) => records.length === 1, 5_000);
+    expect(fluentd.records[0].record).toEqual(stdout()[0]);
+    expect(fluentd.records[0].record.order).toEqual({ status: 'created', lines: [1] });
   });
 
   it('delivers every record logged while Fluentd was down once it is back, and never holds up a request', async () => {
@@ -173,6 +265,82 @@ describe(FluentdForwarder.name, () => {
     expect(stdout().some((r) => /closing with 50 log records not delivered/.test(String(r.message)))).toBe(
       true,
     );
+  });
+
+  it('resends what a slow Fluentd acknowledged too late, on a new connection, without shifting later acks', async () => {
+    const fluentd = await receiver();
+    const proxy = await fluentdProxy(fluentd.port);
+    const { logger: log } = logger({
+      host: '127.0.0.1',
+      port: proxy.port,
+      ackTimeoutMs: 200,
+      reconnectIntervalMs: 100,
+    });
+    proxy.ackDelayMs = 600;
+    for (let i = 0; i < 20; i += 1) log.log(`slow ${i}`);
+    await fluentd.waitFor(() => messagesOf(fluentd, 'slow').length >= 60, 5_000);
+    proxy.ackDelayMs = 0;
+    expect(await log.flush(5_000)).toBe(true);
+    const attempts = new Set(fluentd.chunks).size;
+    expect(attempts).toBe(fluentd.chunks.length);
+    // One copy per attempt: every attempt carried the 20 records, no attempt more than once.
+    expect([...copiesOf(fluentd, 'slow').values()]).toEqual(Array(20).fill(attempts));
+
+    // A late ack of an abandoned attempt is never taken for a later batch's: no more copies.
+    for (let i = 0; i < 20; i += 1) log.log(`timely ${i}`);
+    expect(await log.flush(5_000)).toBe(true);
+    await sleep(500);
+    expect([...copiesOf(fluentd, 'timely').values()]).toEqual(Array(20).fill(1));
+    expect(messagesOf(fluentd, 'slow')).toHaveLength(20 * attempts);
+  });
+
+  it('survives Fluentd resetting connections in the middle of a batch, with one notice per change', async () => {
+    const fluentd = await receiver();
+    const proxy = await fluentdProxy(fluentd.port);
+    const { logger: log, stdout } = logger({ host: '127.0.0.1', port: proxy.port, reconnectIntervalMs: 100 });
+    proxy.resetNext = 3;
+    for (let i = 0; i < 200; i += 1) log.log(`reset ${i}`, { padding: 'x'.repeat(2_000) });
+    expect(await log.flush(5_000)).toBe(true);
+    expect([...copiesOf(fluentd, 'reset').values()]).toEqual(Array(200).fill(1));
+    expect(fluentd.records.map((r) => r.record.message)).toEqual(
+      [...Array(200).keys()].map((i) => `reset ${i}`),
+    );
+    const notices = stdout()
+      .filter((r) => r.context === 'FluentdForwarder')
+      .map((r) => String(r.message));
+    expect(notices).toEqual([
+      expect.stringMatching(/^Fluentd at 127\.0\.0\.1:\d+ unreachable \((ECONNRESET|connection closed)\)/),
+      'Fluentd is reachable again; delivering 0 buffered log records',
+    ]);
+  });
+
+  it('leaves nothing that keeps the process alive once closed, with a batch unacknowledged or Fluentd down', async () => {
+    const forwarder = fileURLToPath(new URL('./fluentd-forwarder.ts', import.meta.url));
+    const { stdout, exitedAfterCloseMs } = await runScript(`
+      import { createServer } from 'node:net';
+      import { FluentdForwarder } from ${JSON.stringify(forwarder)};
+      const sockets = new Set();
+      // Reads everything, never acknowledges.
+      const server = createServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.resume();
+      });
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const options = { host: '127.0.0.1', tag: 'app.test', ackTimeoutMs: 30_000, reconnectIntervalMs: 30_000 };
+      const stuck = new FluentdForwarder({ ...options, port: server.address().port });
+      const down = new FluentdForwarder({ ...options, port: 1 });
+      stuck.send({ message: 'never acknowledged' });
+      down.send({ message: 'never connected' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const pending = stuck.pending + down.pending;
+      await Promise.all([stuck.close(100), down.close(100)]);
+      server.close();
+      for (const socket of sockets) socket.destroy();
+      console.log('closed', pending);
+    `);
+    expect(stdout.trim()).toBe('closed 2');
+    expect(exitedAfterCloseMs).toBeLessThan(2_000);
   });
 
   it('delivers a burst in batches, and flush() resolves once Fluentd has acknowledged all of it', async () => {

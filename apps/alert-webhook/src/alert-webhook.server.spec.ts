@@ -1,0 +1,270 @@
+import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger, type LabLogger } from '#lab/logging';
+import { type FluentdReceiver, startFluentdReceiver } from '#lab/testing';
+import { type AlertWebhook, createAlertWebhook } from './alert-webhook.server.js';
+
+/** An Alertmanager 0.25+ webhook notification, as it POSTs them. */
+function notification(alerts: Record<string, unknown>[], status = 'firing') {
+  return {
+    version: '4',
+    groupKey: '{}:{alertname="ServiceDown", service="order"}',
+    truncatedAlerts: 0,
+    status,
+    receiver: 'alert-webhook',
+    groupLabels: { alertname: 'ServiceDown', service: 'order' },
+    commonLabels: {},
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager:9093',
+    alerts,
+  };
+}
+
+function alert(labels: Record<string, string>, overrides: Record<string, unknown> = {}) {
+  return {
+    status: 'firing',
+    labels,
+    annotations: {
+      summary: `${labels.service ?? 'something'} is down`,
+      description: 'Prometheus cannot scrape it.',
+      runbook_url:
+        'https://github.com/observability-lab/observability-lab/blob/main/docs/runbooks.md#service-down',
+    },
+    startsAt: '2025-01-01T10:00:00.000Z',
+    endsAt: '0001-01-01T00:00:00Z',
+    generatorURL: 'http://prometheus:9090/graph?g0.expr=up+%3D%3D+0',
+    fingerprint: 'a1b2c3d4e5f60708',
+    ...overrides,
+  };
+}
+
+describe(createAlertWebhook.name, () => {
+  let fluentd: FluentdReceiver;
+  let logger: LabLogger;
+  let webhook: AlertWebhook;
+  let url: string;
+  const lines: Record<string, unknown>[] = [];
+
+  const post = (body: string | object, headers: Record<string, string> = {}) =>
+    fetch(`${url}/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const alertLines = () => lines.filter((line) => line['alert.name'] !== undefined);
+
+  beforeAll(async () => {
+    fluentd = await startFluentdReceiver();
+    const stdout = new PassThrough();
+    let buffered = '';
+    stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const complete = buffered.split('\n');
+      buffered = complete.pop() ?? '';
+      for (const line of complete) lines.push(JSON.parse(line) as Record<string, unknown>);
+    });
+    logger = createLogger({
+      service: 'alert-webhook',
+      level: 'info',
+      stdout,
+      fluent: { host: '127.0.0.1', port: fluentd.port },
+    });
+    webhook = createAlertWebhook({ logger, bodyLimitBytes: 4096 });
+    await new Promise<void>((resolve) => webhook.server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(webhook.server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await webhook?.close();
+    await logger?.close(1000);
+    await fluentd?.stop();
+  });
+
+  beforeEach(() => {
+    lines.length = 0;
+  });
+
+  it('writes one record per alert, to stdout and to Fluentd as app.alert-webhook, at the level of its severity', async () => {
+    const response = await post(
+      notification([
+        alert({
+          alertname: 'ServiceDown',
+          service: 'order',
+          severity: 'critical',
+          instance: 'order:3004',
+          job: 'order',
+        }),
+        alert(
+          { alertname: 'SlowResponses', service: 'product', severity: 'warning' },
+          { fingerprint: 'ffff000011112222' },
+        ),
+        alert({ alertname: 'FaultInjectionActive', service: 'order', severity: 'info', fault: 'latency' }),
+      ]),
+    );
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ logged: 3 });
+
+    expect(alertLines()).toHaveLength(3);
+    const [down, slow, fault] = alertLines();
+    expect(down).toMatchObject({
+      level: 'error',
+      service: 'alert-webhook',
+      context: 'AlertWebhook',
+      message: '[FIRING] ServiceDown (order): order is down',
+      'alert.name': 'ServiceDown',
+      'alert.status': 'firing',
+      'alert.severity': 'critical',
+      'alert.service': 'order',
+      'alert.summary': 'order is down',
+      'alert.description': 'Prometheus cannot scrape it.',
+      'alert.runbook_url':
+        'https://github.com/observability-lab/observability-lab/blob/main/docs/runbooks.md#service-down',
+      'alert.starts_at': '2025-01-01T10:00:00.000Z',
+      'alert.fingerprint': 'a1b2c3d4e5f60708',
+      'alert.labels':
+        'alertname="ServiceDown", service="order", severity="critical", instance="order:3004", job="order"',
+      'alert.generator_url': 'http://prometheus:9090/graph?g0.expr=up+%3D%3D+0',
+      'alert.receiver': 'alert-webhook',
+    });
+    expect(down).not.toHaveProperty('alert.ends_at');
+    expect(slow).toMatchObject({
+      level: 'warn',
+      'alert.name': 'SlowResponses',
+      'alert.fingerprint': 'ffff000011112222',
+    });
+    expect(fault).toMatchObject({ level: 'info', 'alert.severity': 'info' });
+
+    const shipped = await fluentd.waitFor(
+      (records) => records.filter((r) => r.record['alert.name'] !== undefined).length >= 3,
+      5000,
+    );
+    const alerts = shipped.filter((r) => r.record['alert.name'] !== undefined);
+    expect(alerts.map((r) => r.tag)).toEqual(['app.alert-webhook', 'app.alert-webhook', 'app.alert-webhook']);
+    expect(alerts[0].record).toMatchObject({
+      service: 'alert-webhook',
+      'alert.name': 'ServiceDown',
+      'alert.service': 'order',
+    });
+  });
+
+  it('logs a resolved alert at info with its end time, whatever its severity', async () => {
+    const resolved = alert(
+      { alertname: 'ServiceDown', service: 'order', severity: 'critical' },
+      { status: 'resolved', endsAt: '2025-01-01T10:05:00.000Z' },
+    );
+    expect((await post(notification([resolved], 'resolved'))).status).toBe(200);
+    expect(alertLines()).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        message: '[RESOLVED] ServiceDown (order): order is down',
+        'alert.status': 'resolved',
+        'alert.ends_at': '2025-01-01T10:05:00.000Z',
+      }),
+    ]);
+  });
+
+  it.each([
+    ['not JSON', 'alerts: yes please', 'the body is not JSON'],
+    ['a JSON array', '[]', 'the body must be a JSON object'],
+    ['no alerts', JSON.stringify(notification([])), 'alerts must be a non-empty array'],
+    [
+      'an unknown status',
+      JSON.stringify(notification([alert({ alertname: 'X' })], 'burning')),
+      'status must be one of firing, resolved',
+    ],
+    [
+      'an alert without alertname',
+      JSON.stringify(notification([alert({ service: 'order' })])),
+      'alerts[0].labels.alertname is required',
+    ],
+    [
+      'a label that is not a string',
+      JSON.stringify(notification([alert({ alertname: 'X', n: 1 } as never)])),
+      'alerts[0].labels.n must be a string',
+    ],
+    [
+      'a bad start time',
+      JSON.stringify(notification([alert({ alertname: 'X' }, { startsAt: 'yesterday' })])),
+      'alerts[0].startsAt must be a timestamp',
+    ],
+  ])('answers 400 to %s and logs no alert', async (_case, body, detail) => {
+    const response = await post(body);
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    expect(await response.json()).toEqual({ type: 'about:blank', title: 'Bad Request', status: 400, detail });
+    expect(alertLines()).toEqual([]);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'warn', message: `rejected a notification: ${detail}` }),
+    ]);
+  });
+
+  it('answers 413 to a body over the limit, announced or streamed, without logging it', async () => {
+    const big = JSON.stringify(notification([alert({ alertname: 'Big', filler: 'x'.repeat(5000) })]));
+    const announced = await post(big);
+    expect(announced.status).toBe(413);
+    expect(await announced.json()).toMatchObject({
+      status: 413,
+      detail: 'the body is limited to 4096 bytes',
+    });
+
+    // Chunked: no content-length, the limit is hit while reading.
+    const streamed = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(
+        `${url}/alerts`,
+        { method: 'POST', headers: { 'content-type': 'application/json' } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on('error', reject);
+      request.write(big.slice(0, 3000));
+      setTimeout(() => request.end(big.slice(3000)), 50);
+    });
+    expect(streamed).toBe(413);
+    expect(alertLines()).toEqual([]);
+  });
+
+  it('answers the health checks, 404 elsewhere and 405 to other methods on /alerts', async () => {
+    for (const path of ['/health/live', '/health/ready']) {
+      const response = await fetch(`${url}${path}`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ status: 'ok' });
+    }
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
+    const get = await fetch(`${url}/alerts`);
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+  });
+});
+
+describe('AlertWebhook.close', () => {
+  it('stops accepting connections, answers readiness 503 on those still open, and resolves when they are done', async () => {
+    const webhook = createAlertWebhook({
+      logger: createLogger({ service: 'alert-webhook', level: 'error', stdout: new PassThrough() }),
+    });
+    await new Promise<void>((resolve) => webhook.server.listen(0, '127.0.0.1', resolve));
+    const { port } = webhook.server.address() as AddressInfo;
+    // One connection: a notification still being sent, then a readiness check pipelined behind it.
+    const socket = connect(port, '127.0.0.1');
+    let answers = '';
+    socket.on('data', (chunk: Buffer) => (answers += chunk.toString()));
+    const body = JSON.stringify(notification([alert({ alertname: 'X' })]));
+    socket.write(
+      `POST /alerts HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const closed = webhook.close();
+    expect(webhook.server.listening).toBe(false);
+    await expect(fetch(`http://127.0.0.1:${port}/health/live`)).rejects.toThrow();
+    socket.end(`${body.slice(10)}GET /health/ready HTTP/1.1\r\nhost: x\r\n\r\n`);
+    await closed;
+    expect(answers).toMatch(
+      /^HTTP\/1\.1 200 [\s\S]*"logged":1[\s\S]*HTTP\/1\.1 503 [\s\S]*"status":"shutting_down"/,
+    );
+  });
+});

@@ -1,0 +1,56 @@
+// Alertmanager's default receiver (infra/alertmanager/alertmanager.yml): every alert becomes one log
+// record of service "alert-webhook", on stdout and to Fluentd (tag app.alert-webhook), so Kibana shows
+// alerts next to the logs that explain them. A plain node:http server: it has one route.
+import { alertWebhookConfig, ConfigError } from '#lab/config';
+import { createLogger } from '#lab/logging';
+import { createAlertWebhook } from './alert-webhook.server.js';
+
+const SERVICE = 'alert-webhook';
+const CONTEXT = 'Bootstrap';
+const STOP_TIMEOUT_MS = 10_000;
+
+const config = (() => {
+  try {
+    return alertWebhookConfig();
+  } catch (error) {
+    process.stderr.write(
+      `${SERVICE} failed to start: ${error instanceof ConfigError ? error.message : String(error)}\n`,
+    );
+    process.exit(1);
+  }
+})();
+
+const logger = createLogger({
+  service: SERVICE,
+  level: config.logLevel,
+  ...(config.fluentd && { fluent: { ...config.fluentd, maxBufferedRecords: config.logBufferMaxRecords } }),
+});
+const webhook = createAlertWebhook({ logger });
+
+webhook.server.once('error', async (error: NodeJS.ErrnoException) => {
+  const hint = error.code === 'EADDRINUSE' ? ' (the port is taken: set ALERT_WEBHOOK_PORT)' : '';
+  logger.fatal(`failed to start: ${error.message}${hint}`, CONTEXT);
+  await logger.close(2_000);
+  process.exit(1);
+});
+webhook.server.listen(config.port, config.host, () => {
+  logger.log(`${SERVICE} listening on http://${config.host}:${config.port} (POST /alerts)`, CONTEXT);
+});
+
+let stopping = false;
+const stop = async (signal: NodeJS.Signals) => {
+  if (stopping) return;
+  stopping = true;
+  logger.log(`${signal}: readiness now 503, closing`, CONTEXT);
+  setTimeout(() => {
+    logger.error(`in-flight requests did not finish within ${STOP_TIMEOUT_MS} ms; exiting`, CONTEXT);
+    process.exit(1);
+  }, STOP_TIMEOUT_MS).unref();
+  await webhook.close();
+  logger.log('stopped', CONTEXT);
+  // The alert records still buffered for Fluentd leave now.
+  await logger.close(5_000);
+  process.exit(0);
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
