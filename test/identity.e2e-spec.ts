@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
@@ -20,6 +21,20 @@ interface TokenResponse {
 
 const rsaKey = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
 const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** A GET with the path sent byte for byte (fetch would resolve `..` before sending). */
+function rawGet(base: string, path: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const request = httpRequest(`${base}/`, { path, headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
 
 /** Calls through the gateway at `base()` (read at call time: the lab starts in beforeAll). */
 function client(base: () => string) {
@@ -215,6 +230,25 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
     const other = await signUp('carl');
     const response = await me(user.token, `${api}/api`, { 'x-user-id': other.id, 'x-internal-caller': 'oauth' });
     expect(((await response.json()) as { userId: string }).userId).toBe(user.id);
+  });
+
+  it('refuses paths with dot segments or backslashes instead of letting them reach routes the gateway never exposes', async () => {
+    const auth = { authorization: `Bearer ${user.token}` };
+    for (const [path, headers] of [
+      ['/.well-known/../metrics', {}],
+      ['/.well-known/%2e%2e/metrics', {}],
+      ['/api/products/.%2E/metrics', {}],
+      ['/api/customers/../health/ready', auth],
+      ['/api/customers/..\\metrics', auth],
+      ['/api/customers/./me', auth],
+    ] as const) {
+      const response = await rawGet(api, path, headers);
+      expect(response.status, path).toBe(400);
+      expect(JSON.parse(response.body), path).toMatchObject({ status: 400, detail: expect.stringContaining("'..'") });
+      expect(response.body, path).not.toContain('# HELP');
+    }
+    // A dot inside a segment, or `..` in the query, is an ordinary request.
+    expect((await rawGet(api, '/.well-known/openid-configuration?x=..')).status).toBe(200);
   });
 
   it('answers 413 to an oversized body at the gateway, without forwarding it', async () => {

@@ -49,8 +49,13 @@ export interface AppConfig {
     readonly adminPassword: string;
     /** Secrets of the seeded clients (client_credentials grant). */
     readonly clientSecrets: { readonly order: string; readonly admin: string };
-    /** Failed password grants per account (and per client IP) before 429, within the window. */
+    /** Failed password grants per account before 429, within the window. */
     readonly loginMaxFailures: number;
+    /**
+     * Failed password grants from one client address, whichever accounts, before 429. Higher than the
+     * per-account limit: many users share an address (an office, the Compose network's gateway).
+     */
+    readonly loginMaxFailuresPerAddress: number;
     readonly loginWindowSeconds: number;
   };
   /**
@@ -104,6 +109,7 @@ export const CONFIG_VARIABLES = [
   'ORDER_CLIENT_SECRET',
   'ADMIN_CLIENT_SECRET',
   'LOGIN_MAX_FAILURES',
+  'LOGIN_MAX_FAILURES_PER_ADDRESS',
   'LOGIN_WINDOW_SECONDS',
   'TRUST_PROXY',
   'UPSTREAM_TIMEOUT_MS',

@@ -139,6 +139,7 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
         admin: read.text('ADMIN_CLIENT_SECRET', 'admin-cli-secret', /^.{12,200}$/, 'must be 12 to 200 characters'),
       },
       loginMaxFailures: read.integer('LOGIN_MAX_FAILURES', 5, 1, 1000),
+      loginMaxFailuresPerAddress: read.integer('LOGIN_MAX_FAILURES_PER_ADDRESS', 50, 1, 100_000),
       loginWindowSeconds: read.integer('LOGIN_WINDOW_SECONDS', 300, 1, 86_400),
     },
     trustProxy: read.text('TRUST_PROXY', 'loopback,uniquelocal', /^[\w.:/,-]+$/, 'must be a comma-separated list of addresses, ranges or loopback/linklocal/uniquelocal'),

@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
+import { currentRequestContext } from '#lab/logging';
 import { Agent, request } from 'undici';
 
 /** A call that got no HTTP answer: the service was unreachable or too slow. */
@@ -57,6 +58,9 @@ export class ServiceClient implements OnModuleDestroy {
       body = new URLSearchParams(options.form).toString();
     }
     if (options.token) headers.authorization = `Bearer ${options.token}`;
+    // The request being served keeps its id on every hop, so one `request_id` finds all its logs.
+    const requestId = currentRequestContext()?.requestId;
+    if (requestId && headers['x-request-id'] === undefined) headers['x-request-id'] = requestId;
     const timeout = options.timeoutMs ?? this.config.upstreamTimeoutMs;
     try {
       const response = await request(`${this.config.urls[service]}${path}`, {

@@ -87,7 +87,7 @@ const FluentSenderClass = require('fluent-logger/lib/sender.js') as new (
   tagPrefix: string,
   options: FluentSenderOptions,
 ) => FluentSender;
-// Loud, not silent, if an upgrade of fluent-logger (`^3.4.1`) renames what AckedSender builds on.
+// Loud, not silent, if an upgrade of fluent-logger (pinned to 3.4.1 in package.json) renames what AckedSender builds on.
 for (const method of [
   '_connect',
   '_disconnect',

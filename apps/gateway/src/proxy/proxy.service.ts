@@ -1,4 +1,10 @@
-import { GatewayTimeoutException, Inject, Injectable, Logger, type OnModuleDestroy, ServiceUnavailableException } from '@nestjs/common';
+import {
+  BadRequestException,
+  GatewayTimeoutException, Inject, Injectable,
+  Logger,
+  type OnModuleDestroy,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, request as send } from 'undici';
@@ -23,6 +29,17 @@ const NOT_FORWARDED = new Set([
 /** Identity and hop headers only the gateway may set: a client sending them is ignored. */
 const UNTRUSTED = /^(x-user-|x-internal-|x-forwarded-)/;
 
+/**
+ * A path the upstream URL would rewrite: dot segments (`..`, `%2e%2e`), backslashes (read as `/`)
+ * or control characters (dropped). Forwarded as is, `/api/products/../metrics` would reach a route
+ * the gateway never exposes, so such paths are refused before routing to the upstream.
+ */
+export function isAmbiguousPath(path: string): boolean {
+  const pathname = path.split('?', 1)[0];
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  return /[\\\x00-\x1f\x7f]/.test(pathname) || pathname.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
+}
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Forwards a request to the service that owns it over pooled keep-alive connections (undici). */
@@ -34,6 +51,10 @@ export class ProxyService implements OnModuleDestroy {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   async forward(request: FastifyRequest, reply: FastifyReply, service: ServiceName, path: string): Promise<void> {
+    if (isAmbiguousPath(path)) {
+      this.logger.warn(`refused ${request.method} ${request.url}: dot segments or backslashes in the path (request ${request.id})`);
+      throw new BadRequestException("the path must not contain '.' or '..' segments, backslashes or control characters");
+    }
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(request.headers)) {
       if (value === undefined || NOT_FORWARDED.has(name) || UNTRUSTED.test(name)) continue;

@@ -13,9 +13,9 @@ export interface LoginAttempt {
 const keysOf = ({ email, ip }: LoginAttempt) => [`account:${email}`, `ip:${ip}`];
 
 /**
- * Brute-force protection for the password grant: LOGIN_MAX_FAILURES failures within
- * LOGIN_WINDOW_SECONDS, for one account or from one address, block further attempts until the
- * oldest of them leaves the window. Kept in the database so every instance sees the same counts.
+ * Brute-force protection for the password grant: LOGIN_MAX_FAILURES failures for one account, or
+ * LOGIN_MAX_FAILURES_PER_ADDRESS from one address, within LOGIN_WINDOW_SECONDS block further
+ * attempts until the oldest of them leaves the window. Kept in the database so every instance sees the same counts.
  */
 @Injectable()
 export class LoginThrottle {
@@ -44,16 +44,17 @@ export class LoginThrottle {
   }
 
   private async secondsBlocked(key: string, now: Date): Promise<number> {
-    const { loginMaxFailures, loginWindowSeconds } = this.config.oauth;
+    const { loginMaxFailures, loginMaxFailuresPerAddress, loginWindowSeconds } = this.config.oauth;
+    const maxFailures = key.startsWith('ip:') ? loginMaxFailuresPerAddress : loginMaxFailures;
     const windowMs = loginWindowSeconds * 1000;
-    // Blocked keys get no new records, so this stays around LOGIN_MAX_FAILURES documents.
+    // Blocked keys get no new records, so this stays around the limit's number of documents.
     const recent = await this.failures.find({
       where: { key, at: { $gt: new Date(now.getTime() - windowMs) } },
       order: { at: 'ASC' },
     });
-    if (recent.length < loginMaxFailures) return 0;
+    if (recent.length < maxFailures) return 0;
     // Unblocked once enough of the oldest failures have left the window.
-    const unblockedAt = recent[recent.length - loginMaxFailures].at.getTime() + windowMs;
+    const unblockedAt = recent[recent.length - maxFailures].at.getTime() + windowMs;
     return Math.max(1, Math.ceil((unblockedAt - now.getTime()) / 1000));
   }
 }
