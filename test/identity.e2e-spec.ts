@@ -252,9 +252,29 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
   });
 
   it('answers 413 to an oversized body at the gateway, without forwarding it', async () => {
-    const response = await post('/api/users', { email: 'big@example.com', password: 'x'.repeat(2_000_000), name: 'big' });
+    // node:http, not fetch: the gateway answers 413 from the content-length alone, and may close the
+    // connection while a 2 MB body is still being sent, which makes fetch fail with a socket error.
+    // So only the start of the body is sent, and the request is dropped once the answer is in.
+    const body = JSON.stringify({ email: 'big@example.com', password: 'x'.repeat(2_000_000), name: 'big' });
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = httpRequest(`${api}/api/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      });
+      request.on('response', (answer) => {
+        let text = '';
+        answer.setEncoding('utf8');
+        answer.on('data', (chunk: string) => (text += chunk));
+        answer.on('end', () => {
+          resolve({ status: answer.statusCode ?? 0, body: text });
+          request.destroy();
+        });
+      });
+      request.on('error', reject);
+      request.write(body.slice(0, 1024));
+    });
     expect(response.status).toBe(413);
-    expect(await response.json()).toMatchObject({ status: 413, instance: '/api/users' });
+    expect(JSON.parse(response.body)).toMatchObject({ status: 413, instance: '/api/users' });
     expect((await tokenRequest({ grant_type: 'password', username: 'big@example.com', password: 'whatever1' })).status).toBe(400);
   });
 
