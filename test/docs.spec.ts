@@ -11,6 +11,7 @@ import {
   PublicRoutesController,
   ProtectedRoutesController,
 } from '../apps/gateway/src/proxy/proxy.controllers.js';
+import { FaultRoutesController } from '../apps/gateway/src/faults/fault-routes.controller.js';
 import { CONFIG_VARIABLES } from '#lab/config';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -128,18 +129,21 @@ describe('README and docs/', () => {
 
   it('document only routes the gateway has', () => {
     const routes: { method: string; pattern: RegExp }[] = [];
-    for (const controller of [PublicRoutesController, ProtectedRoutesController]) {
+    for (const controller of [PublicRoutesController, ProtectedRoutesController, FaultRoutesController]) {
       const prefix = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '').replace(/^\/|\/$/g, '');
       for (const name of Object.getOwnPropertyNames(controller.prototype)) {
         const handler: unknown = Reflect.get(controller.prototype as object, name);
         if (name === 'constructor' || typeof handler !== 'function') continue;
+        if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue; // a helper, not a route
         const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as number];
         const paths = [Reflect.getMetadata(PATH_METADATA, handler) as string | string[]].flat();
         for (const path of paths) {
           const full = [prefix, path.replace(/^\//, '')].filter(Boolean).join('/');
           const source = full
             .split('/')
-            .map((segment) => (segment === '*' ? '.+' : segment.replace(/[.]/g, '\\.')))
+            .map((segment) =>
+              segment === '*' ? '.+' : segment.startsWith(':') ? '[^/]+' : segment.replace(/[.]/g, '\\.'),
+            )
             .join('/');
           routes.push({ method, pattern: new RegExp(`^/${source}$`) });
         }

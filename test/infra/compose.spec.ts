@@ -43,7 +43,7 @@ const interpolate = (text: string) => text.replace(/\$\{(\w+)\}/g, (_all, name: 
 const compose = load(interpolate(composeText));
 const services = Object.entries(compose.services);
 /** One-shot jobs: they exit when done, so a healthcheck would only ever say "starting". */
-const ONE_SHOT = new Set(['kibana-setup']);
+const ONE_SHOT = new Set(['kibana-setup', 'traffic']);
 
 function schemaValidator() {
   const require = createRequire(import.meta.url);

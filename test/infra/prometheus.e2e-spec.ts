@@ -435,16 +435,12 @@ interface Dashboard {
   templating?: { list?: GrafanaVariable[] };
 }
 
-/** Metrics of what does not run here: exporters, cAdvisor, Grafana, and the resilience metrics still to come. */
+/** Metrics of what does not run here: exporters, cAdvisor, Grafana. */
 const NOT_HERE: [RegExp, string][] = [
   [/\bnode_\w+/, 'node-exporter'],
   [/\b(container|machine)_\w+/, 'cAdvisor'],
   [/\bprobe_\w+/, 'blackbox exporter'],
   [/\bgrafana_\w+/, 'Grafana'],
-  [
-    /\b(circuit_breaker_state|rate_limited_requests_total|fault_injection_active)\b/,
-    'resilience metrics (not exposed yet)',
-  ],
 ];
 const RANGE_S = 180;
 const STEP_S = 3;

@@ -4,10 +4,11 @@ import { ValidationPipe, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type AppConfig, ConfigError, configFor, type ServiceName } from '#lab/config';
+import { FaultsModule, installFaultInjection } from '#lab/faults';
 import { ShutdownState } from '#lab/health';
 import { createLogger, type LabLogger, LoggingModule } from '#lab/logging';
 import { shutdownTelemetry, TelemetryModule } from '#lab/telemetry';
-import { ProblemDetailsFilter } from './problem-details.js';
+import { PROBLEM_CONTENT_TYPE, problem, ProblemDetailsFilter } from './problem-details.js';
 
 const SANE_REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
@@ -28,8 +29,8 @@ export function createServiceLogger(config: AppConfig): LabLogger {
 
 /**
  * Creates a service on Fastify with the lab's conventions, without listening (tests use this too):
- * telemetry (server and handler spans, `/metrics`) and logging (request context, access records) are
- * part of every service.
+ * telemetry (server and handler spans, `/metrics`), logging (request context, access records) and fault
+ * injection (`/admin/faults`, latency and error hooks) are part of every service.
  */
 export async function createService(
   service: ServiceName,
@@ -46,7 +47,7 @@ export async function createService(
   });
   // TelemetryModule first: its onRequest hook opens the server span the logging hook reads.
   const app = await NestFactory.create<NestFastifyApplication>(
-    { module, imports: [TelemetryModule, LoggingModule.forRoot(logger)] },
+    { module, imports: [TelemetryModule, LoggingModule.forRoot(logger), FaultsModule] },
     adapter,
     { abortOnError: false, logger },
   );
@@ -55,6 +56,9 @@ export async function createService(
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Injected latency and errors (`/admin/faults`): a preHandler hook, after every onRequest hook (the
+  // server span, the logs' request context), so spans, metrics and access records see them.
+  installFaultInjection(fastify, { problem, contentType: PROBLEM_CONTENT_TYPE });
   // Also catches what Fastify raises before a handler runs (body too large, malformed JSON).
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

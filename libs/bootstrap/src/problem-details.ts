@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { retryAfterOf, UpstreamUnavailableError } from '#lab/http-client';
 import { currentTraceContext } from '#lab/telemetry';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -35,6 +36,15 @@ export function problem(request: FastifyRequest, status: number, detail?: string
   };
 }
 
+/**
+ * `Retry-After` for an error caused by an open circuit breaker (seconds until its trial call), so
+ * clients know when to come back; every service and the gateway answer it that way.
+ */
+export function setRetryAfter(reply: FastifyReply, exception: unknown): void {
+  const seconds = retryAfterOf(exception);
+  if (seconds !== undefined) void reply.header('retry-after', String(seconds));
+}
+
 export function sendProblem(reply: FastifyReply, body: ProblemDetails): void {
   void reply.status(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
@@ -48,6 +58,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
+    setRetryAfter(reply, exception);
     sendProblem(reply, toProblem(exception, request, this.logger));
   }
 }
@@ -67,6 +78,15 @@ export function toProblem(exception: unknown, request: FastifyRequest, logger: L
     );
     if (Array.isArray(message)) return problem(request, status, 'the request is invalid', { errors: message.map(String), ...extensions });
     return problem(request, status, typeof message === 'string' ? message : undefined, extensions);
+  }
+  if (exception instanceof UpstreamUnavailableError) {
+    // A call to another service failed and the handler let it through: the dependency is the problem.
+    logger.warn(
+      `${request.method} ${request.url.split('?')[0]} failed: ${exception.message} (request ${request.id})`,
+    );
+    const status = exception.reason === 'timeout' ? 504 : 503;
+    const detail = `the ${exception.service} service is ${exception.reason === 'timeout' ? 'not answering in time' : 'unavailable'}; try again later`;
+    return problem(request, status, detail, { code: exception.problemCode });
   }
   const fastifyError = exception as Partial<FastifyError>;
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {

@@ -9,6 +9,7 @@ export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = {
   order: 3004,
 };
 
+export type RateLimitStore = 'memory' | 'mongodb';
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'verbose';
 
@@ -63,8 +64,40 @@ export interface AppConfig {
    * address behind the gateway. The gateway itself is the edge and trusts nobody.
    */
   readonly trustProxy: string;
-  /** Time allowed for a call to another service (headers and body each). */
+  /** Time allowed for a call to another service (headers and body each), per attempt. */
   readonly upstreamTimeoutMs: number;
+  /** Per-upstream overrides of {@link upstreamTimeoutMs} (`UPSTREAM_TIMEOUTS_MS=product=500,…`). */
+  readonly upstreamTimeoutsMs: Readonly<Partial<Record<ServiceName, number>>>;
+  /** Retries of idempotent calls (GET, HEAD, PUT, DELETE, OPTIONS) on connection errors, timeouts, 502/503/504. */
+  readonly retry: {
+    /** Retries after the first attempt (0: none). */
+    readonly max: number;
+    /** Backoff: a random delay in [0, min(maxDelayMs, baseDelayMs·2^attempt)] (full jitter). */
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+    /** Retries allowed per upstream, as a share of its requests over the last 10 s… */
+    readonly budgetRatio: number;
+    /** …but at least this many per 10 s, so a quiet upstream can still be retried. */
+    readonly budgetMinRetries: number;
+  };
+  /** One circuit breaker per upstream: opens on a failure ratio over a rolling window. */
+  readonly breaker: {
+    /** Share of failed calls (connection errors, timeouts, 5xx) that opens it, in (0, 1). */
+    readonly failureRatio: number;
+    /** Calls needed in the window before it may open. */
+    readonly minRequests: number;
+    readonly windowMs: number;
+    /** Time open before one trial call is let through (half-open). */
+    readonly halfOpenAfterMs: number;
+  };
+  /** The gateway's per-client rate limit (token subject, else client address). */
+  readonly rateLimit: {
+    /** Requests per window and client; 0: no limit. */
+    readonly requests: number;
+    readonly windowSeconds: number;
+    /** memory: per gateway instance; mongodb: shared by every instance (the gateway's database on MONGO_URL). */
+    readonly store: RateLimitStore;
+  };
   /** Largest request body accepted (413 beyond). */
   readonly bodyLimitBytes: number;
   readonly shutdown: {
@@ -113,6 +146,19 @@ export const CONFIG_VARIABLES = [
   'LOGIN_WINDOW_SECONDS',
   'TRUST_PROXY',
   'UPSTREAM_TIMEOUT_MS',
+  'UPSTREAM_TIMEOUTS_MS',
+  'RETRY_MAX',
+  'RETRY_BASE_DELAY_MS',
+  'RETRY_MAX_DELAY_MS',
+  'RETRY_BUDGET_RATIO',
+  'RETRY_BUDGET_MIN_RETRIES',
+  'BREAKER_FAILURE_RATIO',
+  'BREAKER_MIN_REQUESTS',
+  'BREAKER_WINDOW_MS',
+  'BREAKER_HALF_OPEN_AFTER_MS',
+  'RATE_LIMIT_REQUESTS',
+  'RATE_LIMIT_WINDOW_SECONDS',
+  'RATE_LIMIT_STORE',
   'BODY_LIMIT_BYTES',
   'SHUTDOWN_DRAIN_MS',
   'SHUTDOWN_TIMEOUT_MS',

@@ -47,6 +47,39 @@ describe(loadConfig.name, () => {
     expect((error as ConfigError).problems).toHaveLength(4);
   });
 
+  it('reads the resilience settings with their defaults, and per-upstream timeouts', () => {
+    const config = loadConfig('gateway', {});
+    expect(config.upstreamTimeoutsMs).toEqual({});
+    expect(config.retry).toEqual({ max: 2, baseDelayMs: 50, maxDelayMs: 1000, budgetRatio: 0.2, budgetMinRetries: 10 });
+    expect(config.breaker).toEqual({ failureRatio: 0.5, minRequests: 10, windowMs: 10_000, halfOpenAfterMs: 5000 });
+    expect(config.rateLimit).toEqual({ requests: 600, windowSeconds: 60, store: 'memory' });
+    const tuned = loadConfig('gateway', { UPSTREAM_TIMEOUTS_MS: 'product=500, customer=1000', RETRY_BUDGET_RATIO: '0.1', RATE_LIMIT_STORE: 'mongodb' });
+    expect(tuned.upstreamTimeoutsMs).toEqual({ product: 500, customer: 1000 });
+    expect(tuned.retry.budgetRatio).toBe(0.1);
+    expect(tuned.rateLimit.store).toBe('mongodb');
+  });
+
+  it('names bad resilience variables', () => {
+    let error: unknown;
+    try {
+      loadConfig('gateway', {
+        UPSTREAM_TIMEOUTS_MS: 'product=fast',
+        RETRY_MAX: '5',
+        BREAKER_FAILURE_RATIO: '1',
+        RATE_LIMIT_STORE: 'redis',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(4);
+    expect(problems[0]).toMatch(/^UPSTREAM_TIMEOUTS_MS must be a comma-separated list of <service>=<milliseconds>.*\(got "product=fast"\)$/);
+    expect(problems.join('\n')).toContain('RETRY_MAX must be an integer from 0 to 2');
+    expect(problems.join('\n')).toContain('BREAKER_FAILURE_RATIO must be a number greater than 0 and less than 1 (got "1")');
+    expect(problems.join('\n')).toContain('RATE_LIMIT_STORE must be one of memory, mongodb');
+    expect(() => loadConfig('gateway', { UPSTREAM_TIMEOUTS_MS: 'billing=100' })).toThrow(/UPSTREAM_TIMEOUTS_MS/);
+  });
+
   it('accepts a real MongoDB URL', () => {
     expect(loadConfig('oauth', { MONGO_URL: 'mongodb://mongo:27017' }).mongo.url).toBe('mongodb://mongo:27017');
   });

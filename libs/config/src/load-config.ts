@@ -4,6 +4,7 @@ import {
   DEFAULT_PORTS,
   type LogLevel,
   type NodeEnv,
+  type RateLimitStore,
   SERVICE_NAMES,
   type ServiceName,
 } from './config.schema.js';
@@ -43,6 +44,39 @@ class Reader {
     const n = Number(value);
     if (/^\d+$/.test(value) && n >= min && n <= max) return n;
     return this.fail(name, `must be an integer from ${min} to ${max}`, value, fallback);
+  }
+
+  /** A decimal number in [min, max] (`exclusive`: in (min, max)). */
+  decimal(name: ConfigVariable, fallback: number, min: number, max: number, exclusive = false): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    const inRange = exclusive ? n > min && n < max : n >= min && n <= max;
+    if (/^\d+(\.\d+)?$|^\.\d+$/.test(value) && inRange) return n;
+    const bounds = exclusive ? `greater than ${min} and less than ${max}` : `from ${min} to ${max}`;
+    return this.fail(name, `must be a number ${bounds}`, value, fallback);
+  }
+
+  /** `service=ms,service=ms`: per-service milliseconds. */
+  perService(name: ConfigVariable, min: number, max: number): Partial<Record<ServiceName, number>> {
+    const value = this.raw(name);
+    if (value === undefined) return {};
+    const result: Partial<Record<ServiceName, number>> = {};
+    for (const entry of value.split(',')) {
+      const match = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(entry);
+      const service = match?.[1] as ServiceName | undefined;
+      const ms = Number(match?.[2]);
+      if (!match || !service || !SERVICE_NAMES.includes(service) || ms < min || ms > max) {
+        return this.fail(
+          name,
+          `must be a comma-separated list of <service>=<milliseconds> (services: ${SERVICE_NAMES.join(', ')}; ${min} to ${max} ms)`,
+          value,
+          {},
+        );
+      }
+      result[service] = ms;
+    }
+    return result;
   }
 
   url(name: ConfigVariable, fallback: string | undefined, protocols: readonly string[]): string | undefined {
@@ -144,6 +178,25 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
     },
     trustProxy: read.text('TRUST_PROXY', 'loopback,uniquelocal', /^[\w.:/,-]+$/, 'must be a comma-separated list of addresses, ranges or loopback/linklocal/uniquelocal'),
     upstreamTimeoutMs: read.integer('UPSTREAM_TIMEOUT_MS', 5000, 50, 120_000),
+    upstreamTimeoutsMs: Object.freeze(read.perService('UPSTREAM_TIMEOUTS_MS', 50, 120_000)),
+    retry: {
+      max: read.integer('RETRY_MAX', 2, 0, 2),
+      baseDelayMs: read.integer('RETRY_BASE_DELAY_MS', 50, 1, 10_000),
+      maxDelayMs: read.integer('RETRY_MAX_DELAY_MS', 1000, 1, 60_000),
+      budgetRatio: read.decimal('RETRY_BUDGET_RATIO', 0.2, 0, 1),
+      budgetMinRetries: read.integer('RETRY_BUDGET_MIN_RETRIES', 10, 0, 10_000),
+    },
+    breaker: {
+      failureRatio: read.decimal('BREAKER_FAILURE_RATIO', 0.5, 0, 1, true),
+      minRequests: read.integer('BREAKER_MIN_REQUESTS', 10, 1, 100_000),
+      windowMs: read.integer('BREAKER_WINDOW_MS', 10_000, 1000, 600_000),
+      halfOpenAfterMs: read.integer('BREAKER_HALF_OPEN_AFTER_MS', 5000, 100, 600_000),
+    },
+    rateLimit: {
+      requests: read.integer('RATE_LIMIT_REQUESTS', 600, 0, 1_000_000_000),
+      windowSeconds: read.integer('RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
+      store: read.oneOf<RateLimitStore>('RATE_LIMIT_STORE', ['memory', 'mongodb'], 'memory'),
+    },
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
     shutdown: {
       drainMs: read.integer('SHUTDOWN_DRAIN_MS', 0, 0, 120_000),

@@ -1,5 +1,11 @@
 import { Controller, Get, Inject, Optional, UseFilters } from '@nestjs/common';
-import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  TypeOrmHealthIndicator,
+} from '@nestjs/terminus';
+import { faults, faultsInjectedTotal } from '#lab/faults';
 import { HealthCheckFilter } from './health-check.filter.js';
 import { ShutdownState } from './shutdown-state.js';
 
@@ -15,6 +21,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly shutdown: ShutdownState,
+    private readonly indicator: HealthIndicatorService,
     @Inject(HEALTH_OPTIONS) private readonly options: HealthOptions,
     @Optional() private readonly database?: TypeOrmHealthIndicator,
   ) {}
@@ -26,14 +33,21 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Able to serve: not shutting down, and the database answers a ping. */
+  /** Able to serve: not shutting down, the database answers a ping, and no readiness fault is injected. */
   @Get('ready')
   @HealthCheck()
   ready() {
     const { database } = this;
     return this.health.check([
       () => this.shutdown.check(),
+      ...(faults.readinessFailing ? [() => this.injectedFault()] : []),
       ...(this.options.database && database ? [() => database.pingCheck('database', { timeout: 1500 })] : []),
     ]);
+  }
+
+  /** The readiness fault (`PUT /admin/faults {"readinessFailing": true}`): down, whatever the rest says. */
+  private injectedFault() {
+    faultsInjectedTotal.inc('readiness');
+    return this.indicator.check('fault_injection').down({ state: 'readiness fault injected' });
   }
 }

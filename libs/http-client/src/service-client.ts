@@ -1,19 +1,16 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { trace } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
+import { faults } from '#lab/faults';
 import { currentRequestContext } from '#lab/logging';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher, request } from 'undici';
+import { fullJitterDelay } from './backoff.js';
+import { UpstreamBreaker } from './circuit-breaker.js';
+import { UpstreamUnavailableError } from './errors.js';
+import { ResilienceCounters, type RetryReason, watchBreaker } from './resilience-metrics.js';
+import { RetryBudget } from './retry-budget.js';
 
-/** A call that got no HTTP answer: the service was unreachable or too slow. */
-export class UpstreamUnavailableError extends Error {
-  constructor(
-    readonly service: ServiceName,
-    readonly reason: 'timeout' | 'unreachable',
-    readonly code: string,
-  ) {
-    super(`the ${service} service is ${reason === 'timeout' ? 'not answering in time' : 'unreachable'} (${code})`);
-    this.name = 'UpstreamUnavailableError';
-  }
-}
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
 export interface CallOptions {
   /** Sent as JSON. */
@@ -23,6 +20,7 @@ export interface CallOptions {
   /** A bearer token for the Authorization header. */
   token?: string;
   headers?: Record<string, string>;
+  /** Per attempt; default: the upstream's timeout (UPSTREAM_TIMEOUTS_MS, else UPSTREAM_TIMEOUT_MS). */
   timeoutMs?: number;
 }
 
@@ -33,15 +31,65 @@ export interface UpstreamResponse<T = unknown> {
   body: T;
 }
 
-const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+/** A request sent as given: headers and body untouched (what a proxy needs). */
+export interface RawRequest {
+  method: string;
+  /** Path and query on the upstream, starting with `/`. */
+  path: string;
+  headers: Record<string, string | string[]>;
+  /** Bytes, held in memory so that a retry can send them again. */
+  body?: Buffer | string;
+  timeoutMs?: number;
+}
 
-/** Calls between services: pooled keep-alive connections (undici), JSON in and out, a timeout per call. */
+/** The upstream's answer, its body not read yet: stream it, or read it with `body.json()`/`text()`/`dump()`. */
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+}
+
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+/** Methods safe to send twice (RFC 9110 §9.2.2); POST and PATCH never are. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+const RETRIED_STATUS: Readonly<Record<number, RetryReason>> = {
+  502: 'status_502',
+  503: 'status_503',
+  504: 'status_504',
+};
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+interface Upstream {
+  readonly breaker: UpstreamBreaker;
+  readonly budget: RetryBudget;
+  readonly origin: string;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Every outgoing call of the lab, between services and from the gateway's proxy: pooled keep-alive
+ * connections (undici), a timeout per upstream and attempt, retries of idempotent calls with capped
+ * exponential backoff and full jitter within a retry budget, a circuit breaker per upstream, and the
+ * fault hook (an upstream made unreachable on purpose fails like a real one).
+ */
 @Injectable()
 export class ServiceClient implements OnModuleDestroy {
-  private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+  private readonly logger = new Logger('HttpClient');
+  private readonly agent: Agent;
+  private readonly upstreams = new Map<ServiceName, Upstream>();
+  private readonly unwatch: (() => void)[] = [];
+  private readonly counters = new ResilienceCounters();
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    const longest = Math.max(config.upstreamTimeoutMs, ...Object.values(config.upstreamTimeoutsMs));
+    this.agent = new Agent({
+      keepAliveTimeout: 30_000,
+      connections: 256,
+      connect: { timeout: Math.min(10_000, longest) },
+    });
+  }
 
+  /** A JSON call: the body is read (parsed when it is JSON) before this resolves. */
   async call<T = unknown>(
     service: ServiceName,
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
@@ -61,26 +109,133 @@ export class ServiceClient implements OnModuleDestroy {
     // The request being served keeps its id on every hop, so one `request_id` finds all its logs.
     const requestId = currentRequestContext()?.requestId;
     if (requestId && headers['x-request-id'] === undefined) headers['x-request-id'] = requestId;
-    const timeout = options.timeoutMs ?? this.config.upstreamTimeoutMs;
+    const response = await this.send(service, { method, path, headers, body, timeoutMs: options.timeoutMs });
     try {
-      const response = await request(`${this.config.urls[service]}${path}`, {
-        method,
-        headers,
-        body,
-        dispatcher: this.agent,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
       const isJson = String(response.headers['content-type'] ?? '').includes('json');
-      const parsed: unknown = isJson ? await response.body.json() : await response.body.text().then(() => undefined);
-      return { status: response.statusCode, headers: response.headers, body: parsed as T };
+      const parsed: unknown = isJson
+        ? await response.body.json()
+        : await response.body.dump().then(() => undefined);
+      return { status: response.status, headers: response.headers, body: parsed as T };
     } catch (error) {
-      const code = (error as { code?: string }).code ?? (error instanceof Error ? error.name : 'unknown');
-      throw new UpstreamUnavailableError(service, TIMEOUTS.has(code) ? 'timeout' : 'unreachable', code);
+      throw unavailable(service, error);
     }
   }
 
+  /**
+   * Sends a request as given and resolves with the answer's status and headers, its body unread. Throws
+   * {@link UpstreamUnavailableError} when no answer came (after any retries) or the breaker is open.
+   */
+  async send(service: ServiceName, raw: RawRequest): Promise<RawResponse> {
+    const upstream = this.upstreams.get(service) ?? this.upstream(service);
+    const retriable = IDEMPOTENT.has(raw.method);
+    const { max, baseDelayMs, maxDelayMs } = this.config.retry;
+    upstream.budget.recordRequest();
+    for (let retry = 0; ; retry++) {
+      let response: RawResponse | undefined;
+      let failure: UpstreamUnavailableError | undefined;
+      try {
+        response = await upstream.breaker.execute(() => this.attempt(service, upstream, raw));
+      } catch (error) {
+        if (!(error instanceof UpstreamUnavailableError) || error.reason === 'circuit_open') throw error;
+        failure = error;
+      }
+      const reason: RetryReason | undefined = failure
+        ? (failure.reason as RetryReason)
+        : response && retryReasonOf(response);
+      if (reason === undefined) return response as RawResponse;
+      if (!retriable || retry >= max) {
+        if (failure) throw failure;
+        return response as RawResponse;
+      }
+      if (!upstream.budget.tryRetry()) {
+        this.counters.refused.inc({ peer_service: service });
+        trace
+          .getActiveSpan()
+          ?.addEvent('http.retry_refused', { 'peer.service': service, 'http.retry.reason': reason });
+        if (failure) throw failure;
+        return response as RawResponse;
+      }
+      // The failed answer is not passed on: read it off the connection so it can be reused.
+      if (response) await response.body.dump().catch(() => undefined);
+      this.counters.retries.inc({ peer_service: service, reason });
+      trace.getActiveSpan()?.addEvent('http.retry', {
+        'peer.service': service,
+        'http.retry.attempt': retry + 1,
+        'http.retry.reason': reason,
+      });
+      this.logger.debug(`${raw.method} ${raw.path} → ${service}: retry ${retry + 1} after ${reason}`);
+      await sleep(fullJitterDelay(retry, baseDelayMs, maxDelayMs));
+    }
+  }
+
+  /** The breaker's state for an upstream ('closed' before any call). */
+  breakerState(service: ServiceName): 'closed' | 'open' | 'half_open' {
+    return this.upstreams.get(service)?.breaker.stateName() ?? 'closed';
+  }
+
+  private async attempt(service: ServiceName, upstream: Upstream, raw: RawRequest): Promise<RawResponse> {
+    if (faults.isUnreachable(service))
+      throw new UpstreamUnavailableError(service, 'unreachable', 'FAULT_INJECTED');
+    const timeoutMs = raw.timeoutMs ?? upstream.timeoutMs;
+    // undici's own headers timeout ticks every ~0.5 s (its fast timers): a 100 ms timeout would fire
+    // anywhere up to a second. A native timer until the headers are in is exact; the body keeps undici's.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    try {
+      const response = await request(`${upstream.origin}${raw.path}`, {
+        method: raw.method as Dispatcher.HttpMethod,
+        headers: raw.headers,
+        body: raw.body,
+        dispatcher: this.agent,
+        signal: controller.signal,
+        // A backstop only: its coarse timer may fire up to ~0.5 s early or late.
+        headersTimeout: timeoutMs + 1000,
+        bodyTimeout: timeoutMs,
+      });
+      return { status: response.statusCode, headers: response.headers, body: response.body };
+    } catch (error) {
+      if (timedOut) throw new UpstreamUnavailableError(service, 'timeout', 'UND_ERR_HEADERS_TIMEOUT');
+      throw unavailable(service, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private upstream(service: ServiceName): Upstream {
+    const { config } = this;
+    const breaker = new UpstreamBreaker(service, config.breaker, this.logger, () =>
+      this.counters.rejected.inc({ upstream: service }),
+    );
+    const upstream: Upstream = {
+      breaker,
+      budget: new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinRetries),
+      origin: config.urls[service],
+      timeoutMs: config.upstreamTimeoutsMs[service] ?? config.upstreamTimeoutMs,
+    };
+    this.upstreams.set(service, upstream);
+    this.counters.initPeer(service);
+    this.unwatch.push(watchBreaker(breaker));
+    return upstream;
+  }
+
   async onModuleDestroy(): Promise<void> {
+    for (const unwatch of this.unwatch) unwatch();
     await this.agent.close();
   }
+}
+
+/** 502, 503 and 504 are retried, unless the upstream said when to come back (`Retry-After`). */
+function retryReasonOf(response: RawResponse): RetryReason | undefined {
+  const reason = RETRIED_STATUS[response.status];
+  return reason && response.headers['retry-after'] === undefined ? reason : undefined;
+}
+
+function unavailable(service: ServiceName, error: unknown): UpstreamUnavailableError {
+  if (error instanceof UpstreamUnavailableError) return error;
+  const code = (error as { code?: string }).code ?? (error instanceof Error ? error.name : 'unknown');
+  return new UpstreamUnavailableError(service, TIMEOUTS.has(code) ? 'timeout' : 'unreachable', code);
 }

@@ -1,6 +1,7 @@
-import { All, Controller, Delete, Get, Patch, Post, Req, Res } from '@nestjs/common';
+import { All, Controller, Delete, Get, Patch, Post, Req, Res, UseInterceptors } from '@nestjs/common';
 import { Authenticated } from '#lab/auth';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RateLimitInterceptor } from '../rate-limit/rate-limit.interceptor.js';
 import { ProxyService } from './proxy.service.js';
 
 /** `/api/x?y` → `/x?y` on the owning service. */
@@ -11,6 +12,7 @@ const upstreamPath = (request: FastifyRequest) => request.url.replace(/^\/api(?=
  * listed here or in {@link ProtectedRoutesController} (internal endpoints included) is a 404.
  */
 @Controller()
+@UseInterceptors(RateLimitInterceptor)
 export class PublicRoutesController {
   constructor(private readonly proxy: ProxyService) {}
 
@@ -38,6 +40,7 @@ export class PublicRoutesController {
 /** Routes that need a valid bearer token at the gateway; the backend verifies it again and checks scopes. */
 @Controller('api')
 @Authenticated()
+@UseInterceptors(RateLimitInterceptor)
 export class ProtectedRoutesController {
   constructor(private readonly proxy: ProxyService) {}
 

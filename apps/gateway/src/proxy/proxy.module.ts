@@ -1,12 +1,14 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { AuthModule } from '#lab/auth';
+import { HttpClientModule } from '#lab/http-client';
 import type { FastifyInstance } from 'fastify';
 import { ProtectedRoutesController, PublicRoutesController } from './proxy.controllers.js';
+import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
 import { ProxyService } from './proxy.service.js';
 
 @Module({
-  imports: [AuthModule],
+  imports: [AuthModule, HttpClientModule, RateLimitModule],
   controllers: [PublicRoutesController, ProtectedRoutesController],
   providers: [ProxyService],
 })

@@ -1,13 +1,13 @@
 import {
   BadRequestException,
-  GatewayTimeoutException, Inject, Injectable,
+  GatewayTimeoutException,
+  Injectable,
   Logger,
-  type OnModuleDestroy,
   ServiceUnavailableException,
 } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
+import type { ServiceName } from '#lab/config';
+import { type RawResponse, ServiceClient, UpstreamUnavailableError } from '#lab/http-client';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Agent, request as send } from 'undici';
 
 /** Connection-level headers (RFC 9110 §7.6.1) and those the gateway recomputes. */
 const NOT_FORWARDED = new Set([
@@ -36,27 +36,66 @@ const UNTRUSTED = /^(x-user-|x-internal-|x-forwarded-)/;
  */
 export function isAmbiguousPath(path: string): boolean {
   const pathname = path.split('?', 1)[0];
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  return /[\\\x00-\x1f\x7f]/.test(pathname) || pathname.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
+  return (
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+    /[\\\x00-\x1f\x7f]/.test(pathname) ||
+    pathname.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))
+  );
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+/** The gateway's answer when the owning service gave none: 504 for a timeout, else 503 (Retry-After while its breaker is open). */
+function unavailableAnswer(service: ServiceName, error: UpstreamUnavailableError): Error {
+  const options = { cause: error };
+  switch (error.reason) {
+    case 'timeout':
+      return new GatewayTimeoutException(
+        { message: `the ${service} service did not answer in time`, code: 'upstream_timeout' },
+        options,
+      );
+    case 'circuit_open':
+      return new ServiceUnavailableException(
+        {
+          message: `the ${service} service is unavailable (circuit breaker open); retry in ${error.retryAfterSeconds ?? 1} s`,
+          code: 'circuit_open',
+        },
+        options,
+      );
+    default:
+      return new ServiceUnavailableException(
+        { message: `the ${service} service is unavailable`, code: 'upstream_unavailable' },
+        options,
+      );
+  }
+}
 
-/** Forwards a request to the service that owns it over pooled keep-alive connections (undici). */
+/**
+ * Forwards a request to the service that owns it through the shared {@link ServiceClient}: timeouts per
+ * upstream, retries of idempotent methods (the body is already in memory, and nothing has been sent to
+ * the client before the final attempt), the upstream's circuit breaker. The answer's body is streamed.
+ */
 @Injectable()
-export class ProxyService implements OnModuleDestroy {
+export class ProxyService {
   private readonly logger = new Logger('Proxy');
-  private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 });
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(private readonly client: ServiceClient) {}
 
-  async forward(request: FastifyRequest, reply: FastifyReply, service: ServiceName, path: string): Promise<void> {
+  async forward(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    service: ServiceName,
+    path: string,
+  ): Promise<void> {
     if (isAmbiguousPath(path)) {
-      this.logger.warn(`refused ${request.method} ${request.url}: dot segments or backslashes in the path (request ${request.id})`);
-      throw new BadRequestException("the path must not contain '.' or '..' segments, backslashes or control characters");
+      this.logger.warn(
+        `refused ${request.method} ${request.url}: dot segments or backslashes in the path (request ${request.id})`,
+      );
+      throw new BadRequestException(
+        "the path must not contain '.' or '..' segments, backslashes or control characters",
+      );
     }
     const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(request.headers)) {
+    for (const name in request.headers) {
+      const value = request.headers[name];
       if (value === undefined || NOT_FORWARDED.has(name) || UNTRUSTED.test(name)) continue;
       headers[name] = value;
     }
@@ -66,32 +105,23 @@ export class ProxyService implements OnModuleDestroy {
     if (request.headers.host) headers['x-forwarded-host'] = request.headers.host;
 
     const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : undefined;
-    const timeout = this.config.upstreamTimeoutMs;
-    let response: Awaited<ReturnType<typeof send>>;
+    let response: RawResponse;
     try {
-      response = await send(`${this.config.urls[service]}${path}`, {
-        method: request.method as 'GET',
-        headers,
-        body,
-        dispatcher: this.agent,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
+      response = await this.client.send(service, { method: request.method, path, headers, body });
     } catch (error) {
-      const code = (error as { code?: string }).code ?? 'unknown';
-      this.logger.warn(`${request.method} ${path} → ${service} failed: ${code} (request ${request.id})`);
-      if (TIMEOUT_CODES.has(code)) throw new GatewayTimeoutException(`the ${service} service did not answer in time`);
-      throw new ServiceUnavailableException(`the ${service} service is unavailable`);
+      if (!(error instanceof UpstreamUnavailableError)) throw error;
+      // One line per fast-failed request would flood the logs while a breaker is open; its transitions are logged.
+      const line = `${request.method} ${path} → ${service} failed: ${error.code} (request ${request.id})`;
+      if (error.reason === 'circuit_open') this.logger.debug(line);
+      else this.logger.warn(line);
+      throw unavailableAnswer(service, error);
     }
 
-    void reply.status(response.statusCode);
-    for (const [name, value] of Object.entries(response.headers)) {
+    void reply.status(response.status);
+    for (const name in response.headers) {
+      const value = response.headers[name];
       if (value !== undefined && !NOT_FORWARDED.has(name)) void reply.header(name, value);
     }
     await reply.send(response.body);
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.agent.close();
   }
 }

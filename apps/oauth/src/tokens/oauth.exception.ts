@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import { toProblem } from '#lab/bootstrap';
+import { setRetryAfter, toProblem } from '#lab/bootstrap';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** RFC 6749 §5.2 error codes. */
@@ -51,6 +51,7 @@ export class OAuthExceptionFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
+    setRetryAfter(reply, exception);
     const problem = toProblem(exception, request, this.logger);
     const error = exception instanceof OAuthException ? exception.code : codeFor(problem.status);
     const description =

@@ -11,8 +11,8 @@ export interface NewCustomerProfile {
 
 /** The customer service could not be reached, timed out or answered something other than 201 or 409. */
 export class CustomerServiceUnavailable extends Error {
-  constructor(reason: string) {
-    super(reason);
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
     this.name = 'CustomerServiceUnavailable';
   }
 }
@@ -40,7 +40,8 @@ export class CustomerClient {
     try {
       ({ status: statusCode } = await this.http.call('customer', 'POST', '/customers', { json: profile, token, timeoutMs: TIMEOUT_MS }));
     } catch (error) {
-      throw new CustomerServiceUnavailable(`customer service unreachable: ${error instanceof Error ? error.message : String(error)}`);
+      const reason = `customer service unreachable: ${error instanceof Error ? error.message : String(error)}`;
+      throw new CustomerServiceUnavailable(reason, { cause: error });
     }
     if (statusCode === 200 || statusCode === 201) return 'created';
     if (statusCode === 409) return 'existed';

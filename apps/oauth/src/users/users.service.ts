@@ -4,6 +4,7 @@ import { USER_SCOPES } from '#lab/auth';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { isDuplicateKeyError } from '#lab/database';
+import { upstreamFailureOf } from '#lab/http-client';
 import { setSpanAttributes, withSpan } from '#lab/telemetry';
 import { PasswordHasher } from '../hashing/password-hasher.js';
 import { CustomerClient, CustomerServiceUnavailable } from './customer.client.js';
@@ -49,7 +50,15 @@ export class UsersService {
       const reason = error instanceof Error ? error.message : String(error);
       this.logger.warn(`sign-up of user ${userId} undone: the customer profile could not be created (${reason})`);
       if (error instanceof CustomerServiceUnavailable) {
-        throw new ServiceUnavailableException('the customer service is unavailable, so the account was not created; try again later');
+        // The cause (an open circuit breaker, say) gives the answer its code and Retry-After.
+        const upstream = upstreamFailureOf(error.cause);
+        throw new ServiceUnavailableException(
+          {
+            message: 'the customer service is unavailable, so the account was not created; try again later',
+            code: upstream?.problemCode ?? 'dependency_unavailable',
+          },
+          { cause: upstream },
+        );
       }
       throw error;
     }

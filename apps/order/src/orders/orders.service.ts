@@ -10,7 +10,7 @@ import {
 import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
 import { type PageQueryDto, pageWindow } from '#lab/database';
-import { ServiceClient, UpstreamUnavailableError } from '#lab/http-client';
+import { ServiceClient, UpstreamUnavailableError, upstreamFailureOf } from '#lab/http-client';
 import { type OrderOutcome, ordersTotal, setSpanAttributes, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
@@ -21,8 +21,18 @@ import { type OrderResponse, toOrderResponse } from './order.response.js';
 import { StockClient } from './stock.client.js';
 
 const cents = (amount: number) => Math.round(amount * 100);
-const unavailable = (what: string) =>
-  new ServiceUnavailableException({ message: `${what} is unavailable; nothing was reserved, try again`, code: 'dependency_unavailable' });
+/**
+ * 503 for a dependency that failed; when its circuit breaker is open (the cause), the code says so and
+ * the answer carries Retry-After (the exception filter reads the cause).
+ */
+const unavailable = (what: string, cause?: unknown) => {
+  const upstream = upstreamFailureOf(cause);
+  const code = upstream?.reason === 'circuit_open' ? 'circuit_open' : 'dependency_unavailable';
+  return new ServiceUnavailableException(
+    { message: `${what} is unavailable; nothing was reserved, try again`, code },
+    { cause: upstream },
+  );
+};
 
 /**
  * Places orders as a saga: check the customer, create the order PENDING, reserve its stock at the
@@ -85,7 +95,7 @@ export class OrdersService {
       // Unknown whether the product service reserved anything: release until it confirms.
       await this.reject(order, 'dependency_unavailable', true);
       this.logger.warn(`order ${orderId} rejected: ${error instanceof Error ? error.message : String(error)}`);
-      throw unavailable('the product service');
+      throw unavailable('the product service', error);
     }
 
     const { status, body } = answer;
@@ -132,7 +142,7 @@ export class OrdersService {
     try {
       ({ status } = await this.http.call('customer', 'GET', '/customers/me', { headers: { authorization } }));
     } catch (error) {
-      if (error instanceof UpstreamUnavailableError) throw unavailable('the customer service');
+      if (error instanceof UpstreamUnavailableError) throw unavailable('the customer service', error);
       throw error;
     }
     if (status === 404) throw new UnprocessableEntityException({ message: 'create your customer profile before ordering', code: 'no_customer_profile' });
@@ -183,7 +193,7 @@ export class OrdersService {
       await this.stock.release(id);
     } catch (error) {
       this.logger.warn(`cancel of order ${id}: release failed: ${error instanceof Error ? error.message : String(error)}`);
-      throw unavailable('the product service');
+      throw unavailable('the product service', error);
     }
     const cancelled = await this.orders.findOneAndUpdate(
       { _id: order._id, status: { $in: ['CONFIRMED', 'CANCELLED'] } },
@@ -202,6 +212,7 @@ const OUTCOME_OF_CODE: Readonly<Record<string, OrderOutcome>> = {
   duplicate_product: 'invalid',
   no_customer_profile: 'invalid',
   dependency_unavailable: 'dependency_unavailable',
+  circuit_open: 'dependency_unavailable',
   idempotency_in_progress: 'idempotency_conflict',
   idempotency_key_reused: 'idempotency_conflict',
 };

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { FaultState } from './fault-state.js';
+import { applyFaultUpdate, InvalidFaultUpdate, parseFaultUpdate, resetFaults } from './fault-update.js';
+
+const errorsOf = (body: unknown) => {
+  try {
+    parseFaultUpdate(body, 'order');
+  } catch (error) {
+    if (error instanceof InvalidFaultUpdate) return error.errors;
+    throw error;
+  }
+  throw new Error('accepted');
+};
+
+describe(parseFaultUpdate.name, () => {
+  it('accepts any subset of the fields, latency null to clear it', () => {
+    expect(parseFaultUpdate({}, 'order')).toEqual({});
+    expect(parseFaultUpdate({ latency: { minMs: 0, maxMs: 60_000 }, errorRatio: 1 }, 'order')).toEqual({
+      latency: { minMs: 0, maxMs: 60_000 },
+      errorRatio: 1,
+    });
+    expect(
+      parseFaultUpdate({ latency: null, unreachable: ['product', 'customer', 'product'] }, 'order'),
+    ).toEqual({
+      latency: null,
+      unreachable: ['product', 'customer'],
+    });
+    expect(parseFaultUpdate({ readinessFailing: true, errorRatio: 0 }, 'order')).toEqual({
+      readinessFailing: true,
+      errorRatio: 0,
+    });
+  });
+
+  it('refuses bad values, naming the field', () => {
+    expect(errorsOf(null)).toEqual(['body must be a JSON object']);
+    expect(errorsOf([1])).toEqual(['body must be a JSON object']);
+    expect(errorsOf({ latency: 100 })).toEqual(['latency must be an object {minMs, maxMs} or null']);
+    expect(errorsOf({ latency: { minMs: 10 } })).toEqual([
+      'latency.maxMs must be an integer from 0 to 60000 (ms)',
+    ]);
+    expect(errorsOf({ latency: { minMs: -1, maxMs: 5 } })[0]).toMatch(/^latency\.minMs /);
+    expect(errorsOf({ latency: { minMs: 0, maxMs: 60_001 } })[0]).toMatch(/^latency\.maxMs /);
+    expect(errorsOf({ latency: { minMs: 1.5, maxMs: 5 } })[0]).toMatch(/^latency\.minMs /);
+    expect(errorsOf({ latency: { minMs: 500, maxMs: 100 } })).toEqual([
+      'latency.minMs must not be greater than latency.maxMs',
+    ]);
+    expect(errorsOf({ latency: { minMs: 1, maxMs: 2, jitter: 3 } })[0]).toMatch(
+      /^latency\.jitter is not a known field/,
+    );
+    expect(errorsOf({ errorRatio: 1.5 })).toEqual(['errorRatio must be a number from 0 to 1']);
+    expect(errorsOf({ errorRatio: '0.5' })).toEqual(['errorRatio must be a number from 0 to 1']);
+    expect(errorsOf({ unreachable: 'product' })).toEqual(['unreachable must be an array of service names']);
+    expect(errorsOf({ unreachable: ['order'] })).toEqual([
+      'unreachable cannot name the service itself (order)',
+    ]);
+    expect(errorsOf({ unreachable: ['billing'] })[0]).toMatch(
+      /^unreachable: "billing" is not a service name/,
+    );
+    expect(errorsOf({ readinessFailing: 'yes' })).toEqual(['readinessFailing must be true or false']);
+    expect(errorsOf({ chaos: true })[0]).toMatch(/^chaos is not a known field/);
+  });
+
+  it('changes nothing unless the whole body is valid', () => {
+    const state = new FaultState();
+    expect(() =>
+      applyFaultUpdate(state, parseFaultUpdate({ errorRatio: 0.5, latency: { minMs: 2 } }, 'order')),
+    ).toThrow(InvalidFaultUpdate);
+    expect(state.snapshot()).toEqual({
+      latency: null,
+      errorRatio: 0,
+      unreachable: [],
+      readinessFailing: false,
+    });
+  });
+});
+
+describe(applyFaultUpdate.name, () => {
+  it('applies the fields given, leaves the others, and says what changed', () => {
+    const state = new FaultState();
+    expect(
+      applyFaultUpdate(state, { latency: { minMs: 100, maxMs: 500 }, unreachable: ['product'] }),
+    ).toEqual(['latency off -> 100-500 ms', 'unreachable none -> product']);
+    expect(applyFaultUpdate(state, { errorRatio: 0.25, readinessFailing: true })).toEqual([
+      'errors 0 -> 0.25',
+      'readiness ok -> failing',
+    ]);
+    expect(state.snapshot()).toEqual({
+      latency: { minMs: 100, maxMs: 500 },
+      errorRatio: 0.25,
+      unreachable: ['product'],
+      readinessFailing: true,
+    });
+    expect(state.isUnreachable('product')).toBe(true);
+    expect(state.isUnreachable('customer')).toBe(false);
+    expect(applyFaultUpdate(state, { errorRatio: 0.25 })).toEqual([]);
+    expect(resetFaults(state)).toEqual([
+      'latency 100-500 ms -> off',
+      'errors 0.25 -> 0',
+      'unreachable product -> none',
+      'readiness failing -> ok',
+    ]);
+    expect(state.snapshot()).toEqual({
+      latency: null,
+      errorRatio: 0,
+      unreachable: [],
+      readinessFailing: false,
+    });
+    expect(resetFaults(state)).toEqual([]);
+  });
+});

@@ -1,0 +1,225 @@
+import { BadRequestException, Controller, Get, Module } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { register } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Principal } from '#lab/auth';
+import { createService, createServiceLogger } from '#lab/bootstrap';
+import { ConfigModule, configFor } from '#lab/config';
+import { useInMemoryTracing } from '../../telemetry/test/in-memory-tracing.js';
+import { delayOf, isExemptFromFaults } from './fault-injection.js';
+import { faults } from './fault-state.js';
+import { FaultsService } from './faults.service.js';
+
+@Controller('widgets')
+class WidgetsController {
+  static calls = 0;
+
+  @Get()
+  list() {
+    WidgetsController.calls++;
+    return { items: [] };
+  }
+}
+
+@Module({ imports: [ConfigModule.forService('customer')], controllers: [WidgetsController] })
+class WidgetsModule {}
+
+const tracing = useInMemoryTracing();
+const admin: Principal = {
+  subject: 'u-42',
+  clientId: 'admin-cli',
+  scopes: ['admin'],
+  tokenId: 'j',
+  kind: 'user',
+};
+
+const sample = async (name: string, labels: Record<string, string>) => {
+  const metric = (await register.getSingleMetric(name)?.get())?.values ?? [];
+  return metric.find((value) => Object.entries(labels).every(([key, wanted]) => value.labels[key] === wanted))
+    ?.value;
+};
+
+describe('fault injection in a service created by the bootstrap lib', () => {
+  let app: NestFastifyApplication;
+  const logger = createServiceLogger(configFor('customer'));
+  const warnings = vi.spyOn(logger, 'warn');
+  const errors = vi.spyOn(logger, 'error');
+  const get = (url: string) => app.getHttpAdapter().getInstance().inject({ method: 'GET', url });
+
+  beforeAll(async () => {
+    app = await createService('customer', WidgetsModule, logger);
+    await app.init();
+  });
+  afterAll(async () => {
+    faults.reset();
+    await app?.close();
+  });
+  afterEach(() => {
+    faults.reset();
+    tracing.exporter.reset();
+    warnings.mockClear();
+    errors.mockClear();
+  });
+
+  it('delays requests by the fixed latency, with an event and attributes on the server span', async () => {
+    faults.latency = { minMs: 120, maxMs: 120 };
+    const before = (await sample('faults_injected_total', { fault: 'latency' })) ?? 0;
+    const started = performance.now();
+    const response = await get('/widgets');
+    expect(response.statusCode).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(115);
+    expect(await sample('faults_injected_total', { fault: 'latency' })).toBe(before + 1);
+    const server = tracing.spans().find((span) => span.kind === SpanKind.SERVER);
+    expect(server?.attributes).toMatchObject({
+      'fault.injected': true,
+      'fault.type': 'latency',
+      'fault.delay_ms': 120,
+    });
+    expect(server?.events.map((event) => ({ name: event.name, attributes: event.attributes }))).toEqual([
+      { name: 'fault.injected', attributes: { 'fault.type': 'latency', 'fault.delay_ms': 120 } },
+    ]);
+  });
+
+  it('picks each delay of a range uniformly between its bounds', async () => {
+    expect(delayOf({ minMs: 100, maxMs: 500 }, () => 0)).toBe(100);
+    expect(delayOf({ minMs: 100, maxMs: 500 }, () => 0.999_999)).toBe(500);
+    expect(delayOf({ minMs: 7, maxMs: 7 }, Math.random)).toBe(7);
+    faults.latency = { minMs: 40, maxMs: 90 };
+    const durations = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const started = performance.now();
+        await get('/widgets');
+        return performance.now() - started;
+      }),
+    );
+    expect(Math.min(...durations)).toBeGreaterThanOrEqual(38);
+    const delays = tracing
+      .spans()
+      .flatMap((span) => span.events.map((event) => event.attributes?.['fault.delay_ms']));
+    expect(delays).toHaveLength(10);
+    for (const delay of delays) expect(delay).toSatisfy((ms: number) => ms >= 40 && ms <= 90);
+  });
+
+  it('answers 500 problem+json injected_fault before the handler, counted like any other 500', async () => {
+    faults.errorRatio = 1;
+    WidgetsController.calls = 0;
+    const response = await get('/widgets');
+    expect(response.statusCode).toBe(500);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json()).toMatchObject({
+      status: 500,
+      code: 'injected_fault',
+      instance: '/widgets',
+      request_id: response.headers['x-request-id'],
+    });
+    expect(WidgetsController.calls).toBe(0);
+    expect(await register.metrics()).toContain(
+      'http_server_request_duration_seconds_count{service="customer",method="GET",route="/widgets",status_code="500"} 1',
+    );
+    expect(errors).toHaveBeenCalledWith(
+      expect.objectContaining({
+        message: 'GET /widgets 500',
+        'http.status_code': 500,
+        request_id: response.headers['x-request-id'],
+      }),
+      'AccessLog',
+    );
+    const server = tracing.spans().find((span) => span.kind === SpanKind.SERVER);
+    expect(server?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(server?.attributes).toMatchObject({ 'fault.type': 'errors', 'http.response.status_code': 500 });
+    expect(response.json<{ trace_id?: string }>().trace_id).toBe(server?.spanContext().traceId);
+  });
+
+  it('fails about the given share of requests', async () => {
+    faults.errorRatio = 0.5;
+    const statuses = await Promise.all(
+      Array.from({ length: 200 }, async () => (await get('/widgets')).statusCode),
+    );
+    const failed = statuses.filter((status) => status === 500).length;
+    expect(failed).toBeGreaterThan(60);
+    expect(failed).toBeLessThan(140);
+    expect(statuses.filter((status) => status !== 500).every((status) => status === 200)).toBe(true);
+  });
+
+  it('never touches the fault switch, probes or scrapes, and shows active faults in /metrics', async () => {
+    for (const url of [
+      '/admin/faults',
+      '/api/admin/faults/order',
+      '/health/ready',
+      '/health/live',
+      '/metrics',
+    ]) {
+      expect(isExemptFromFaults(url)).toBe(true);
+    }
+    expect(isExemptFromFaults('/widgets')).toBe(false);
+    expect(isExemptFromFaults('/admin/faultsx')).toBe(false);
+    faults.errorRatio = 1;
+    faults.latency = { minMs: 1000, maxMs: 1000 };
+    const started = performance.now();
+    const metrics = await get('/metrics');
+    expect(performance.now() - started).toBeLessThan(900);
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.body).toContain('fault_injection_active{fault="errors",service="customer"} 1');
+    expect(metrics.body).toContain('fault_injection_active{fault="latency",service="customer"} 1');
+    expect(metrics.body).toContain('fault_injection_active{fault="readiness",service="customer"} 0');
+    expect(metrics.body).toMatch(/faults_injected_total\{fault="errors",service="customer"\} \d+/);
+    // Admin-only: the switch itself is there, behind the token check.
+    expect((await get('/admin/faults')).statusCode).toBe(401);
+    faults.reset();
+    expect((await get('/metrics')).body).toContain(
+      'fault_injection_active{fault="errors",service="customer"} 0',
+    );
+  });
+
+  it('logs a warning naming who changed what, and refuses bad bodies with the field named', () => {
+    const service = app.get(FaultsService);
+    expect(service.update(Buffer.from('{"latency":{"minMs":5,"maxMs":5}}'), admin)).toEqual({
+      service: 'customer',
+      faults: { latency: { minMs: 5, maxMs: 5 }, errorRatio: 0, unreachable: [], readinessFailing: false },
+    });
+    expect(warnings).toHaveBeenCalledWith(
+      expect.objectContaining({
+        message: 'fault injection changed on customer by u-42 (client admin-cli): latency off -> 5 ms',
+        'enduser.id': 'u-42',
+        client_id: 'admin-cli',
+      }),
+      'FaultInjection',
+    );
+    warnings.mockClear();
+    service.update({ latency: { minMs: 5, maxMs: 5 } }, admin);
+    expect(warnings).not.toHaveBeenCalled();
+    expect(service.reset(admin).faults.latency).toBeNull();
+    expect(warnings).toHaveBeenCalledWith(
+      expect.objectContaining({ message: expect.stringContaining('latency 5 ms -> off') }),
+      'FaultInjection',
+    );
+    let refused: unknown;
+    try {
+      service.update({ errorRatio: 2 }, admin);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(BadRequestException);
+    expect((refused as BadRequestException).getResponse()).toMatchObject({
+      code: 'invalid_fault',
+      errors: ['errorRatio must be a number from 0 to 1'],
+    });
+    expect(() => service.update(Buffer.from('{'), admin)).toThrow(BadRequestException);
+  });
+
+  it('counts calls failed as unreachable and marks the active span', async () => {
+    faults.unreachable.add('product');
+    const before = (await sample('faults_injected_total', { fault: 'unreachable' })) ?? 0;
+    trace.getTracer('test').startActiveSpan('caller', (span) => {
+      expect(faults.isUnreachable('product')).toBe(true);
+      expect(faults.isUnreachable('oauth')).toBe(false);
+      span.end();
+    });
+    expect(await sample('faults_injected_total', { fault: 'unreachable' })).toBe(before + 1);
+    expect(tracing.spans('caller')[0].events[0]).toMatchObject({
+      name: 'fault.injected',
+      attributes: { 'fault.type': 'unreachable', 'peer.service': 'product' },
+    });
+  });
+});

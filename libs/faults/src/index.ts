@@ -1,0 +1,7 @@
+export * from './fault-state.js';
+export * from './fault-injection.js';
+export * from './fault-metrics.js';
+export * from './fault-update.js';
+export * from './faults.controller.js';
+export * from './faults.module.js';
+export * from './faults.service.js';

@@ -1,0 +1,117 @@
+import type { Logger } from '@nestjs/common';
+import { trace } from '@opentelemetry/api';
+import {
+  BrokenCircuitError,
+  type CircuitBreakerPolicy,
+  CircuitState,
+  circuitBreaker,
+  handleWhen,
+  IsolatedCircuitError,
+  SamplingBreaker,
+} from 'cockatiel';
+import type { AppConfig, ServiceName } from '#lab/config';
+import { UpstreamUnavailableError } from './errors.js';
+import type { BreakerStateName, BreakerStateSource } from './resilience-metrics.js';
+
+/** What a call through the breaker produced: a failure when it threw an upstream failure or answered 5xx. */
+const isFailedAnswer = (result: unknown) => ((result as { status?: number } | undefined)?.status ?? 0) >= 500;
+const isUpstreamFailure = (error: unknown) =>
+  error instanceof UpstreamUnavailableError && error.reason !== 'circuit_open';
+
+/**
+ * The circuit breaker of one upstream (cockatiel's SamplingBreaker): opens when more than
+ * `failureRatio` of the calls over `windowMs` failed (connection errors, timeouts, 5xx answers; not
+ * 4xx), once there were `minRequests`. While open, calls fail at once with an
+ * {@link UpstreamUnavailableError} (`circuit_open`, with the seconds until the trial). After
+ * `halfOpenAfterMs` one trial call goes through (the others keep failing fast meanwhile, instead of
+ * queueing behind it as cockatiel would): its success closes the breaker, its failure opens it again.
+ */
+export class UpstreamBreaker implements BreakerStateSource {
+  private readonly policy: CircuitBreakerPolicy;
+  private readonly halfOpenAfterMs: number;
+  private openedAt = 0;
+
+  constructor(
+    readonly upstream: ServiceName,
+    options: AppConfig['breaker'],
+    private readonly logger: Logger,
+    private readonly onReject: () => void,
+  ) {
+    this.halfOpenAfterMs = options.halfOpenAfterMs;
+    this.policy = circuitBreaker(handleWhen(isUpstreamFailure).orWhenResult(isFailedAnswer), {
+      halfOpenAfter: options.halfOpenAfterMs,
+      breaker: new SamplingBreaker({
+        threshold: options.failureRatio,
+        duration: options.windowMs,
+        // cockatiel counts volume in requests per second over the window.
+        minimumRps: options.minRequests / (options.windowMs / 1000),
+      }),
+    });
+    this.policy.onBreak((reason) => {
+      this.openedAt = Date.now();
+      const cause =
+        'error' in reason
+          ? (reason.error as Error).message
+          : 'value' in reason
+            ? `answered ${(reason.value as { status: number }).status}`
+            : 'isolated';
+      this.logger.warn(
+        `circuit breaker for ${upstream} opened (${cause}): calls fail fast for ${this.halfOpenAfterMs} ms, then one trial call`,
+      );
+      trace.getActiveSpan()?.addEvent('circuit_breaker.open', {
+        'peer.service': upstream,
+        'circuit_breaker.half_open_after_ms': this.halfOpenAfterMs,
+      });
+    });
+    this.policy.onHalfOpen(() =>
+      this.logger.log(`circuit breaker for ${upstream} half-open: one trial call goes through`),
+    );
+    this.policy.onReset(() =>
+      this.logger.log(`circuit breaker for ${upstream} closed: the trial call succeeded`),
+    );
+  }
+
+  stateName(now = Date.now()): BreakerStateName {
+    switch (this.policy.state) {
+      case CircuitState.Closed:
+        return 'closed';
+      case CircuitState.HalfOpen:
+        return 'half_open';
+      default:
+        return now - this.openedAt >= this.halfOpenAfterMs ? 'half_open' : 'open';
+    }
+  }
+
+  /** Seconds until a trial call may go through (at least 1). */
+  retryAfterSeconds(now = Date.now()): number {
+    if (this.policy.state !== CircuitState.Open) return 1;
+    return Math.max(1, Math.ceil((this.openedAt + this.halfOpenAfterMs - now) / 1000));
+  }
+
+  /** Runs the call unless the breaker is open (or a trial is already in flight): then fails at once. */
+  async execute<T>(call: () => Promise<T>): Promise<T> {
+    const state = this.policy.state;
+    if (
+      state === CircuitState.HalfOpen ||
+      (state === CircuitState.Open && Date.now() - this.openedAt < this.halfOpenAfterMs)
+    ) {
+      throw this.rejection();
+    }
+    try {
+      return await this.policy.execute(call);
+    } catch (error) {
+      if (error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError)
+        throw this.rejection();
+      throw error;
+    }
+  }
+
+  private rejection(): UpstreamUnavailableError {
+    this.onReject();
+    const retryAfter = this.retryAfterSeconds();
+    trace
+      .getActiveSpan()
+      ?.addEvent('circuit_breaker.rejected', { 'peer.service': this.upstream, retry_after_s: retryAfter });
+    return new UpstreamUnavailableError(this.upstream, 'circuit_open', 'CIRCUIT_OPEN', retryAfter);
+  }
+}

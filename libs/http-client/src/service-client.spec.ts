@@ -1,0 +1,149 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '#lab/config';
+import { faults } from '#lab/faults';
+import { register } from 'prom-client';
+import { UpstreamUnavailableError } from './errors.js';
+import { ServiceClient } from './service-client.js';
+
+/** A loopback stand-in for the product service: answers with `handler`, counts the requests it gets. */
+let handler: (request: IncomingMessage, response: ServerResponse) => void = (_q, r) => r.end();
+let calls = 0;
+let server: Server;
+let url: string;
+
+beforeAll(async () => {
+  server = createServer((request, response) => {
+    calls++;
+    request.resume();
+    request.on('end', () => handler(request, response));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+const clients: ServiceClient[] = [];
+function client(env: Record<string, string> = {}) {
+  const created = new ServiceClient(
+    loadConfig('gateway', {
+      PRODUCT_URL: url,
+      RETRY_BASE_DELAY_MS: '1',
+      RETRY_MAX_DELAY_MS: '5',
+      BREAKER_MIN_REQUESTS: '1000',
+      ...env,
+    }),
+  );
+  clients.push(created);
+  return created;
+}
+afterEach(async () => {
+  calls = 0;
+  faults.unreachable.clear();
+  await Promise.all(clients.splice(0).map((c) => c.onModuleDestroy()));
+});
+const answer =
+  (status: number, headers: Record<string, string> = {}) =>
+  (_: IncomingMessage, response: ServerResponse) => {
+    response.writeHead(status, { 'content-type': 'application/json', ...headers });
+    response.end(JSON.stringify({ status }));
+  };
+const retries = async (reason: string) =>
+  (await register.getSingleMetric('http_client_retries_total')?.get())?.values.find(
+    (v) => v.labels.peer_service === 'product' && v.labels.reason === reason,
+  )?.value ?? 0;
+
+describe(ServiceClient.name, () => {
+  it('never retries a POST or a PATCH, even on a 503', async () => {
+    handler = answer(503);
+    const http = client();
+    expect((await http.call('product', 'POST', '/products', { json: {} })).status).toBe(503);
+    expect((await http.call('product', 'PATCH', '/products/1', { json: {} })).status).toBe(503);
+    expect(calls).toBe(2);
+  });
+
+  it('retries an idempotent call at most RETRY_MAX times on 502/503/504, and counts the retries', async () => {
+    handler = answer(502);
+    const before = await retries('status_502');
+    const http = client();
+    expect((await http.call('product', 'GET', '/products/1')).status).toBe(502);
+    expect(calls).toBe(3);
+    expect((await retries('status_502')) - before).toBe(2);
+    calls = 0;
+    let n = 0;
+    handler = (request, response) => answer(++n === 1 ? 504 : 200)(request, response);
+    expect((await http.call('product', 'PUT', '/stock/reservations/1', { json: {} })).status).toBe(200);
+    expect(calls).toBe(2);
+  });
+
+  it('does not retry a 4xx, a 500, or a 503 that says when to come back (Retry-After)', async () => {
+    const http = client();
+    for (const [status, headers] of [
+      [404, {}],
+      [500, {}],
+      [503, { 'retry-after': '3' }],
+    ] as const) {
+      handler = answer(status, headers);
+      expect((await http.call('product', 'GET', '/products/1')).status).toBe(status);
+    }
+    expect(calls).toBe(3);
+  });
+
+  it('retries connection errors and fails with UpstreamUnavailableError (unreachable) in the end', async () => {
+    const http = client({ PRODUCT_URL: 'http://127.0.0.1:1' });
+    await expect(http.call('product', 'GET', '/products')).rejects.toMatchObject({
+      reason: 'unreachable',
+      code: 'ECONNREFUSED',
+    });
+  });
+
+  it('times out per upstream (UPSTREAM_TIMEOUTS_MS), each attempt', async () => {
+    handler = (_request, response) => setTimeout(() => response.end(), 1000);
+    const http = client({ UPSTREAM_TIMEOUTS_MS: 'product=100', RETRY_MAX: '1' });
+    const started = Date.now();
+    await expect(http.call('product', 'GET', '/slow')).rejects.toMatchObject({
+      reason: 'timeout',
+      code: 'UND_ERR_HEADERS_TIMEOUT',
+    });
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(calls).toBe(2);
+  });
+
+  it('keeps retries within the budget against a 50%-failing upstream', async () => {
+    let n = 0;
+    handler = (request, response) => answer(n++ % 2 === 0 ? 503 : 200)(request, response);
+    const http = client({ RETRY_BUDGET_RATIO: '0.2', RETRY_BUDGET_MIN_RETRIES: '2' });
+    const results = [];
+    for (let i = 0; i < 100; i++) results.push((await http.call('product', 'GET', '/products')).status);
+    // 100 requests: at most max(2, 0.2·100) = 20 retries on top.
+    expect(calls).toBeGreaterThan(100);
+    expect(calls).toBeLessThanOrEqual(120);
+    expect(results.filter((s) => s === 200).length).toBeGreaterThan(50);
+  });
+
+  it('fails a call to an upstream made unreachable by a fault, without calling it, and the breaker counts it', async () => {
+    handler = answer(200);
+    faults.unreachable.add('product');
+    const http = client({ BREAKER_MIN_REQUESTS: '3', RETRY_MAX: '0' });
+    for (let i = 0; i < 3; i++) {
+      await expect(http.call('product', 'GET', '/products')).rejects.toMatchObject({
+        reason: 'unreachable',
+        code: 'FAULT_INJECTED',
+      });
+    }
+    expect(calls).toBe(0);
+    expect(http.breakerState('product')).toBe('open');
+    const rejected = await http.call('product', 'GET', '/products').catch((error: unknown) => error);
+    expect(rejected).toBeInstanceOf(UpstreamUnavailableError);
+    expect(rejected).toMatchObject({ reason: 'circuit_open', problemCode: 'circuit_open' });
+    const gauge = await register.getSingleMetric('circuit_breaker_state')?.get();
+    expect(
+      gauge?.values.filter((v) => v.labels.upstream === 'product').map((v) => [v.labels.state, v.value]),
+    ).toEqual([
+      ['closed', 0],
+      ['open', 1],
+      ['half_open', 0],
+    ]);
+  });
+});
