@@ -103,6 +103,8 @@ describe('fault injection, switched at run time through the gateway (five real s
         OTEL_BSP_SCHEDULE_DELAY: '200',
         // The gateway waits for the order service's own answer in the timeout scenario.
         UPSTREAM_TIMEOUT_MS: '15000',
+        // Half of the product's answers fail in the retry test: its breaker must stay closed there.
+        BREAKER_FAILURE_RATIO: '0.95',
       },
       ['gateway', 'oauth', 'customer', 'product'],
     );
@@ -247,7 +249,7 @@ describe('fault injection, switched at run time through the gateway (five real s
     expect((await faults('product', 'GET')).status).toBe(200);
 
     await faults('product', 'PUT', { errorRatio: 0.5 });
-    // Straight to the product service: through the gateway, half of them failing would open its breaker.
+    // Straight to the product service: through the gateway, failed GETs are retried (next test).
     const statuses = await Promise.all(
       Array.from({ length: 80 }, async () => (await fetch(`${lab.urls.product}/products?limit=1`)).status),
     );
@@ -273,6 +275,64 @@ describe('fault injection, switched at run time through the gateway (five real s
     expect(lab.process.output()).toMatch(
       new RegExp(`"level":"error","message":"GET /products/:id 500".*"request_id":"${problem.request_id}"`),
     );
+  });
+
+  it('retries GETs through the gateway against a 50% error fault, within the retry budget', async () => {
+    const served = async () => {
+      const text = await (await fetch(`${lab.urls.product}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter(
+          (l) =>
+            l.startsWith('http_server_request_duration_seconds_count{') &&
+            l.includes('route="/products/:id"'),
+        )
+        .reduce((sum, l) => sum + Number(l.split(' ')[1]), 0);
+    };
+    const retries = () =>
+      fetch(`${lab.urls.gateway}/metrics`)
+        .then((r) => r.text())
+        .then((text) =>
+          text
+            .split('\n')
+            .filter((l) => l.startsWith('http_client_retries_total{') && l.includes('peer_service="product"'))
+            .reduce((sum, l) => sum + Number(l.split(' ')[1]), 0),
+        );
+    // Every call the gateway made to product so far: an upper bound of those still in the budget's window.
+    const earlierCalls = await fetch(`${lab.urls.gateway}/metrics`)
+      .then((r) => r.text())
+      .then((text) =>
+        text
+          .split('\n')
+          .filter(
+            (l) =>
+              l.startsWith('http_client_request_duration_seconds_count{') &&
+              l.includes('peer_service="product"'),
+          )
+          .reduce((sum, l) => sum + Number(l.split(' ')[1]), 0),
+      );
+    await faults('product', 'PUT', { errorRatio: 0.5 });
+    const [servedBefore, retriesBefore] = [await served(), await retries()];
+    const REQUESTS = 60;
+    const statuses: number[] = [];
+    for (let i = 0; i < REQUESTS; i++) statuses.push((await timed(`/api/products/${productId}`)).status);
+    await faults('product', 'DELETE');
+    const calls = (await served()) - servedBefore;
+    const retried = (await retries()) - retriesBefore;
+    const ok = statuses.filter((s) => s === 200).length;
+    console.info(
+      `50% error fault: ${REQUESTS} GETs → ${calls} product calls, ${retried} retries, ${ok} answered 200`,
+    );
+    expect(statuses.every((s) => s === 200 || s === 500)).toBe(true);
+    // Retried: more calls than requests, and every extra call a counted retry.
+    expect(calls).toBeGreaterThan(REQUESTS);
+    expect(calls - REQUESTS).toBe(retried);
+    // Within the budget: 20% of the last 10 s of requests to product, or 10, whichever is more. Without
+    // it, 2 retries per failure would make about 45 of them here.
+    console.info(
+      `budget bound: ${Math.max(10, Math.ceil(0.2 * (REQUESTS + earlierCalls + 2)))} (${earlierCalls} earlier calls)`,
+    );
+    expect(retried).toBeLessThanOrEqual(Math.max(10, Math.ceil(0.2 * (REQUESTS + earlierCalls + 2))));
   });
 
   it('fails readiness (503) while live stays 200, on a backend and on the gateway itself', async () => {

@@ -68,7 +68,7 @@ export interface AppConfig {
   readonly upstreamTimeoutMs: number;
   /** Per-upstream overrides of {@link upstreamTimeoutMs} (`UPSTREAM_TIMEOUTS_MS=product=500,…`). */
   readonly upstreamTimeoutsMs: Readonly<Partial<Record<ServiceName, number>>>;
-  /** Retries of idempotent calls (GET, HEAD, PUT, DELETE, OPTIONS) on connection errors, timeouts, 502/503/504. */
+  /** Retries of idempotent calls (GET, HEAD, PUT, DELETE, OPTIONS) on connection errors, timeouts, 500/502/503/504. */
   readonly retry: {
     /** Retries after the first attempt (0: none). */
     readonly max: number;

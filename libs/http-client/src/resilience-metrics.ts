@@ -3,7 +3,7 @@ import { Counter, Gauge, register } from 'prom-client';
 export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 export type BreakerStateName = (typeof BREAKER_STATES)[number];
 
-export const RETRY_REASONS = ['unreachable', 'timeout', 'status_502', 'status_503', 'status_504'] as const;
+export const RETRY_REASONS = ['unreachable', 'timeout', 'status_500', 'status_502', 'status_503', 'status_504'] as const;
 export type RetryReason = (typeof RETRY_REASONS)[number];
 
 /** What the breaker gauge reads at scrape time: the breakers of this process by upstream. */

@@ -77,16 +77,23 @@ describe(ServiceClient.name, () => {
     expect(calls).toBe(2);
   });
 
-  it('does not retry a 4xx, a 500, or a 503 that says when to come back (Retry-After)', async () => {
+  it('does not retry a 4xx, a 501, or a 503 that says when to come back (Retry-After)', async () => {
     const http = client();
     for (const [status, headers] of [
       [404, {}],
-      [500, {}],
+      [501, {}],
       [503, { 'retry-after': '3' }],
     ] as const) {
       handler = answer(status, headers);
       expect((await http.call('product', 'GET', '/products/1')).status).toBe(status);
     }
+    expect(calls).toBe(3);
+  });
+
+  it('retries a GET answered 500 (an intermittent failure), twice at most', async () => {
+    const http = client();
+    handler = answer(500, {});
+    expect((await http.call('product', 'GET', '/products/1')).status).toBe(500);
     expect(calls).toBe(3);
   });
 

@@ -53,6 +53,7 @@ const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UN
 /** Methods safe to send twice (RFC 9110 §9.2.2); POST and PATCH never are. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const RETRIED_STATUS: Readonly<Record<number, RetryReason>> = {
+  500: 'status_500',
   502: 'status_502',
   503: 'status_503',
   504: 'status_504',
@@ -228,7 +229,10 @@ export class ServiceClient implements OnModuleDestroy {
   }
 }
 
-/** 502, 503 and 504 are retried, unless the upstream said when to come back (`Retry-After`). */
+/**
+ * 500, 502, 503 and 504 are retried (idempotent requests only), unless the upstream said when to come
+ * back (`Retry-After`). A 500 may well be a bug that fails again: the retry budget bounds what that costs.
+ */
 function retryReasonOf(response: RawResponse): RetryReason | undefined {
   const reason = RETRIED_STATUS[response.status];
   return reason && response.headers['retry-after'] === undefined ? reason : undefined;
