@@ -4,7 +4,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedMongoServer } from '#lab/embedded-mongo';
-import { freePort, type RunningProcess, startNode, waitForHttp } from '#lab/testing';
+import {
+  freePort,
+  type RunningLab,
+  type RunningProcess,
+  startLab,
+  startNode,
+  waitForHttp,
+} from '#lab/testing';
 
 /**
  * A loopback stand-in for a backend: answers with `handle`, counts requests per path, and can be
@@ -384,4 +391,86 @@ describe('rate limiting shared by two gateway instances (RATE_LIMIT_STORE=mongod
     const remaining = (await fetch(`${gateways[0].url}/api/products`)).headers.get('ratelimit');
     expect(remaining).toMatch(/^"default";r=0;t=\d+$/);
   });
+});
+
+describe('circuit breaker with the real services (product stopped and started again)', () => {
+  const HALF_OPEN_AFTER_MS = 12_000;
+  let lab: RunningLab;
+  let product: RunningProcess | undefined;
+  let productId: string;
+  const startProduct = async () => {
+    product = startNode('dist/apps/product/src/main.js', [], { env: lab.env });
+    await waitForHttp(`${lab.urls.product}/health/ready`, 200, 30_000);
+  };
+  /** Requests the running product process has served for a product id (its own /metrics). */
+  const served = async () =>
+    metricValue(lab.urls.product, /^http_server_request_duration_seconds_count\{.*route="\/products\/:id"/);
+
+  beforeAll(async () => {
+    lab = await startLab(
+      {
+        UPSTREAM_TIMEOUT_MS: '2000',
+        BREAKER_MIN_REQUESTS: '10',
+        BREAKER_HALF_OPEN_AFTER_MS: String(HALF_OPEN_AFTER_MS),
+        RETRY_MAX_DELAY_MS: '20',
+      },
+      ['gateway', 'oauth'],
+    );
+    await startProduct();
+    const page = (await (await fetch(`${lab.urls.gateway}/api/products?limit=1`)).json()) as {
+      items: { id: string }[];
+    };
+    productId = page.items[0].id;
+  }, 90_000);
+
+  afterAll(async () => {
+    product?.signal('SIGKILL');
+    await lab?.stop();
+  });
+
+  it('answers 503 within the timeout, opens, fails fast without calling the restarted service, and closes through a trial', async () => {
+    const get = () => timed(() => fetch(`${lab.urls.gateway}/api/products/${productId}`));
+    expect((await get()).response.status).toBe(200);
+    expect(await breakerState(lab.urls.gateway, 'product')).toBe('closed');
+
+    product?.signal('SIGKILL');
+    await product?.exited;
+    const down = await get();
+    expect(down.body).toMatchObject({ status: 503, code: 'upstream_unavailable' });
+    expect(down.ms).toBeLessThan(2000);
+    let requests = 1;
+    while ((await breakerState(lab.urls.gateway, 'product')) === 'closed' && requests < 40) {
+      // Each request's retries count too, so the breaker may open during one: its answer is then fast.
+      expect((await get()).body).toMatchObject({
+        status: 503,
+        code: expect.stringMatching(/^(upstream_unavailable|circuit_open)$/),
+      });
+      requests++;
+    }
+    expect(await breakerState(lab.urls.gateway, 'product')).toBe('open');
+
+    // The real service is back, on the same port; the open breaker does not call it.
+    await startProduct();
+    const fast = [];
+    for (let i = 0; i < 10; i++) fast.push(await get());
+    // (The breaker waits 12 s before its trial: more than the service takes to start, even on a busy machine.)
+    expect(await breakerState(lab.urls.gateway, 'product')).toBe('open');
+    for (const answer of fast) expect(answer.body).toMatchObject({ status: 503, code: 'circuit_open' });
+    const latencies = fast.map((answer) => answer.ms).sort((a, b) => a - b);
+    console.info(
+      `real product: breaker opened after ${requests} requests; fast fails ${latencies.map((ms) => ms.toFixed(1)).join(', ')} ms`,
+    );
+    expect(latencies[8]).toBeLessThan(50);
+    expect(await served()).toBe(0);
+
+    await expect
+      .poll(() => breakerState(lab.urls.gateway, 'product'), {
+        timeout: HALF_OPEN_AFTER_MS + 3000,
+        interval: 100,
+      })
+      .toBe('half_open');
+    expect((await get()).response.status).toBe(200);
+    expect(await breakerState(lab.urls.gateway, 'product')).toBe('closed');
+    expect(await served()).toBe(1);
+  }, 60_000);
 });
