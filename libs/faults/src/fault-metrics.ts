@@ -1,6 +1,6 @@
 import { type Attributes, trace } from '@opentelemetry/api';
-import { Gauge, register } from 'prom-client';
-import { BusinessCounter } from '#lab/telemetry';
+import { Gauge } from 'prom-client';
+import { BusinessCounter, sharedMetric } from '#lab/telemetry';
 import type { FaultKind, FaultState } from './fault-state.js';
 
 /** Same list as `FAULT_KINDS` (kept here too: fault-state.ts imports this module). */
@@ -24,16 +24,18 @@ export const faultsInjectedTotal = new BusinessCounter<FaultKind>(
  */
 export function useFaultMetrics(state: FaultState): Gauge<'fault'> {
   faultsInjectedTotal.init();
-  const existing = register.getSingleMetric(FAULT_ACTIVE_METRIC);
-  if (existing) return existing as Gauge<'fault'>;
-  return new Gauge({
-    name: FAULT_ACTIVE_METRIC,
-    help: 'Whether a fault is injected in this service (1) or not (0), by fault.',
-    labelNames: ['fault'],
-    collect() {
-      for (const kind of KINDS) this.set({ fault: kind }, state.isActive(kind) ? 1 : 0);
-    },
-  });
+  return sharedMetric(
+    FAULT_ACTIVE_METRIC,
+    () =>
+      new Gauge<'fault'>({
+        name: FAULT_ACTIVE_METRIC,
+        help: 'Whether a fault is injected in this service (1) or not (0), by fault.',
+        labelNames: ['fault'],
+        collect() {
+          for (const kind of KINDS) this.set({ fault: kind }, state.isActive(kind) ? 1 : 0);
+        },
+      }),
+  );
 }
 
 /**

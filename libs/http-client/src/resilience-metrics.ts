@@ -1,9 +1,17 @@
-import { Counter, Gauge, register } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { sharedMetric } from '#lab/telemetry';
 
 export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 export type BreakerStateName = (typeof BREAKER_STATES)[number];
 
-export const RETRY_REASONS = ['unreachable', 'timeout', 'status_500', 'status_502', 'status_503', 'status_504'] as const;
+export const RETRY_REASONS = [
+  'unreachable',
+  'timeout',
+  'status_500',
+  'status_502',
+  'status_503',
+  'status_504',
+] as const;
 export type RetryReason = (typeof RETRY_REASONS)[number];
 
 /** What the breaker gauge reads at scrape time: the breakers of this process by upstream. */
@@ -14,17 +22,13 @@ export interface BreakerStateSource {
 
 const sources = new Set<BreakerStateSource>();
 
-function getOrCreate<T>(name: string, create: () => T): T {
-  return (register.getSingleMetric(name) as T | undefined) ?? create();
-}
-
 /**
  * `circuit_breaker_state{upstream, state}`: 1 for the current state, 0 for the two others, computed at
  * scrape time (nothing on the request path). `half_open` also covers an open breaker whose wait is over
  * and that lets the next call through as a trial.
  */
 function breakerGauge(): Gauge<'upstream' | 'state'> {
-  return getOrCreate(
+  return sharedMetric(
     'circuit_breaker_state',
     () =>
       new Gauge({
@@ -51,7 +55,7 @@ export function watchBreaker(source: BreakerStateSource): () => void {
 
 /** Counters of the HTTP client's resilience, created on first use, every series of a peer at 0. */
 export class ResilienceCounters {
-  readonly retries = getOrCreate(
+  readonly retries = sharedMetric(
     'http_client_retries_total',
     () =>
       new Counter<'peer_service' | 'reason'>({
@@ -60,7 +64,7 @@ export class ResilienceCounters {
         labelNames: ['peer_service', 'reason'],
       }),
   );
-  readonly refused = getOrCreate(
+  readonly refused = sharedMetric(
     'http_client_retries_refused_total',
     () =>
       new Counter<'peer_service'>({
@@ -69,7 +73,7 @@ export class ResilienceCounters {
         labelNames: ['peer_service'],
       }),
   );
-  readonly rejected = getOrCreate(
+  readonly rejected = sharedMetric(
     'circuit_breaker_rejected_total',
     () =>
       new Counter<'upstream'>({

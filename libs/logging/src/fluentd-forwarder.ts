@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { Counter, register } from 'prom-client';
+import { Counter } from 'prom-client';
+import { sharedMetric } from '#lab/telemetry';
 
 export interface FluentdForwarderOptions {
   readonly host: string;
@@ -24,13 +25,15 @@ export const DROPPED_RECORDS_METRIC = 'log_records_dropped_total';
 
 /** Shared by every forwarder of the process, on prom-client's default registry (the one `/metrics` serves). */
 function droppedRecords(): Counter<'reason'> {
-  const existing = register.getSingleMetric(DROPPED_RECORDS_METRIC);
-  if (existing) return existing as Counter<'reason'>;
-  return new Counter({
-    name: DROPPED_RECORDS_METRIC,
-    help: 'Log records not shipped to Fluentd, by reason (buffer_full: Fluentd unreachable for too long).',
-    labelNames: ['reason'],
-  });
+  return sharedMetric(
+    DROPPED_RECORDS_METRIC,
+    () =>
+      new Counter({
+        name: DROPPED_RECORDS_METRIC,
+        help: 'Log records not shipped to Fluentd, by reason (buffer_full: Fluentd unreachable for too long).',
+        labelNames: ['reason'],
+      }),
+  );
 }
 
 const MAX_BATCH_BYTES = 1024 * 1024;

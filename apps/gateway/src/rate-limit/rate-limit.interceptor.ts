@@ -12,7 +12,8 @@ import {
 import type { Principal } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Counter, register } from 'prom-client';
+import { sharedMetric } from '#lab/telemetry';
+import { Counter } from 'prom-client';
 import type { Observable } from 'rxjs';
 import { type RateLimitStore, type WindowCount, windowEnd } from './rate-limit.store.js';
 
@@ -20,9 +21,9 @@ export const RATE_LIMIT_STORE = Symbol('RATE_LIMIT_STORE');
 export const RATE_LIMITED_REQUESTS = 'rate_limited_requests_total';
 
 function rateLimitedCounter(): Counter {
-  const existing = register.getSingleMetric(RATE_LIMITED_REQUESTS) as Counter | undefined;
-  return (
-    existing ?? new Counter({ name: RATE_LIMITED_REQUESTS, help: 'Requests answered 429 by the rate limit.' })
+  return sharedMetric(
+    RATE_LIMITED_REQUESTS,
+    () => new Counter({ name: RATE_LIMITED_REQUESTS, help: 'Requests answered 429 by the rate limit.' }),
   );
 }
 
