@@ -9,6 +9,17 @@ const DATA_SUFFIX = '.bson';
 const METADATA_SUFFIX = '.metadata.json';
 
 /**
+ * Each stored document's BSON, kept from its first save (or its load): stored documents are never
+ * mutated, so a save re-serialises only the documents written since the last one.
+ */
+const encoded = new WeakMap<Document, Uint8Array>();
+const encode = (doc: Document): Uint8Array => {
+  let bytes = encoded.get(doc);
+  if (!bytes) encoded.set(doc, (bytes = serialize(doc)));
+  return bytes;
+};
+
+/**
  * One `<db>/<collection>.bson` (concatenated BSON documents, as mongodump writes them) plus a
  * `.metadata.json` with options and index specs per collection. Only changed collections are
  * rewritten, each through a temp file and a rename, so a crash never leaves a half-written file.
@@ -60,7 +71,10 @@ export class Persistence {
         break;
       }
       try {
-        collection.insert(deserialize(data.subarray(offset, offset + size), BSON_DESERIALIZE_OPTIONS));
+        const bytes = data.subarray(offset, offset + size);
+        const doc = deserialize(bytes, BSON_DESERIALIZE_OPTIONS);
+        collection.insert(doc);
+        encoded.set(doc, bytes);
       } catch (error) {
         this.log(
           `persistence: skipped a document of ${db}.${name}: ${error instanceof Error ? error.message : error}`,
@@ -118,7 +132,7 @@ export class Persistence {
       return;
     }
     // Snapshot synchronously: stored documents are immutable, so the copy is consistent.
-    const data = Buffer.concat([...collection.docs.values()].map((doc) => serialize(doc)));
+    const data = Buffer.concat([...collection.docs.values()].map(encode));
     const metadata = EJSON.stringify(
       {
         collectionName: name,

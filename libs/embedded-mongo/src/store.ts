@@ -1,4 +1,4 @@
-import { type Document, UUID } from 'bson';
+import { type Document, ObjectId, UUID } from 'bson';
 import { Query } from 'mingo';
 import type { CollationSpec } from 'mingo/types';
 import { isEqual } from 'mingo/util';
@@ -41,6 +41,24 @@ class UniqueIndex {
     this.partial = spec.partialFilterExpression ? new Query(spec.partialFilterExpression) : undefined;
   }
 
+  /**
+   * The index key a filter pins when it gives every field of the index one plain value (a string,
+   * boolean, ObjectId or Date, directly or as `$eq`); undefined when the index cannot answer it. A
+   * partial index holds only some documents, so it never answers.
+   */
+  lookupKey(filter: Document): string | undefined {
+    if (this.partial) return undefined;
+    const values: unknown[] = [];
+    for (const field of this.fields) {
+      let value: unknown = filter[field];
+      if (isPlainObject(value) && Object.keys(value).length === 1 && '$eq' in value) value = value.$eq;
+      if (!(typeof value === 'string' || typeof value === 'boolean' || value instanceof ObjectId || value instanceof Date))
+        return undefined;
+      values.push(value);
+    }
+    return canonicalKey(values);
+  }
+
   /** Every index key of the document (several for array fields), with the values for error messages. */
   keysOf(doc: Document): Map<string, Document> {
     const keys = new Map<string, Document>();
@@ -75,19 +93,33 @@ export class Collection {
     return `${this.db}.${this.name}`;
   }
 
-  /** Matching documents in natural order; an `_id` equality or `$in` only looks at those documents. */
+  /**
+   * Matching documents in natural order. An `_id` equality or `$in`, or an equality on every field of
+   * a unique index, only looks at the documents those name; anything else scans the collection.
+   */
   match(filter: Document = {}, collation?: unknown, limit = Infinity): Document[] {
-    const query = Object.keys(filter).length > 0 ? new Query(filter, queryOptions(collation)) : undefined;
+    const options = queryOptions(collation);
+    const query = Object.keys(filter).length > 0 ? new Query(filter, options) : undefined;
     const out: Document[] = [];
-    for (const doc of this.candidates(filter)) {
+    for (const doc of this.candidates(filter, options.collation === undefined)) {
       if (out.length >= limit) break;
       if (!query || query.test(doc)) out.push(doc);
     }
     return out;
   }
 
-  private candidates(filter: Document): Iterable<Document> {
+  private candidates(filter: Document, binaryCollation: boolean): Iterable<Document> {
     const id: unknown = filter._id;
+    if (id === undefined && binaryCollation) {
+      // Under a case-insensitive collation, equal strings need not have equal index keys.
+      for (const index of this.unique) {
+        const key = index.lookupKey(filter);
+        if (key === undefined) continue;
+        const owner = index.owners.get(key);
+        const doc = owner === undefined ? undefined : this.docs.get(owner);
+        return doc ? [doc] : [];
+      }
+    }
     if (id === undefined || id instanceof RegExp) return this.docs.values();
     let ids: unknown[];
     if (!isPlainObject(id) || !Object.keys(id).some((k) => k.startsWith('$'))) ids = [id];
