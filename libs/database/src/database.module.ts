@@ -15,10 +15,38 @@ type Entities = NonNullable<DataSourceOptions['entities']>;
 const driver = {
   ...mongodb,
   MongoClient: {
-    connect: (url: string, options: mongodb.MongoClientOptions) =>
-      mongodb.MongoClient.connect(url, { serverSelectionTimeoutMS: 5000, ...options }),
+    connect: async (url: string, options: mongodb.MongoClientOptions) =>
+      reuseHandles(await mongodb.MongoClient.connect(url, { serverSelectionTimeoutMS: 5000, ...options })),
   },
 };
+
+/**
+ * TypeORM asks the client for a new `Db` and a new `Collection` on every operation, and the driver
+ * builds each by resolving its options again (a measurable share of a request's CPU). Both are
+ * reusable handles, so each is made once per name.
+ */
+export function reuseHandles(client: mongodb.MongoClient): mongodb.MongoClient {
+  const dbs = new Map<string, mongodb.Db>();
+  const newDb = client.db.bind(client);
+  client.db = (name?: string, options?: mongodb.DbOptions) => {
+    if (name === undefined || options !== undefined) return newDb(name, options);
+    let db = dbs.get(name);
+    if (!db) {
+      db = newDb(name);
+      const collections = new Map<string, mongodb.Collection>();
+      const newCollection = db.collection.bind(db);
+      db.collection = ((collectionName: string, collectionOptions?: mongodb.CollectionOptions) => {
+        if (collectionOptions !== undefined) return newCollection(collectionName, collectionOptions);
+        let collection = collections.get(collectionName);
+        if (!collection) collections.set(collectionName, (collection = newCollection(collectionName)));
+        return collection;
+      }) as mongodb.Db['collection'];
+      dbs.set(name, db);
+    }
+    return db;
+  };
+  return client;
+}
 
 @Module({ providers: [MongoEndpoint], exports: [MongoEndpoint] })
 class MongoEndpointModule {}

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
-import { EmbeddedMongoServer } from '#lab/embedded-mongo';
+import type { EmbeddedMongoServer } from '#lab/embedded-mongo';
 
 /**
  * Where the service's MongoDB is: `MONGO_URL` when given, else an in-memory embedded server started
@@ -15,6 +15,8 @@ export class MongoEndpoint implements OnApplicationShutdown {
 
   async url(): Promise<string> {
     if (this.config.mongo.url) return this.config.mongo.url;
+    // Loaded only here: a service given MONGO_URL does not carry the store's modules and buffers.
+    const { EmbeddedMongoServer } = await import('#lab/embedded-mongo');
     this.embedded ??= await EmbeddedMongoServer.start({ port: 0 });
     this.logger.warn(`MONGO_URL is not set: using an in-memory embedded MongoDB at ${this.embedded.uri}`);
     return this.embedded.uri;
