@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from './service-flags.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const READY_TIMEOUT_MS = 60_000;
@@ -69,7 +70,7 @@ if (!configs[0].mongo.url) {
 // OpenTelemetry starts before each service (preload); it exports only where the OTEL_* variables point.
 const telemetry = join(root, 'dist/libs/telemetry/src/register.js');
 for (const config of configs) {
-  const args = ['--enable-source-maps', '--import', telemetry, join(root, `dist/apps/${config.service}/src/main.js`)];
+  const args = [...SERVICE_NODE_FLAGS, '--import', telemetry, join(root, `dist/apps/${config.service}/src/main.js`)];
   startChild(config.service, args, { env: { ...env, OTEL_SERVICE_NAME: config.service } });
 }
 
