@@ -25,11 +25,13 @@ export async function startLab(env: Record<string, string> = {}, services: reado
   const dataDir = mkdtempSync(join(tmpdir(), 'lab-'));
   const ports = {} as Record<LabService, number>;
   for (const service of SERVICES) ports[service] = await freePort();
+  // The store's port is picked too: left to the OS (port 0), it could get one just picked for a service.
+  const mongoPort = String(await freePort());
   const portEnv = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_PORT`, String(ports[s])]));
   const lab = startNode('scripts/start.mjs', services.length === SERVICES.length ? [] : [...services], {
     group: true,
     // A rate limit no spec reaches by accident (the specs of the limit set their own).
-    env: { ...portEnv, MONGO_URL: '', EMBEDDED_MONGO_PORT: '0', EMBEDDED_MONGO_DATA_DIR: dataDir, RATE_LIMIT_REQUESTS: '1000000', ...env },
+    env: { ...portEnv, MONGO_URL: '', EMBEDDED_MONGO_PORT: mongoPort, EMBEDDED_MONGO_DATA_DIR: dataDir, RATE_LIMIT_REQUESTS: '1000000', ...env },
   });
   try {
     await lab.waitForOutput(new RegExp(`all ${services.length} services ready in`), 60_000);
