@@ -12,7 +12,7 @@ describe(PasswordHasher.name, () => {
 
   it("records OWASP's scrypt cost and a fresh 16-byte salt in every hash, and never the password", async () => {
     const [first, second] = await Promise.all([hasher.hash('same password'), hasher.hash('same password')]);
-    const match = /^\$scrypt\$ln=17,r=8,p=1\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(first);
+    const match = /^\$scrypt\$ln=14,r=8,p=5\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(first);
     expect(match).not.toBeNull();
     expect(Buffer.from(match?.[1] ?? '', 'base64')).toHaveLength(16);
     expect(Buffer.from(match?.[2] ?? '', 'base64')).toHaveLength(64);
@@ -30,6 +30,12 @@ describe(PasswordHasher.name, () => {
     expect(await hasher.verify('a guess', undefined)).toBe(false);
     const unknown = performance.now() - unknownStarted;
     expect(unknown).toBeGreaterThan(known / 3);
+  });
+
+  it('still verifies a hash stored with the earlier cost (N=2^17, r=8, p=1)', async () => {
+    const stored = '$scrypt$ln=17,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$dLuLwLYYIxV49gzysfRut7hlrJuw99TO71M72Z5lG4PH+6aaWiHt13paA1Z/jW8CrYnwMlgqCDo+5cpzM6fWmA';
+    expect(await hasher.verify('old password', stored)).toBe(true);
+    expect(await hasher.verify('old passwore', stored)).toBe(false);
   });
 
   it('rejects a malformed or implausibly expensive stored hash without trying it', async () => {
