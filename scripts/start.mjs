@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SERVICE_NODE_FLAGS } from './service-flags.mjs';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-flags.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const READY_TIMEOUT_MS = 60_000;
@@ -71,7 +71,7 @@ if (!configs[0].mongo.url) {
 const telemetry = join(root, 'dist/libs/telemetry/src/register.js');
 for (const config of configs) {
   const args = [...SERVICE_NODE_FLAGS, '--import', telemetry, join(root, `dist/apps/${config.service}/src/main.js`)];
-  startChild(config.service, args, { env: { ...env, OTEL_SERVICE_NAME: config.service } });
+  startChild(config.service, args, { env: { ...SERVICE_ENV, ...env, OTEL_SERVICE_NAME: config.service } });
 }
 
 await Promise.all(configs.map((config) => waitReady(config))).catch((error) => fail(error.message));

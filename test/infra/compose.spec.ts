@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { repoRoot } from '#lab/testing';
 // @ts-expect-error -- a plain ES module of the scripts, without types
-import { SERVICE_NODE_FLAGS } from '../../scripts/service-flags.mjs';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../scripts/service-flags.mjs';
 
 // No container runs here: the Compose files are checked against the Compose Specification's JSON
 // schema, by docker-compose 1.29's own `config` (Debian's package, installed by scripts/infra-tools.mjs),
@@ -207,6 +207,7 @@ describe('Dockerfile', () => {
     expect(dockerfile).toContain('--import ./dist/libs/telemetry/src/register.js');
     // The same Node flags as npm start (scripts/service-flags.mjs).
     expect(dockerfile).toContain(`exec node ${SERVICE_NODE_FLAGS.join(' ')} --import`);
+    for (const [name, value] of Object.entries(SERVICE_ENV)) expect(dockerfile).toMatch(new RegExp(`^\\s+${name}=${value}\\b`, 'm'));
     expect(dockerfile).toMatch(/^ARG APP$/m);
     expect(existsSync(join(repoRoot, 'scripts/healthcheck.mjs'))).toBe(true);
   });
