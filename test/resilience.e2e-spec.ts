@@ -216,6 +216,29 @@ describe('circuit breaker, timeouts and retries at the gateway (real gateway, lo
     product.handle = (_request, response) => json(response, 200, { ok: true });
   }, 20_000);
 
+  it('answers 503 when an answer breaks off mid-body, and passes small and large answers whole', async () => {
+    // Headers and part of a body of announced length, then the connection drops.
+    product.handle = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      response.write('{"partial":');
+      setTimeout(() => response.socket?.destroy(), 20);
+    };
+    const broken = await fetch(`${gateway.url}/api/products/broken`);
+    expect(broken.status).toBe(503);
+    expect(await broken.json()).toMatchObject({ status: 503, code: 'upstream_unavailable' });
+    expect(gateway.process.output()).toMatch(/GET \/products\/broken → product: the answer broke off/);
+
+    // Small (buffered) and large (streamed, over 256 KiB) answers arrive byte for byte.
+    for (const size of [10, 300 * 1024]) {
+      const text = JSON.stringify({ items: 'x'.repeat(size) });
+      product.handle = (_request, response) => void response.writeHead(200, { 'content-type': 'application/json' }).end(text);
+      const answer = await fetch(`${gateway.url}/api/products/size-${size}`);
+      expect(answer.status).toBe(200);
+      expect(await answer.text()).toBe(text);
+    }
+    product.handle = (_request, response) => json(response, 200, { ok: true });
+  });
+
   it('never retries a POST, even when the upstream answers 503', async () => {
     oauth.handle = (_request, response) => json(response, 503, { error: 'down' });
     const before = oauth.count('/users');
