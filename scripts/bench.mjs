@@ -137,6 +137,7 @@ try {
     `${median(telemetry.map((r) => r.bare.rps)).toFixed(0)} → ${median(telemetry.map((r) => r.full.rps)).toFixed(0)} req/s; CPU ${cpu('bare').toFixed(0)} → ${cpu('full').toFixed(0)} µs/request; per round ${telemetry.map((r) => (r.full.rps / r.bare.rps).toFixed(2)).join(', ')}`);
   figure('telemetry: CPU added per request', median(telemetry.map((r) => r.full.cpuPerRequest - r.bare.cpuPerRequest)), 'µs', 'reported', true);
   bare.kill('SIGTERM');
+  await new Promise((resolve) => (bare.exitCode !== null ? resolve() : bare.once('exit', resolve)));
 
   // --- 3. order path -----------------------------------------------------------------------------
   say('order path: POST /api/orders end to end at 200 orders/s');
@@ -154,9 +155,12 @@ try {
   const orders = await fixedRate(url('gateway', '/api/orders'), 200, SECONDS, orderRequest);
   figure('order path: p99 at 200 orders/s', orders.p99, 'ms', '≤ 50 ms', orders.p99 <= 50 && orders.errors === 0,
     `p50 ${orders.p50.toFixed(1)}, p95 ${orders.p95.toFixed(1)}, p99 ${orders.p99.toFixed(1)} ms; ${orders.errors} not 201 of ${orders.count}`);
+  const pids = { ...Object.fromEntries(SERVICES.map((s) => [s, services[s].pid])), store: mongo.pid };
+  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMicros(pid)]));
   const orderSat = await saturate(url('gateway', '/api/orders'), SECONDS, orderRequest, 20);
+  const cpuPerOrder = Object.entries(pids).map(([name, pid]) => `${name} ${((cpuMicros(pid) - cpuBefore[name]) / 1000 / orderSat.requests).toFixed(1)}`);
   figure('order path: saturation throughput', orderSat.rps, 'orders/s', 'reported', orderSat.non2xx === 0,
-    `${orderSat.non2xx} not 2xx`);
+    `${orderSat.non2xx} not 2xx; CPU ms per order: ${cpuPerOrder.join(', ')}`);
 
   clearInterval(sampler);
   for (const s of SERVICES) {
