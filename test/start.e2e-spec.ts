@@ -15,10 +15,11 @@ describe('npm start', () => {
   beforeAll(async () => {
     for (const service of SERVICES) ports[service] = await freePort();
     const env = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_PORT`, String(ports[s])]));
+    const mongoPort = String(await freePort()); // not 0: the OS could give the store a port just picked above
     const started = Date.now();
     lab = startNode('scripts/start.mjs', [], {
       group: true,
-      env: { ...env, MONGO_URL: '', EMBEDDED_MONGO_PORT: '0', EMBEDDED_MONGO_DATA_DIR: dataDir },
+      env: { ...env, MONGO_URL: '', EMBEDDED_MONGO_PORT: mongoPort, EMBEDDED_MONGO_DATA_DIR: dataDir },
     });
     await lab.waitForOutput(/all 5 services ready in/, 60_000);
     readyAfterMs = Date.now() - started;

@@ -602,6 +602,24 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
     return statuses;
   }
 
+  /** Resolves once Prometheus has scraped every service successfully. */
+  async function everyServiceTargetUp(): Promise<void> {
+    await eventually('every service target up', 15_000, async () => {
+      const { data } = await getJson<{
+        data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string }[] };
+      }>(`${promUrl}/api/v1/targets`);
+      const services = data.activeTargets.filter((t) =>
+        (SERVICES as readonly string[]).includes(t.labels.job),
+      );
+      const down = services
+        .filter((t) => t.health !== 'up')
+        .map((t) => `${t.labels.job}: ${t.health} ${t.lastError}`);
+      if (services.length !== SERVICES.length || down.length > 0)
+        throw new Error(`targets: ${services.length}, not up: ${down.join('; ')}`);
+      return true;
+    });
+  }
+
   beforeAll(async () => {
     started = Date.now();
     work = mkdtempSync(join(tmpdir(), 'prometheus-e2e-'));
@@ -655,6 +673,8 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
       webhook.waitForOutput(/alert-webhook listening on/, 15_000),
     ]);
     mark('Prometheus, Alertmanager and the webhook ready');
+    // Scraped once before the traffic: a counter first seen after all of its increases has a rate of 0.
+    await everyServiceTargetUp();
     const statuses = await driveTraffic(lab.urls.gateway);
     expect(statuses).toMatchObject({
       'sign-up': 201,
@@ -681,20 +701,7 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
     console.log(
       `[prometheus e2e] jobs run here: ${jobs.kept.join(', ')}; left out (their targets do not run here): ${jobs.left.join(', ')}`,
     );
-    await eventually('every service target up', 15_000, async () => {
-      const { data } = await getJson<{
-        data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string }[] };
-      }>(`${promUrl}/api/v1/targets`);
-      const services = data.activeTargets.filter((t) =>
-        (SERVICES as readonly string[]).includes(t.labels.job),
-      );
-      const down = services
-        .filter((t) => t.health !== 'up')
-        .map((t) => `${t.labels.job}: ${t.health} ${t.lastError}`);
-      if (services.length !== SERVICES.length || down.length > 0)
-        throw new Error(`targets: ${services.length}, not up: ${down.join('; ')}`);
-      return true;
-    });
+    await everyServiceTargetUp();
     mark('every service target up');
     const { data } = await getJson<{ data: { groups: { rules: { name: string; health: string }[] }[] } }>(
       `${promUrl}/api/v1/rules`,
