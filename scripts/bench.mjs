@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -216,22 +217,12 @@ async function startReceivers() {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--receivers'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
-  const lines = [];
-  let wake = () => undefined;
-  child.stdout.setEncoding('utf8').on('data', (chunk) => {
-    lines.push(...chunk.split('\n').filter(Boolean));
-    wake();
-  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const nextLine = async () => {
-    const deadline = Date.now() + 20_000;
-    while (lines.length === 0) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error('the receivers did not answer');
-      await new Promise((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, 200);
-      });
-    }
-    return JSON.parse(lines.shift());
+    const timeout = sleep(20_000, undefined, { ref: false }).then(() => ({ done: true }));
+    const { value, done } = await Promise.race([lines.next(), timeout]);
+    if (done) throw new Error('the receivers did not answer');
+    return JSON.parse(value);
   };
   const { otlpUrl, fluentdPort } = await nextLine();
   return {

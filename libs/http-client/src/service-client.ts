@@ -118,7 +118,7 @@ export class ServiceClient implements OnModuleDestroy {
         : await response.body.dump().then(() => undefined);
       return { status: response.status, headers: response.headers, body: parsed as T };
     } catch (error) {
-      throw unavailable(service, error);
+      throw upstreamUnavailable(service, error);
     }
   }
 
@@ -200,7 +200,7 @@ export class ServiceClient implements OnModuleDestroy {
       return { status: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
       if (timedOut) throw new UpstreamUnavailableError(service, 'timeout', 'UND_ERR_HEADERS_TIMEOUT');
-      throw unavailable(service, error);
+      throw upstreamUnavailable(service, error);
     } finally {
       clearTimeout(timer);
     }
@@ -238,7 +238,8 @@ function retryReasonOf(response: RawResponse): RetryReason | undefined {
   return reason && response.headers['retry-after'] === undefined ? reason : undefined;
 }
 
-function unavailable(service: ServiceName, error: unknown): UpstreamUnavailableError {
+/** An undici failure as the service's unavailability: a timeout for undici's timeout codes, else unreachable. */
+export function upstreamUnavailable(service: ServiceName, error: unknown): UpstreamUnavailableError {
   if (error instanceof UpstreamUnavailableError) return error;
   const code = (error as { code?: string }).code ?? (error instanceof Error ? error.name : 'unknown');
   return new UpstreamUnavailableError(service, TIMEOUTS.has(code) ? 'timeout' : 'unreachable', code);

@@ -85,11 +85,10 @@ export function startNode(script: string, args: string[] = [], options: StartOpt
   };
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
 const handedOut = new Set<number>();
 
 /**
- * A port nothing listens on now, and one this process has not handed out before: the ports of one lab
+ * A TCP port on 127.0.0.1 nothing listens on now, and one this process has not handed out before: the ports of one lab
  * are picked before any of its processes binds, so the OS could otherwise offer the same one twice.
  */
 export async function freePort(): Promise<number> {

@@ -6,7 +6,7 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import type { ServiceName } from '#lab/config';
-import { type RawResponse, ServiceClient, UpstreamUnavailableError } from '#lab/http-client';
+import { type RawResponse, ServiceClient, UpstreamUnavailableError, upstreamUnavailable } from '#lab/http-client';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Connection-level headers (RFC 9110 §7.6.1) and those the gateway recomputes. */
@@ -128,9 +128,7 @@ export class ProxyService {
         answer = Buffer.from(await response.body.arrayBuffer());
       } catch (error) {
         this.logger.warn(`${request.method} ${path} → ${service}: the answer broke off (request ${request.id})`);
-        const code = (error as { code?: string }).code ?? 'UND_ERR_SOCKET';
-        const reason = code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'unreachable';
-        throw unavailableAnswer(service, new UpstreamUnavailableError(service, reason, code));
+        throw unavailableAnswer(service, upstreamUnavailable(service, error));
       }
     }
     void reply.status(response.status);
