@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, type RunningProcess, startNode } from './processes.js';
+import { descendantsOf, freePort, isAlive, type RunningProcess, startNode } from './processes.js';
 
 export const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'] as const;
 export type LabService = (typeof SERVICES)[number];
@@ -14,15 +14,31 @@ export interface RunningLab {
   readonly mongoUrl: string;
   /** The environment the lab's services got (ports, store), to start one more service into it. */
   readonly env: Readonly<Record<string, string>>;
+  /** The store's data directory (the caller's when it passed `dataDir`, else a temporary one). */
+  readonly dataDir: string;
+  /** Ctrl-C, as a terminal sends it; waits until every process of the lab is gone. */
   stop(): Promise<void>;
+}
+
+export interface LabOptions {
+  /**
+   * Start the store on this data directory (e.g. one an earlier lab wrote). The caller owns it: `stop()`
+   * leaves it in place. Without it the lab gets a fresh temporary directory that `stop()` removes.
+   */
+  dataDir?: string;
 }
 
 /**
  * The whole lab as `npm start` runs it (the five services and an embedded store), on free ports and a
- * fresh data directory, so specs never meet a lab a developer has running.
+ * fresh data directory (or `options.dataDir`), so specs never meet a lab a developer has running.
  */
-export async function startLab(env: Record<string, string> = {}, services: readonly LabService[] = SERVICES): Promise<RunningLab> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lab-'));
+export async function startLab(
+  env: Record<string, string> = {},
+  services: readonly LabService[] = SERVICES,
+  options: LabOptions = {},
+): Promise<RunningLab> {
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'lab-'));
   const ports = {} as Record<LabService, number>;
   for (const service of SERVICES) ports[service] = await freePort();
   // The store's port is picked too: left to the OS (port 0), it could get one just picked for a service.
@@ -33,24 +49,55 @@ export async function startLab(env: Record<string, string> = {}, services: reado
     // A rate limit no spec reaches by accident (the specs of the limit set their own).
     env: { ...portEnv, MONGO_URL: '', EMBEDDED_MONGO_PORT: mongoPort, EMBEDDED_MONGO_DATA_DIR: dataDir, RATE_LIMIT_REQUESTS: '1000000', ...env },
   });
+  const removeDataDir = () => {
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
   try {
     await lab.waitForOutput(new RegExp(`all ${services.length} services ready in`), 60_000);
   } catch (error) {
-    lab.signal('SIGKILL');
+    await killAll(lab);
+    removeDataDir();
     throw error;
   }
   const mongoUrl = /embedded-mongo ready on (mongodb:\/\/\S+)/.exec(lab.output())?.[1] ?? '';
   return {
     mongoUrl,
+    dataDir,
     env: { ...portEnv, RATE_LIMIT_REQUESTS: '1000000', ...env, MONGO_URL: mongoUrl },
     urls: Object.fromEntries(SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`])) as Record<LabService, string>,
     process: lab,
     async stop() {
+      // Recorded before the launcher goes: its children outlive it only as orphans, no longer found under it.
+      const pids = descendantsOf(lab.pid);
       lab.signal('SIGINT');
-      const timer = setTimeout(() => lab.signal('SIGKILL'), 20_000);
+      const timer = setTimeout(() => void killAll(lab, pids), 20_000);
       await lab.exited;
       clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
+      await waitGone(pids, 20_000);
+      removeDataDir();
     },
   };
+}
+
+/** SIGKILL to the launcher's group and to every process it started (in a group of its own or not); waits for all. */
+async function killAll(lab: RunningProcess, known: readonly number[] = []): Promise<void> {
+  const pids = [...new Set([...known, ...descendantsOf(lab.pid)])];
+  lab.signal('SIGKILL');
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await lab.exited;
+  await waitGone(pids, 10_000);
+}
+
+async function waitGone(pids: readonly number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive)) {
+    if (Date.now() > deadline) throw new Error(`processes still alive after ${timeoutMs} ms: ${pids.filter(isAlive).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
