@@ -1,4 +1,4 @@
-import { Binary, Decimal128, type Document, EJSON, Long, ObjectId } from 'bson';
+import { Binary, Decimal128, type Document, Double, EJSON, Int32, Long, ObjectId } from 'bson';
 
 export const isPlainObject = (value: unknown): value is Document => {
   if (value === null || typeof value !== 'object') return false;
@@ -25,6 +25,7 @@ export function canonicalKey(value: unknown): string {
   if (value instanceof ObjectId) return `o:${value.toHexString()}`;
   if (value instanceof Date) return `d:${value.getTime()}`;
   if (value instanceof Long) return `n:${value.toString()}`;
+  if (value instanceof Int32 || value instanceof Double) return `n:${value.value}`;
   if (value instanceof Decimal128) return `m:${value.toString()}`;
   if (value instanceof Binary) return `x:${value.sub_type}:${value.toString('base64')}`;
   if (value instanceof RegExp) return `r:${value.source}/${value.flags}`;
@@ -36,6 +37,23 @@ export function canonicalKey(value: unknown): string {
       .join(',')}}`;
   }
   return `e:${EJSON.stringify({ v: value }, { relaxed: false })}`;
+}
+
+/**
+ * The value with every Int32, Double and safe-range Long replaced by a plain number, as the driver
+ * sends them: index specs read back from canonical EJSON (or sent by another client) compare equal
+ * to the ones TypeORM sends, and options such as `expireAfterSeconds` are usable as numbers.
+ */
+export function plainNumbers<T>(value: T): T {
+  if (value instanceof Int32 || value instanceof Double) return value.value as T;
+  if (value instanceof Long) {
+    const n = value.toNumber();
+    return (Number.isSafeInteger(n) ? n : value) as T;
+  }
+  if (Array.isArray(value)) return value.map(plainNumbers) as T;
+  if (isPlainObject(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainNumbers(v)])) as T;
+  return value;
 }
 
 /** Renders a value the way the server prints it in `E11000 ... dup key: { ... }` messages. */

@@ -2,7 +2,7 @@ import { type Document, ObjectId, UUID } from 'bson';
 import { Query } from 'mingo';
 import type { CollationSpec } from 'mingo/types';
 import { isEqual } from 'mingo/util';
-import { canonicalKey, formatDocument, isPlainObject, pathValues } from './bson-values.js';
+import { canonicalKey, formatDocument, isPlainObject, pathValues, plainNumbers } from './bson-values.js';
 import { CommandError, invalidNamespace } from './errors.js';
 
 export interface IndexSpec extends Document {
@@ -187,7 +187,8 @@ export class Collection {
   }
 
   /** Returns false when an identical index already exists. */
-  createIndex(spec: IndexSpec): boolean {
+  createIndex(requested: IndexSpec): boolean {
+    const spec = plainNumbers(requested);
     if (canonicalKey(spec.key) === canonicalKey(ID_INDEX.key)) return false;
     if (spec.name === ID_INDEX.name) {
       throw new CommandError(
