@@ -129,7 +129,7 @@ describe('product service (real process)', () => {
 
     const path = `/products/${created.id}`;
     expect((await call('PATCH', path, { json: { price: 29.9 }, as: 'user' })).status).toBe(403);
-    const updated = await call('PATCH', path, { json: { price: 29.9, stock: 3 }, as: 'admin' });
+    const updated = await call('PATCH', path, { json: { price: 29.9, stockDelta: -9 }, as: 'admin' });
     expect(updated).toMatchObject({ status: 200, body: { name: body.name, price: 29.9, stock: 3 } });
 
     expect((await call('DELETE', path)).status).toBe(401);
@@ -143,8 +143,9 @@ describe('product service (real process)', () => {
   it('refuses invalid products with 400 problem+json naming the field', async () => {
     const valid = { name: 'Pen', price: 2.5, stock: 1 };
     const cases: Array<[object, string]> = [
-      [{ ...valid, price: 2.499 }, 'price must be a number conforming to the specified constraints'],
-      [{ ...valid, stock: -1 }, 'stock must not be less than 0'],
+      [{ ...valid, price: 2.499 }, 'price must be a number from 0 to 1000000 with at most two decimals'],
+      [{ ...valid, price: 1e-7 }, 'price must be a number from 0 to 1000000 with at most two decimals'],
+      [{ ...valid, stock: -1 }, 'stock must be an integer from 0 to 1000000'],
       [{ ...valid, colour: 'red' }, 'property colour should not exist'],
     ];
     for (const [json, error] of cases) {

@@ -51,6 +51,21 @@ export const STOCK_RESERVATION_RESULTS = [
 ] as const;
 export type StockReservationResult = (typeof STOCK_RESERVATION_RESULTS)[number];
 
+export const STOCK_ADJUSTMENT_RESULTS = ['adjusted', 'out_of_range'] as const;
+export type StockAdjustmentResult = (typeof STOCK_ADJUSTMENT_RESULTS)[number];
+
+export const ORDER_CANCELLATION_RESULTS = ['cancelled', 'already_cancelled', 'deferred', 'not_cancellable'] as const;
+export type OrderCancellationResult = (typeof ORDER_CANCELLATION_RESULTS)[number];
+
+export const ORDER_COMPENSATION_ACTIONS = [
+  'abandoned',
+  'released',
+  'cancel_completed',
+  'key_settled',
+  'key_freed',
+] as const;
+export type OrderCompensationAction = (typeof ORDER_COMPENSATION_ACTIONS)[number];
+
 export const TOKEN_GRANTS = ['password', 'client_credentials', 'refresh_token'] as const;
 export type TokenGrant = (typeof TOKEN_GRANTS)[number];
 
@@ -79,6 +94,30 @@ export const stockReservationsTotal = new BusinessCounter<StockReservationResult
   'Stock reservations and releases by result.',
   'result',
   STOCK_RESERVATION_RESULTS,
+);
+
+/** Admin stock changes by result (product service, `PATCH /products/:id` with `stockDelta`). */
+export const stockAdjustmentsTotal = new BusinessCounter<StockAdjustmentResult>(
+  'stock_adjustments_total',
+  'Stock adjustments by result.',
+  'result',
+  STOCK_ADJUSTMENT_RESULTS,
+);
+
+/** Cancel requests by result (order service; `deferred`: the stock release failed, the sweep finishes it). */
+export const orderCancellationsTotal = new BusinessCounter<OrderCancellationResult>(
+  'order_cancellations_total',
+  'Order cancel requests by result.',
+  'result',
+  ORDER_CANCELLATION_RESULTS,
+);
+
+/** What the order service's compensation sweep finished, by action. */
+export const orderCompensationsTotal = new BusinessCounter<OrderCompensationAction>(
+  'order_compensations_total',
+  'Saga steps finished by the compensation sweep, by action.',
+  'action',
+  ORDER_COMPENSATION_ACTIONS,
 );
 
 /** Access tokens issued by grant type (oauth service). */

@@ -34,7 +34,10 @@ export class CustomersService {
   async updateOwn(principal: Principal, changes: UpdateCustomerDto): Promise<Customer> {
     const set: Partial<Customer> = { updatedAt: new Date() };
     if (changes.name !== undefined) set.name = changes.name;
-    if (changes.address !== undefined) set.address = { ...changes.address };
+    if (changes.address !== undefined) {
+      const { line1, line2, city, postalCode, country } = changes.address;
+      set.address = { line1, ...(line2 === undefined ? {} : { line2 }), city, postalCode, country };
+    }
     const result = await this.customers.findOneAndUpdate(
       { userId: principal.subject },
       { $set: set },

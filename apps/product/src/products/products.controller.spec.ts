@@ -12,11 +12,24 @@ describe(ProductsController.name, () => {
   let oauth: OAuthJwksStandIn;
   let admin: string;
 
-  async function call(method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object, token?: string) {
+  async function call(
+    method: 'GET' | 'POST' | 'PATCH',
+    url: string,
+    payload?: object | string,
+    token?: string,
+  ) {
     const response = await app
       .getHttpAdapter()
       .getInstance()
-      .inject({ method, url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+      .inject({
+        method,
+        url,
+        payload,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(typeof payload === 'string' ? { 'content-type': 'application/json' } : {}),
+        },
+      });
     return {
       status: response.statusCode,
       contentType: response.headers['content-type'],
@@ -96,6 +109,40 @@ describe(ProductsController.name, () => {
     expect(await call('PATCH', url, { description: 'HB' }, admin)).toMatchObject({
       status: 200,
       body: { name: 'Pencil', description: 'HB', price: 0.99 },
+    });
+  });
+  it('answers 400, never 500, to numeric edges of price and stock (1e-7, 1e308, -0, strings)', async () => {
+    for (const [price, stock] of [
+      ['1e-7', '1'],
+      ['1e308', '1'],
+      ['-0', '1'],
+      ['"NaN"', '1'],
+      ['"1"', '1'],
+      ['1', '-0'],
+      ['1', '1e308'],
+      ['1', '"Infinity"'],
+    ]) {
+      const payload = `{"name":"x","price":${price},"stock":${stock}}`;
+      const response = await call('POST', '/products', payload, admin);
+      expect(response.status, payload).toBe(400);
+      expect(response.contentType).toMatch(/^application\/problem\+json/);
+    }
+  });
+
+  it('adjusts the stock with stockDelta and refuses to overwrite it', async () => {
+    const created = await call('POST', '/products', { name: 'Eraser', price: 0.5, stock: 10 }, admin);
+    const url = `/products/${String(created.body.id)}`;
+
+    const overwrite = await call('PATCH', url, { stock: 3 }, admin);
+    expect(overwrite.status).toBe(400);
+    expect(JSON.stringify(overwrite.body.errors)).toMatch(/send stockDelta/);
+    expect(await call('PATCH', url, { stockDelta: -4 }, admin)).toMatchObject({
+      status: 200,
+      body: { stock: 6 },
+    });
+    expect(await call('PATCH', url, { stockDelta: -7 }, admin)).toMatchObject({
+      status: 409,
+      body: { code: 'stock_out_of_range', available: 6 },
     });
   });
 });

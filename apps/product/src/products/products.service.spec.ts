@@ -6,6 +6,8 @@ import { insertProduct, rejectionOf, stockOf } from '../../test/factories.js';
 import { databaseTestingModule } from '../../test/testing-module.js';
 import { Product } from './product.entity.js';
 import { toProductResponse } from './product.response.js';
+import { StockService } from '../stock/stock.service.js';
+import { MAX_STOCK } from './dto/create-product.dto.js';
 import { ProductsService } from './products.service.js';
 
 describe(ProductsService.name, () => {
@@ -16,7 +18,7 @@ describe(ProductsService.name, () => {
   const names = async (q?: string) => (await page(q)).items.map((product) => product.name);
 
   beforeAll(async () => {
-    moduleRef = await databaseTestingModule([ProductsService]);
+    moduleRef = await databaseTestingModule([ProductsService, StockService]);
     service = moduleRef.get(ProductsService);
     products = moduleRef.get(getRepositoryToken(Product));
   });
@@ -99,7 +101,7 @@ describe(ProductsService.name, () => {
       stock: 5,
     });
 
-    const updated = await service.update(product._id.toHexString(), { price: 39.9, stock: 7 });
+    const updated = await service.update(product._id.toHexString(), { price: 39.9, stockDelta: 2 });
 
     expect(updated).toMatchObject({ name: 'Lamp', description: 'Bright', priceCents: 3990, stock: 7 });
     expect(updated.updatedAt.getTime()).toBeGreaterThanOrEqual(product.updatedAt.getTime());
@@ -116,8 +118,47 @@ describe(ProductsService.name, () => {
         status: 404,
         body: { code: 'unknown_product' },
       });
-      expect(await rejectionOf(service.update(id, { stock: 1 }))).toMatchObject({ status: 404 });
+      expect(await rejectionOf(service.update(id, { stockDelta: 1 }))).toMatchObject({ status: 404 });
+      expect(await rejectionOf(service.update(id, { price: 1 }))).toMatchObject({ status: 404 });
       expect(await rejectionOf(service.remove(id))).toMatchObject({ status: 404 });
     }
+  });
+  it('adjusts the stock by stockDelta, refusing with 409 and changing nothing when it would leave [0, MAX_STOCK]', async () => {
+    const product = await insertProduct(products, { name: 'Kettle', priceCents: 4999, stock: 5 });
+    const id = product._id.toHexString();
+
+    expect(await service.update(id, { stockDelta: -5 })).toMatchObject({ stock: 0 });
+    expect(await rejectionOf(service.update(id, { stockDelta: -1, price: 1 }))).toMatchObject({
+      status: 409,
+      body: { code: 'stock_out_of_range', productId: id, available: 0 },
+    });
+    expect(await service.update(id, { stockDelta: MAX_STOCK })).toMatchObject({ stock: MAX_STOCK });
+    expect(await rejectionOf(service.update(id, { stockDelta: 1 }))).toMatchObject({
+      status: 409,
+      body: { code: 'stock_out_of_range', available: MAX_STOCK },
+    });
+    expect(await products.findOneBy({ _id: product._id })).toMatchObject({
+      stock: MAX_STOCK,
+      priceCents: 4999,
+    });
+    expect(await service.update(id, { stockDelta: 3 - MAX_STOCK, name: 'Gooseneck Kettle' })).toMatchObject({
+      stock: 3,
+      name: 'Gooseneck Kettle',
+    });
+  });
+
+  it('keeps every reservation made while an admin adjusts the stock (no lost update)', async () => {
+    const stock = moduleRef.get(StockService);
+    const product = await insertProduct(products, { stock: 100 });
+    const id = product._id.toHexString();
+    // 40 one-unit reservations interleaved with 10 restocks of +3 and 10 corrections of -1.
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 40 }, (_, i) => stock.reserve(`race-${i}`, [{ productId: id, quantity: 1 }])),
+      ...Array.from({ length: 10 }, () => service.update(id, { stockDelta: 3 })),
+      ...Array.from({ length: 10 }, () => service.update(id, { stockDelta: -1 })),
+    ]);
+
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(await stockOf(products, product)).toBe(100 - 40 + 30 - 10);
   });
 });

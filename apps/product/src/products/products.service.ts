@@ -1,9 +1,16 @@
-import { BadRequestException, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import {
+  BadRequestException,
+  ConflictException,
+  Injectable,
+  Logger,
+  NotFoundException,
+} from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { pageWindow } from '#lab/database';
+import { stockAdjustmentsTotal, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
-import type { CreateProductDto } from './dto/create-product.dto.js';
+import { type CreateProductDto, MAX_STOCK } from './dto/create-product.dto.js';
 import type { ProductQueryDto } from './dto/product-query.dto.js';
 import type { UpdateProductDto } from './dto/update-product.dto.js';
 import { toCents } from './money.js';
@@ -26,7 +33,9 @@ export const productNotFound = (id: string) =>
 export class ProductsService {
   private readonly logger = new Logger(ProductsService.name);
 
-  constructor(@InjectRepository(Product) private readonly products: MongoRepository<Product>) {}
+  constructor(@InjectRepository(Product) private readonly products: MongoRepository<Product>) {
+    stockAdjustmentsTotal.init();
+  }
 
   async list(query: ProductQueryDto): Promise<{ items: Product[]; total: number }> {
     // Only strings reach the filter, and as an escaped pattern: never an operator from the request.
@@ -64,25 +73,64 @@ export class ProductsService {
     return product;
   }
 
+  /**
+   * Sets the fields given; `stockDelta` is added to the stock in the same atomic update, only if the
+   * result stays within [0, MAX_STOCK] (else 409 `stock_out_of_range`, nothing changed), so it never
+   * undoes a reservation made meanwhile.
+   */
   async update(id: string, changes: UpdateProductDto): Promise<Product> {
     const set: Partial<Product> = {};
     if (changes.name !== undefined) set.name = changes.name;
     if (changes.description !== undefined) set.description = changes.description;
     if (changes.price !== undefined) set.priceCents = toCents(changes.price);
-    if (changes.stock !== undefined) set.stock = changes.stock;
-    if (Object.keys(set).length === 0)
-      throw new BadRequestException('give at least one of name, description, price, stock');
+    const delta = changes.stockDelta;
+    if (Object.keys(set).length === 0 && delta === undefined)
+      throw new BadRequestException('give at least one of name, description, price, stockDelta');
     const _id = productObjectId(id);
-    const updated = _id
-      ? await this.products.findOneAndUpdate(
-          { _id },
-          { $set: { ...set, updatedAt: new Date() } },
-          { returnDocument: 'after' },
-        )
-      : null;
-    if (!updated) throw productNotFound(id);
-    this.logger.log(`product ${id} updated (${Object.keys(set).join(', ')})`);
-    return this.products.create(updated as Product);
+    if (!_id) throw productNotFound(id);
+    if (delta === undefined) {
+      const updated = await this.products.findOneAndUpdate(
+        { _id },
+        { $set: { ...set, updatedAt: new Date() } },
+        { returnDocument: 'after' },
+      );
+      if (!updated) throw productNotFound(id);
+      this.logger.log(`product ${id} updated (${Object.keys(set).join(', ')})`);
+      return this.products.create(updated as Product);
+    }
+    return this.adjust(_id, id, set, delta);
+  }
+
+  /** In a `stock.adjust` span; counted in `stock_adjustments_total{result}`. */
+  private adjust(_id: ObjectId, id: string, set: Partial<Product>, delta: number): Promise<Product> {
+    return withSpan('stock.adjust', { 'product.id': id, 'stock.delta': delta }, async (span) => {
+      const updated = await this.products.findOneAndUpdate(
+        { _id, stock: delta < 0 ? { $gte: -delta } : { $lte: MAX_STOCK - delta } },
+        { $set: { ...set, updatedAt: new Date() }, $inc: { stock: delta } },
+        { returnDocument: 'after' },
+      );
+      if (!updated) {
+        const current = await this.products.findOneBy({ _id });
+        if (!current) throw productNotFound(id);
+        stockAdjustmentsTotal.inc('out_of_range');
+        span.setAttribute('stock.available', current.stock);
+        this.logger.warn(`stock adjustment of product ${id} by ${delta} refused: ${current.stock} in stock`);
+        throw new ConflictException({
+          message: `product ${id} has ${current.stock} in stock: a change of ${delta} would take it ${delta < 0 ? 'below 0' : `above ${MAX_STOCK}`}; nothing was changed`,
+          code: 'stock_out_of_range',
+          productId: id,
+          available: current.stock,
+        });
+      }
+      const product = this.products.create(updated as Product);
+      stockAdjustmentsTotal.inc('adjusted');
+      span.setAttribute('stock.after', product.stock);
+      const fields = Object.keys(set);
+      this.logger.log(
+        `product ${id} stock adjusted by ${delta} to ${product.stock}${fields.length > 0 ? ` (also ${fields.join(', ')})` : ''}`,
+      );
+      return product;
+    });
   }
 
   async remove(id: string): Promise<void> {

@@ -1,12 +1,15 @@
 import { Type } from 'class-transformer';
-import { IsISO31661Alpha2, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { IsISO31661Alpha2, IsObject, IsString, Length, ValidateIf, ValidateNested } from 'class-validator';
+
+/** Like `@IsOptional()`, except that `null` is validated (and refused) rather than let through. */
+const IfPresent = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
 export class AddressDto {
   @IsString()
   @Length(1, 200)
   line1!: string;
 
-  @IsOptional()
+  @IfPresent()
   @IsString()
   @Length(1, 200)
   line2?: string;
@@ -24,13 +27,16 @@ export class AddressDto {
   country!: string;
 }
 
+/** Either field or both; `null`, and an array where the address object belongs, are refused. */
 export class UpdateCustomerDto {
-  @IsOptional()
+  @IfPresent()
   @IsString()
   @Length(1, 100)
   name?: string;
 
-  @IsOptional()
+  @IfPresent()
+  // IsObject refuses arrays: ValidateNested alone would validate each element of `[{…}]`.
+  @IsObject()
   @ValidateNested()
   @Type(() => AddressDto)
   address?: AddressDto;

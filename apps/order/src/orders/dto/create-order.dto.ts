@@ -1,5 +1,15 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsMongoId, Max, Min, ValidateNested } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsInt,
+  IsMongoId,
+  IsObject,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 
 export class OrderLineDto {
   @IsMongoId()
@@ -15,6 +25,8 @@ export class CreateOrderDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(50)
+  // Each line an object: ValidateNested alone would also accept (and validate through) nested arrays.
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => OrderLineDto)
   lines!: OrderLineDto[];

@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
-import { IsInt, IsNumber, IsString, Length, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { IsString, Length, MaxLength, ValidateIf } from 'class-validator';
+import { IsPrice, IsWholeNumber } from './numeric.validators.js';
 
 export const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -22,13 +23,9 @@ export class CreateProductDto {
   description?: string;
 
   /** Decimal amount; stored as integer cents. */
-  @IsNumber({ maxDecimalPlaces: 2, allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(MAX_PRICE)
+  @IsPrice(MAX_PRICE)
   price!: number;
 
-  @IsInt()
-  @Min(0)
-  @Max(MAX_STOCK)
+  @IsWholeNumber(0, MAX_STOCK)
   stock!: number;
 }

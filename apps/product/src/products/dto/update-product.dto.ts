@@ -1,8 +1,13 @@
 import { Transform } from 'class-transformer';
-import { IsInt, IsNumber, IsString, Length, Max, MaxLength, Min } from 'class-validator';
+import { Equals, IsString, Length, MaxLength } from 'class-validator';
 import { IfPresent, MAX_PRICE, MAX_STOCK, trimmed } from './create-product.dto.js';
+import { IsPrice, IsWholeNumber } from './numeric.validators.js';
 
-/** Any subset of the fields, at least one (checked by the service). `stock` sets the count available. */
+/**
+ * Any subset of the fields, at least one (checked by the service). Stock is never overwritten: an
+ * absolute count would undo the reservations made between the admin's read and this write, so the
+ * change is sent as `stockDelta` and applied atomically.
+ */
 export class UpdateProductDto {
   @IfPresent()
   @Transform(trimmed)
@@ -17,14 +22,18 @@ export class UpdateProductDto {
   description?: string;
 
   @IfPresent()
-  @IsNumber({ maxDecimalPlaces: 2, allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(MAX_PRICE)
+  @IsPrice(MAX_PRICE)
   price?: number;
 
+  /** Units to add (positive) or remove (negative); the stock never goes below 0 or above the maximum. */
   @IfPresent()
-  @IsInt()
-  @Min(0)
-  @Max(MAX_STOCK)
-  stock?: number;
+  @IsWholeNumber(-MAX_STOCK, MAX_STOCK)
+  stockDelta?: number;
+
+  /** Refused with a message that says what to send instead. */
+  @IfPresent()
+  @Equals(undefined, {
+    message: 'stock cannot be overwritten: send stockDelta, the change to apply (e.g. -3 or 10)',
+  })
+  stock?: never;
 }

@@ -6,6 +6,7 @@ import {
   IsArray,
   IsInt,
   IsMongoId,
+  IsObject,
   Matches,
   Max,
   Min,
@@ -41,6 +42,8 @@ export class ReserveStockDto {
   @ArrayMinSize(1)
   @ArrayMaxSize(50)
   @ArrayUnique(productIdOf, { message: 'lines must name each productId once' })
+  // Each line an object: ValidateNested alone would also accept (and validate through) nested arrays.
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => ReservationLineDto)
   lines!: ReservationLineDto[];
