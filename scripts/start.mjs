@@ -1,7 +1,13 @@
 // `npm start`: builds if needed, starts the embedded MongoDB-compatible store (unless MONGO_URL is
 // set) and the five services as separate processes with prefixed output, prints the URLs once every
-// service is ready, and stops everything on Ctrl-C / SIGTERM. The environment (and a `.env.local` file,
-// if present) reaches every service. `npm start -- order product` starts only the services named.
+// service is ready, and stops everything on Ctrl-C / SIGTERM / SIGHUP: the services first, then the store.
+// The environment (and a `.env.local` file, if present) reaches every service. `npm start -- order product`
+// starts only the services named.
+//
+// No child outlives the launcher, however it ends. Each child runs in a process group of its own, so a
+// terminal's Ctrl-C or hang-up reaches only the launcher, which stops them in order; and each gets
+// `--exit-with-parent` with a stdin pipe the launcher never writes: the kernel closes it when the launcher
+// dies, even by SIGKILL, and the child then shuts down as on SIGTERM.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -45,8 +51,10 @@ try {
 const started = Date.now();
 const children = new Map(); // name -> ChildProcess
 let stopping = false;
-process.on('SIGINT', () => stopAll('SIGINT'));
-process.on('SIGTERM', () => stopAll('SIGTERM'));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => stopAll(signal));
+// After a hang-up the terminal is gone: writing to it fails (EIO/EPIPE), which must not end the launcher
+// before it has stopped its children.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 const env = { ...process.env };
 let mongoNote = `${env.MONGO_URL} (MONGO_URL)`;
@@ -56,13 +64,16 @@ if (!configs[0].mongo.url) {
     join(root, 'dist/libs/embedded-mongo/src/cli.js'),
     '--port', String(port),
     '--data-dir', resolve(root, dataDir),
-  ], { detached: true });
+  ]);
   env.MONGO_URL = await new Promise((resolve, reject) => {
+    let lastLine = '';
     mongo.on('line', (line) => {
       const match = /ready on (mongodb:\/\/\S+)/.exec(line);
       if (match) resolve(match[1]);
+      else lastLine = line;
     });
-    mongo.on('exit', () => reject(new Error('the embedded MongoDB store exited during start-up (see [mongo] above)')));
+    // Its last line says why (e.g. which pid holds the port or the data directory).
+    mongo.on('exit', () => reject(new Error(`the embedded MongoDB store did not start${lastLine ? `: ${lastLine}` : ''}`)));
   }).catch((error) => fail(error.message));
   mongoNote = `${env.MONGO_URL} (embedded, data in ${dataDir})`;
 }
@@ -70,6 +81,7 @@ if (!configs[0].mongo.url) {
 // OpenTelemetry starts before each service (preload); it exports only where the OTEL_* variables point.
 const telemetry = join(root, 'dist/libs/telemetry/src/register.js');
 for (const config of configs) {
+  if (stopping) await new Promise(() => {}); // stopped while the store started: start nothing more
   const args = [...SERVICE_NODE_FLAGS, '--import', telemetry, join(root, `dist/apps/${config.service}/src/main.js`)];
   startChild(config.service, args, { env: { ...SERVICE_ENV, ...env, OTEL_SERVICE_NAME: config.service } });
 }
@@ -88,8 +100,13 @@ function displayHost(host) {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }
 
-function startChild(name, args, { env: childEnv = process.env, detached = false } = {}) {
-  const child = spawn(process.execPath, args, { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached });
+function startChild(name, args, { env: childEnv = process.env } = {}) {
+  const child = spawn(process.execPath, [...args, '--exit-with-parent'], {
+    cwd: root,
+    env: childEnv,
+    stdio: ['pipe', 'pipe', 'pipe'], // stdin: never written, it only ends when the launcher does
+    detached: true, // a group of its own: the terminal's signals reach the launcher only
+  });
   const prefix = paint(COLORS[name] ?? 0, `[${name.padEnd(8)}]`);
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {

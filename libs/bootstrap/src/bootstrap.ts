@@ -65,9 +65,14 @@ export async function createService(
   return app;
 }
 
+/** Set by `npm start` on every service: stdin is a pipe from the launcher, which never writes to it. */
+const EXIT_WITH_PARENT_FLAG = '--exit-with-parent';
+
 /**
  * Starts a service: validates its configuration first (a bad variable is named, exit 1), listens,
- * and shuts down gracefully on SIGTERM/SIGINT: readiness turns 503, in-flight requests finish.
+ * and shuts down gracefully on SIGTERM/SIGINT: readiness turns 503, in-flight requests finish. Started
+ * with `--exit-with-parent`, it shuts down the same way when its stdin ends: the launcher is gone,
+ * however it went (the kernel closes the pipe even after a SIGKILL).
  */
 export async function runService(service: ServiceName, module: Type<unknown>): Promise<void> {
   let logger: LabLogger | undefined;
@@ -101,11 +106,11 @@ function describeStartupError(error: unknown): string {
 
 function stopOnSignals(app: NestFastifyApplication, config: AppConfig, logger: LabLogger): void {
   let stopping = false;
-  const stop = async (signal: NodeJS.Signals) => {
+  const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
     const { drainMs, timeoutMs } = config.shutdown;
-    logger.log(`${signal}: readiness now 503, draining for ${drainMs} ms, then closing`, 'Bootstrap');
+    logger.log(`${reason}: readiness now 503, draining for ${drainMs} ms, then closing`, 'Bootstrap');
     app.get(ShutdownState).begin();
     await new Promise((resolve) => setTimeout(resolve, drainMs));
     setTimeout(() => {
@@ -126,4 +131,10 @@ function stopOnSignals(app: NestFastifyApplication, config: AppConfig, logger: L
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  if (process.argv.includes(EXIT_WITH_PARENT_FLAG)) {
+    const parentGone = () => void stop('parent process gone (stdin closed)');
+    // Nobody reads stdout/stderr any more either: a failed write (EPIPE) must not end the service mid-shutdown.
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+    process.stdin.once('end', parentGone).once('error', parentGone).resume();
+  }
 }

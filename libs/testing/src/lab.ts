@@ -47,7 +47,14 @@ export async function startLab(
   const lab = startNode('scripts/start.mjs', services.length === SERVICES.length ? [] : [...services], {
     group: true,
     // A rate limit no spec reaches by accident (the specs of the limit set their own).
-    env: { ...portEnv, MONGO_URL: '', EMBEDDED_MONGO_PORT: mongoPort, EMBEDDED_MONGO_DATA_DIR: dataDir, RATE_LIMIT_REQUESTS: '1000000', ...env },
+    env: {
+      ...portEnv,
+      MONGO_URL: '',
+      EMBEDDED_MONGO_PORT: mongoPort,
+      EMBEDDED_MONGO_DATA_DIR: dataDir,
+      RATE_LIMIT_REQUESTS: '1000000',
+      ...env,
+    },
   });
   const removeDataDir = () => {
     if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -64,7 +71,7 @@ export async function startLab(
     mongoUrl,
     dataDir,
     env: { ...portEnv, RATE_LIMIT_REQUESTS: '1000000', ...env, MONGO_URL: mongoUrl },
-    urls: Object.fromEntries(SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`])) as Record<LabService, string>,
+    urls: Object.fromEntries(SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`])) as RunningLab['urls'],
     process: lab,
     async stop() {
       // Recorded before the launcher goes: its children outlive it only as orphans, no longer found under it.
@@ -97,7 +104,8 @@ async function killAll(lab: RunningProcess, known: readonly number[] = []): Prom
 async function waitGone(pids: readonly number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (pids.some(isAlive)) {
-    if (Date.now() > deadline) throw new Error(`processes still alive after ${timeoutMs} ms: ${pids.filter(isAlive).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`processes still alive after ${timeoutMs} ms: ${pids.filter(isAlive).join(', ')}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -5,7 +5,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root (libs/testing/src → ../../..), from sources or dist alike. */
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), ...(import.meta.url.includes('/dist/') ? ['..', '..', '..', '..'] : ['..', '..', '..']));
+export const repoRoot = join(
+  dirname(fileURLToPath(import.meta.url)),
+  ...(import.meta.url.includes('/dist/') ? ['..', '..', '..', '..'] : ['..', '..', '..']),
+);
 
 export interface RunningProcess {
   readonly child: ChildProcess;
@@ -109,6 +112,15 @@ export async function freePort(): Promise<number> {
   }
 }
 
+/** Whether a new listener can bind 127.0.0.1:`port` now (nothing holds it any more). */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** Polls a URL until it answers with `status`; returns the last response body. */
 export async function waitForHttp(url: string, status = 200, timeoutMs = 30_000): Promise<unknown> {
   const deadline = Date.now() + timeoutMs;
@@ -153,11 +165,17 @@ export function descendantsOf(rootPid: number): number[] {
   return found;
 }
 
+/** Whether a process still runs: an exited one its (adoptive) parent has not reaped yet (a zombie) does not. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false; // reaped while we looked
   }
 }

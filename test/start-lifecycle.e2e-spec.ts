@@ -1,0 +1,172 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { descendantsOf, freePort, isAlive, portIsFree, type RunningProcess, startNode } from '#lab/testing';
+
+/**
+ * `npm start` owns what it starts: whatever ends it, no process it started is left and the store's port is free.
+ * Most cases start the store and one service (`npm start -- product`); test/start.e2e-spec.ts does Ctrl-C on the
+ * whole lab.
+ */
+interface Launch {
+  lab: RunningProcess;
+  storePort: number;
+  servicePort: number;
+  /** Every process seen under the launcher so far (recorded while it lives: its orphans are no longer under it). */
+  seen: Set<number>;
+}
+
+const dataDirs: string[] = [];
+const launches: Launch[] = [];
+
+async function launch(
+  env: Record<string, string> = {},
+  ports: { store?: number; service?: number } = {},
+): Promise<Launch> {
+  const dataDir = env.EMBEDDED_MONGO_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'lab-lifecycle-'));
+  dataDirs.push(dataDir);
+  const storePort = ports.store ?? (await freePort());
+  const servicePort = ports.service ?? (await freePort());
+  const lab = startNode('scripts/start.mjs', ['product'], {
+    group: true, // as from a terminal: signal() reaches the launcher's whole process group
+    env: {
+      MONGO_URL: '',
+      EMBEDDED_MONGO_PORT: String(storePort),
+      EMBEDDED_MONGO_DATA_DIR: dataDir,
+      PRODUCT_PORT: String(servicePort),
+      ...env,
+    },
+  });
+  const seen = new Set<number>();
+  const record = () => {
+    for (const pid of descendantsOf(lab.pid)) seen.add(pid);
+  };
+  const timer = setInterval(record, 25);
+  void lab.exited.then(() => clearInterval(timer));
+  const launched = { lab, storePort, servicePort, seen };
+  launches.push(launched);
+  return launched;
+}
+
+async function ready(launched: Launch): Promise<void> {
+  await launched.lab.waitForOutput(/all 1 services ready in/, 60_000);
+  const running = descendantsOf(launched.lab.pid);
+  for (const pid of running) launched.seen.add(pid);
+  expect(running).toHaveLength(2); // the store and product
+}
+
+/** Every process the launcher started is gone, and the store's port takes a new listener. */
+async function expectNothingLeft({ seen, storePort }: Launch): Promise<void> {
+  const pids = [...seen];
+  await expect.poll(() => pids.filter(isAlive), { timeout: 20_000, interval: 100 }).toEqual([]);
+  await expect(portIsFree(storePort)).resolves.toBe(true);
+}
+
+function listen(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+afterEach(() => {
+  // A failed case must not leave processes for the next one.
+  for (const { lab, seen } of launches.splice(0)) {
+    lab.signal('SIGKILL');
+    for (const pid of seen) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+});
+
+afterAll(() => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('npm start, however it ends', () => {
+  it('stops the service and then the store on SIGTERM to the launcher alone', async () => {
+    const launched = await launch();
+    await ready(launched);
+    process.kill(launched.lab.pid, 'SIGTERM');
+    expect(await launched.lab.exited).toBe(0);
+    await expectNothingLeft(launched);
+    const output = launched.lab.output();
+    expect(output).toMatch(/\[product\s*\] .*SIGTERM: readiness now 503/);
+    // Services first, then the store.
+    expect(output.indexOf('embedded-mongo: SIGTERM: stopping')).toBeGreaterThan(
+      output.search(/\[product\s*\] .*"stopped"/),
+    );
+  }, 60_000);
+
+  it('stops everything when the terminal hangs up (SIGHUP to the whole group)', async () => {
+    const launched = await launch();
+    await ready(launched);
+    launched.lab.signal('SIGHUP');
+    expect(await launched.lab.exited).toBe(0);
+    await expectNothingLeft(launched);
+    expect(launched.lab.output()).toMatch(/\[product\s*\] .*SIGTERM: readiness now 503/);
+  }, 60_000);
+
+  it('stops everything on SIGHUP to the launcher alone', async () => {
+    const launched = await launch();
+    await ready(launched);
+    process.kill(launched.lab.pid, 'SIGHUP');
+    expect(await launched.lab.exited).toBe(0);
+    await expectNothingLeft(launched);
+  }, 60_000);
+
+  it('leaves nothing behind when the launcher itself is killed (SIGKILL)', async () => {
+    const launched = await launch();
+    await ready(launched);
+    process.kill(launched.lab.pid, 'SIGKILL');
+    expect(await launched.lab.exited).toBe('SIGKILL');
+    await expectNothingLeft(launched);
+  }, 60_000);
+
+  it('stops the store when a service cannot start, and exits non-zero', async () => {
+    const servicePort = await freePort();
+    const taken = await listen(servicePort);
+    try {
+      const launched = await launch({}, { service: servicePort });
+      expect(await launched.lab.exited).toBe(1);
+      expect(launched.lab.output()).toMatch(/start-up failed: product exited before it was ready/);
+      expect([...launched.seen].length).toBeGreaterThanOrEqual(1); // the store, at least, had started
+      await expectNothingLeft(launched);
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
+
+  it('says why when a live store already holds the port, and leaves the holder alone', async () => {
+    const storePort = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'lab-lifecycle-'));
+    dataDirs.push(dataDir);
+    const holder = startNode('dist/libs/embedded-mongo/src/cli.js', [
+      '--port',
+      String(storePort),
+      '--data-dir',
+      dataDir,
+    ]);
+    try {
+      await holder.waitForOutput(/embedded-mongo ready on/);
+      const launched = await launch({ EMBEDDED_MONGO_DATA_DIR: dataDir }, { store: storePort });
+      expect(await launched.lab.exited).toBe(1);
+      const output = launched.lab.output();
+      expect(output).toMatch(/start-up failed: the embedded MongoDB store did not start: .*(in use|held)/);
+      expect(output).not.toContain('[product');
+      const pids = [...launched.seen];
+      await expect.poll(() => pids.filter(isAlive), { timeout: 20_000, interval: 100 }).toEqual([]);
+      expect(isAlive(holder.pid)).toBe(true);
+    } finally {
+      holder.signal('SIGTERM');
+      await holder.exited;
+    }
+  }, 60_000);
+});
