@@ -4,6 +4,7 @@ import { ConfigModule } from '#lab/config';
 import { DatabaseModule } from '#lab/database';
 import { HealthModule } from '#lab/health';
 import { ClientsModule } from './clients/clients.module.js';
+import { DefaultSecretsWarning } from './default-secrets.warning.js';
 import { OAUTH_ENTITIES } from './entities.js';
 import { KeysModule } from './keys/keys.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
@@ -20,5 +21,6 @@ import { UsersModule } from './users/users.module.js';
     UsersModule,
     TokensModule,
   ],
+  providers: [DefaultSecretsWarning],
 })
 export class AppModule {}

@@ -150,7 +150,7 @@ describe('oauth service (real process)', () => {
   it('issues service tokens for client credentials in the body or a Basic header, and refuses a wrong secret', async () => {
     const inBody = await token({ grant_type: 'client_credentials', client_id: 'order-service', client_secret: 'order-service-secret' });
     expect(inBody.status).toBe(200);
-    expect(inBody.body).toMatchObject({ token_type: 'Bearer', scope: 'customers:read stock:reserve' });
+    expect(inBody.body).toMatchObject({ token_type: 'Bearer', scope: 'stock:reserve' });
     expect(inBody.body).not.toHaveProperty('refresh_token');
     expect((await verify(String(inBody.body.access_token))).payload).toMatchObject({ sub: 'order-service', client_id: 'order-service' });
 

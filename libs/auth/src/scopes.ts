@@ -12,7 +12,7 @@ export const Scope = {
   ProductsWrite: 'products:write',
   /** Internal: the oauth service creates the profile at sign-up. */
   CustomersCreate: 'customers:create',
-  /** Internal: read any customer by id (the order service checks the buyer). */
+  /** Read any customer by id (admin tooling; the order service checks the buyer with the user's own token). */
   CustomersRead: 'customers:read',
   /** Internal: reserve and release stock (the order service). */
   StockReserve: 'stock:reserve',
@@ -25,9 +25,13 @@ export const ADMIN_SCOPES: readonly ScopeName[] = [...USER_SCOPES, Scope.Admin, 
 /** The public client users sign in with (password and refresh_token grants; no secret). */
 export const PUBLIC_CLIENT_ID = 'lab-web';
 
-/** Confidential clients seeded by the oauth service (client_credentials grant). */
+/**
+ * Confidential clients seeded by the oauth service (client_credentials grant), each with only what its
+ * calls need: the order service reserves and releases stock with its own token, and checks the buyer by
+ * relaying the user's token to `GET /customers/me`.
+ */
 export const SERVICE_CLIENTS = {
-  'order-service': [Scope.CustomersRead, Scope.StockReserve],
+  'order-service': [Scope.StockReserve],
   'admin-cli': [Scope.Admin, Scope.ProductsWrite, Scope.CustomersRead],
 } as const satisfies Record<string, readonly ScopeName[]>;
 export type ServiceClientId = keyof typeof SERVICE_CLIENTS;

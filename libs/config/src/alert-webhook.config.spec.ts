@@ -33,6 +33,14 @@ describe(loadAlertWebhookConfig.name, () => {
     expect(config.fluentd).toEqual({ host: 'fluentd', port: 24225 });
   });
 
+  it('takes a bearer token of 16 or more printable characters, and none when unset', () => {
+    expect(loadAlertWebhookConfig({ ALERT_WEBHOOK_TOKEN: 'a-token-of-24-characters' }).token).toBe('a-token-of-24-characters');
+    expect(loadAlertWebhookConfig({ ALERT_WEBHOOK_TOKEN: '' }).token).toBeUndefined();
+    for (const bad of ['short', 'has a space in the middle']) {
+      expect(() => loadAlertWebhookConfig({ ALERT_WEBHOOK_TOKEN: bad })).toThrow(/ALERT_WEBHOOK_TOKEN must be 16 to 512 printable characters/);
+    }
+  });
+
   it('names every bad variable with the value it got', () => {
     let error: unknown;
     try {

@@ -9,6 +9,8 @@ export interface AlertWebhookConfig {
   /** Fluentd forward target for the alert records (stdout always); undefined: stdout only. */
   readonly fluentd: { readonly host: string; readonly port: number } | undefined;
   readonly logBufferMaxRecords: number;
+  /** Bearer token every notification must carry (401 otherwise); undefined: notifications are taken from anyone. */
+  readonly token: string | undefined;
 }
 
 export const ALERT_WEBHOOK_DEFAULT_PORT = 9095;
@@ -17,7 +19,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'verb
 const HOST = /^[\w.:-]+$/;
 
 /**
- * Validates the alert-webhook's variables (ALERT_WEBHOOK_PORT, and HOST, LOG_LEVEL, FLUENTD_HOST,
+ * Validates the alert-webhook's variables (ALERT_WEBHOOK_PORT, ALERT_WEBHOOK_TOKEN, and HOST, LOG_LEVEL, FLUENTD_HOST,
  * FLUENTD_PORT, LOG_BUFFER_MAX_RECORDS with the same rules as the services); throws {@link ConfigError}
  * naming every bad one.
  */
@@ -52,6 +54,11 @@ export function loadAlertWebhookConfig(env: Env): AlertWebhookConfig {
     logLevel: LOG_LEVELS.find((known) => known === level) ?? 'info',
     fluentd: fluentdHost ? { host: fluentdHost, port: integer('FLUENTD_PORT', 24224, 1, 65535) } : undefined,
     logBufferMaxRecords: integer('LOG_BUFFER_MAX_RECORDS', 10_000, 1, 1_000_000),
+    token: ((value) => {
+      if (value === undefined || /^[\x21-\x7e]{16,512}$/.test(value)) return value;
+      problems.push('ALERT_WEBHOOK_TOKEN must be 16 to 512 printable characters without spaces (got a value that is not)');
+      return undefined;
+    })(raw('ALERT_WEBHOOK_TOKEN')),
   };
   if (problems.length > 0) throw new ConfigError('alert-webhook', problems);
   return Object.freeze(config);

@@ -58,6 +58,12 @@ export interface AppConfig {
      */
     readonly loginMaxFailuresPerAddress: number;
     readonly loginWindowSeconds: number;
+    /**
+     * Password hashes (scrypt, on libuv's thread pool) computed at once; more wait in a queue of at
+     * most {@link passwordHashQueue}, beyond which a request is shed with 503 `overloaded`.
+     */
+    readonly passwordHashConcurrency: number;
+    readonly passwordHashQueue: number;
   };
   /**
    * Addresses whose `X-Forwarded-For` is believed (proxy-addr syntax), so a backend sees the client's
@@ -144,6 +150,8 @@ export const CONFIG_VARIABLES = [
   'LOGIN_MAX_FAILURES',
   'LOGIN_MAX_FAILURES_PER_ADDRESS',
   'LOGIN_WINDOW_SECONDS',
+  'PASSWORD_HASH_CONCURRENCY',
+  'PASSWORD_HASH_QUEUE',
   'TRUST_PROXY',
   'UPSTREAM_TIMEOUT_MS',
   'UPSTREAM_TIMEOUTS_MS',
@@ -163,5 +171,6 @@ export const CONFIG_VARIABLES = [
   'SHUTDOWN_DRAIN_MS',
   'SHUTDOWN_TIMEOUT_MS',
   'ALERT_WEBHOOK_PORT',
+  'ALERT_WEBHOOK_TOKEN',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '#lab/testing';
 import { CONFIG_VARIABLES } from './config.schema.js';
-import { ConfigError, loadConfig } from './load-config.js';
+import { ConfigError, defaultSecretsIn, loadConfig } from './load-config.js';
 
 describe(loadConfig.name, () => {
   it('gives every service its default port, loopback URLs for the others and its own database', () => {
@@ -82,6 +82,15 @@ describe(loadConfig.name, () => {
 
   it('accepts a real MongoDB URL', () => {
     expect(loadConfig('oauth', { MONGO_URL: 'mongodb://mongo:27017' }).mongo.url).toBe('mongodb://mongo:27017');
+  });
+});
+
+describe(defaultSecretsIn.name, () => {
+  it('names every secret still at its development default, and none once each is set', () => {
+    expect(defaultSecretsIn(loadConfig('oauth', {}))).toEqual(['OAUTH_ADMIN_PASSWORD', 'ORDER_CLIENT_SECRET', 'ADMIN_CLIENT_SECRET']);
+    expect(defaultSecretsIn(loadConfig('oauth', { ORDER_CLIENT_SECRET: 'a-secret-of-our-own' }))).toEqual(['OAUTH_ADMIN_PASSWORD', 'ADMIN_CLIENT_SECRET']);
+    const own = { OAUTH_ADMIN_PASSWORD: 'correct horse', ORDER_CLIENT_SECRET: 'another secret', ADMIN_CLIENT_SECRET: 'a third secret' };
+    expect(defaultSecretsIn(loadConfig('oauth', own))).toEqual([]);
   });
 });
 

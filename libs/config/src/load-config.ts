@@ -123,6 +123,26 @@ const URL_VARIABLES: Readonly<Record<ServiceName, ConfigVariable>> = {
   order: 'ORDER_URL',
 };
 
+/**
+ * The development defaults of the secrets: fine on a laptop, known to everyone who read this file.
+ * {@link defaultSecretsIn} names the ones a configuration still uses.
+ */
+export const DEFAULT_SECRETS = {
+  OAUTH_ADMIN_PASSWORD: 'admin-password',
+  ORDER_CLIENT_SECRET: 'order-service-secret',
+  ADMIN_CLIENT_SECRET: 'admin-cli-secret',
+} as const satisfies Partial<Record<ConfigVariable, string>>;
+
+/** The variables whose secret is still its development default, to warn about under NODE_ENV=production. */
+export function defaultSecretsIn(config: AppConfig): (keyof typeof DEFAULT_SECRETS)[] {
+  const values: Record<keyof typeof DEFAULT_SECRETS, string> = {
+    OAUTH_ADMIN_PASSWORD: config.oauth.adminPassword,
+    ORDER_CLIENT_SECRET: config.oauth.clientSecrets.order,
+    ADMIN_CLIENT_SECRET: config.oauth.clientSecrets.admin,
+  };
+  return (Object.keys(DEFAULT_SECRETS) as (keyof typeof DEFAULT_SECRETS)[]).filter((name) => values[name] === DEFAULT_SECRETS[name]);
+}
+
 /** Validates the environment for one service; throws {@link ConfigError} naming every bad variable. */
 export function loadConfig(service: ServiceName, env: Env): AppConfig {
   if (!SERVICE_NAMES.includes(service)) throw new ConfigError(String(service), ['unknown service name']);
@@ -167,14 +187,16 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       refreshTokenTtlSeconds: read.integer('REFRESH_TOKEN_TTL_SECONDS', 1_209_600, 60, 31_536_000),
       signingKeyFile: read.optionalText('OAUTH_SIGNING_KEY_FILE', /^[^\0]+$/, 'must be a file path'),
       adminEmail: read.text('OAUTH_ADMIN_EMAIL', 'admin@lab.local', /^[^\s@]+@[^\s@]+$/, 'must be an email address'),
-      adminPassword: read.text('OAUTH_ADMIN_PASSWORD', 'admin-password', /^.{8,128}$/, 'must be 8 to 128 characters'),
+      adminPassword: read.text('OAUTH_ADMIN_PASSWORD', DEFAULT_SECRETS.OAUTH_ADMIN_PASSWORD, /^.{8,128}$/, 'must be 8 to 128 characters'),
       clientSecrets: {
-        order: read.text('ORDER_CLIENT_SECRET', 'order-service-secret', /^.{12,200}$/, 'must be 12 to 200 characters'),
-        admin: read.text('ADMIN_CLIENT_SECRET', 'admin-cli-secret', /^.{12,200}$/, 'must be 12 to 200 characters'),
+        order: read.text('ORDER_CLIENT_SECRET', DEFAULT_SECRETS.ORDER_CLIENT_SECRET, /^.{12,200}$/, 'must be 12 to 200 characters'),
+        admin: read.text('ADMIN_CLIENT_SECRET', DEFAULT_SECRETS.ADMIN_CLIENT_SECRET, /^.{12,200}$/, 'must be 12 to 200 characters'),
       },
       loginMaxFailures: read.integer('LOGIN_MAX_FAILURES', 5, 1, 1000),
       loginMaxFailuresPerAddress: read.integer('LOGIN_MAX_FAILURES_PER_ADDRESS', 50, 1, 100_000),
       loginWindowSeconds: read.integer('LOGIN_WINDOW_SECONDS', 300, 1, 86_400),
+      passwordHashConcurrency: read.integer('PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
+      passwordHashQueue: read.integer('PASSWORD_HASH_QUEUE', 16, 0, 10_000),
     },
     trustProxy: read.text('TRUST_PROXY', 'loopback,uniquelocal', /^[\w.:/,-]+$/, 'must be a comma-separated list of addresses, ranges or loopback/linklocal/uniquelocal'),
     upstreamTimeoutMs: read.integer('UPSTREAM_TIMEOUT_MS', 5000, 50, 120_000),

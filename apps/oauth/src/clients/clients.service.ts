@@ -31,9 +31,9 @@ export class ClientsService implements OnModuleInit {
   }
 
   /** The client when the secret is its own; unknown clients take as long as known ones. */
-  async authenticate(clientId: string, secret: string): Promise<Client | undefined> {
+  async authenticate(clientId: string, secret: string, ip: string): Promise<Client | undefined> {
     const client = await this.clients.findOneBy({ clientId });
-    const valid = await this.hasher.verify(secret, client?.secretHash);
+    const valid = await this.hasher.verify(secret, client?.secretHash, ip);
     return client && valid ? client : undefined;
   }
 

@@ -1,5 +1,9 @@
+import { loadConfig } from '#lab/config';
+import { register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { PasswordHasher } from './password-hasher.js';
+import { PasswordHasher, PasswordHashingOverloaded } from './password-hasher.js';
+
+const shedCount = async () => (await register.getSingleMetric('password_hash_shed_total')?.get())?.values[0]?.value ?? 0;
 
 describe(PasswordHasher.name, () => {
   const hasher = new PasswordHasher();
@@ -41,5 +45,24 @@ describe(PasswordHasher.name, () => {
   it('rejects a malformed or implausibly expensive stored hash without trying it', async () => {
     expect(await hasher.verify('x', 'plain text')).toBe(false);
     expect(await hasher.verify('x', '$scrypt$ln=30,r=8,p=1$c2FsdA$aGFzaA')).toBe(false);
+  });
+
+  it('sheds a hash beyond its concurrency and queue with 503 overloaded and Retry-After, counted, and still finishes the others', async () => {
+    const small = new PasswordHasher(loadConfig('oauth', { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '1' }));
+    const before = await shedCount();
+    const [running, waiting, shed] = await Promise.allSettled([
+      small.hash('one', '10.0.0.1'),
+      small.hash('two', '10.0.0.2'),
+      small.verify('three', '$scrypt$ln=14,r=8,p=5$MDEyMzQ1Njc4OWFiY2RlZg$aGFzaA', '10.0.0.3'),
+    ]);
+    expect(running.status).toBe('fulfilled');
+    expect(waiting.status).toBe('fulfilled');
+    expect(shed.status).toBe('rejected');
+    const error = (shed as PromiseRejectedResult).reason as unknown;
+    expect(error).toBeInstanceOf(PasswordHashingOverloaded);
+    expect((error as PasswordHashingOverloaded).getStatus()).toBe(503);
+    expect((error as PasswordHashingOverloaded).getResponse()).toMatchObject({ code: 'overloaded' });
+    expect((error as PasswordHashingOverloaded).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(await shedCount()).toBe(before + 1);
   });
 });

@@ -1,5 +1,9 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, ServiceUnavailableException } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { sharedMetric } from '#lab/telemetry';
+import { Counter, Gauge } from 'prom-client';
+import { FairQueue, QueueFull } from './fair-queue.js';
 
 interface ScryptParameters {
   /** log2 of the CPU/memory cost N */
@@ -31,18 +35,61 @@ function derive(secret: string, salt: Buffer, keyLength: number, { ln, r, p }: S
 
 const unpadded = (bytes: Buffer) => bytes.toString('base64').replace(/=+$/, '');
 
+/** Who asked for a hash: the client address of a request, or the service itself (seeding at start-up). */
+export const INTERNAL_HASH_KEY = 'internal';
+
+/** Log a summary of shed requests at most this often: a flood must not become a flood of log lines. */
+const SHED_LOG_INTERVAL_MS = 5000;
+
+/**
+ * The password hashing queue is full: answered at once with 503 problem+json, `code: overloaded` and
+ * `Retry-After`, instead of waiting longer than the gateway would.
+ */
+export class PasswordHashingOverloaded extends ServiceUnavailableException {
+  constructor(readonly retryAfterSeconds: number) {
+    super({ message: `too many passwords are being checked right now; retry in ${retryAfterSeconds} s`, code: 'overloaded' });
+  }
+}
+
+const shedTotal = () =>
+  sharedMetric(
+    'password_hash_shed_total',
+    () => new Counter({ name: 'password_hash_shed_total', help: 'Sign-ins and sign-ups refused with 503 because the password hashing queue was full.' }),
+  );
+const queueDepth = () =>
+  sharedMetric(
+    'password_hash_queue_depth',
+    () => new Gauge({ name: 'password_hash_queue_depth', help: 'Password hashes waiting for a thread (not yet running).' }),
+  );
+
 /**
  * scrypt hashes in the PHC string format (`$scrypt$ln=14,r=8,p=5$<salt>$<hash>`), so a later change
  * of cost still verifies the hashes stored before it. Runs on libuv's thread pool, never the event loop.
  */
 @Injectable()
 export class PasswordHasher {
+  private readonly logger = new Logger(PasswordHasher.name);
   private dummy?: Promise<string>;
+  private readonly queue: FairQueue;
+  private shedSinceLog = 0;
+  private lastShedLog = 0;
 
-  async hash(secret: string): Promise<string> {
-    const salt = randomBytes(SALT_LENGTH);
-    const key = await derive(secret, salt, KEY_LENGTH, CURRENT);
-    return `$scrypt$ln=${CURRENT.ln},r=${CURRENT.r},p=${CURRENT.p}$${unpadded(salt)}$${unpadded(key)}`;
+  constructor(@Optional() @Inject(APP_CONFIG) config?: AppConfig) {
+    const depth = queueDepth();
+    shedTotal();
+    this.queue = new FairQueue(config?.oauth.passwordHashConcurrency ?? 2, config?.oauth.passwordHashQueue ?? 16, (queued) => depth.set(queued));
+  }
+
+  /**
+   * A new hash of `secret`. `key` says who asked (the client address), for the queue's fairness;
+   * throws {@link PasswordHashingOverloaded} when the queue is full.
+   */
+  hash(secret: string, key = INTERNAL_HASH_KEY): Promise<string> {
+    return this.queued(key, async () => {
+      const salt = randomBytes(SALT_LENGTH);
+      const derived = await derive(secret, salt, KEY_LENGTH, CURRENT);
+      return `$scrypt$ln=${CURRENT.ln},r=${CURRENT.r},p=${CURRENT.p}$${unpadded(salt)}$${unpadded(derived)}`;
+    });
   }
 
   /**
@@ -50,9 +97,9 @@ export class PasswordHasher {
    * full derivation against a dummy hash and answers false, so the time taken does not tell which
    * accounts exist.
    */
-  async verify(secret: string, encoded: string | undefined): Promise<boolean> {
+  async verify(secret: string, encoded: string | undefined, key = INTERNAL_HASH_KEY): Promise<boolean> {
     if (encoded === undefined) {
-      await this.verify(secret, await this.dummyHash());
+      await this.verify(secret, await this.dummyHash(), key);
       return false;
     }
     const match = ENCODED.exec(encoded);
@@ -60,13 +107,39 @@ export class PasswordHasher {
     const parameters = { ln: Number(match[1]), r: Number(match[2]), p: Number(match[3]) };
     if (parameters.ln < 1 || parameters.ln > MAX_LN || parameters.r < 1 || parameters.p < 1) return false;
     const expected = Buffer.from(match[5], 'base64');
-    const actual = await derive(secret, Buffer.from(match[4], 'base64'), expected.length, parameters);
+    const actual = await this.queued(key, () => derive(secret, Buffer.from(match[4], 'base64'), expected.length, parameters));
     return timingSafeEqual(actual, expected);
   }
 
   /** Computed once, ahead of the first unknown account, so that attempt takes no longer than the others. */
   dummyHash(): Promise<string> {
-    this.dummy ??= this.hash(randomBytes(16).toString('hex'));
+    this.dummy ??= this.hash(randomBytes(16).toString('hex')).catch((error: unknown) => {
+      this.dummy = undefined;
+      throw error;
+    });
     return this.dummy;
+  }
+
+  private async queued<T>(key: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.queue.run(key, work);
+    } catch (error) {
+      if (!(error instanceof QueueFull)) throw error;
+      shedTotal().inc();
+      this.logShed();
+      // Roughly when the queue has room again: what waits, divided among the threads, at ~0.25 s a hash.
+      throw new PasswordHashingOverloaded(Math.max(1, Math.ceil((this.queue.depth * 0.25) / this.queue.concurrency)));
+    }
+  }
+
+  private logShed(): void {
+    this.shedSinceLog++;
+    const now = Date.now();
+    if (now - this.lastShedLog < SHED_LOG_INTERVAL_MS) return;
+    this.logger.warn(
+      `password hashing queue full (${this.queue.depth} waiting, ${this.queue.concurrency} running): shed ${this.shedSinceLog} request(s) with 503 overloaded since the last report`,
+    );
+    this.lastShedLog = now;
+    this.shedSinceLog = 0;
   }
 }

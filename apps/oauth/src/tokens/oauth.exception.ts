@@ -2,6 +2,8 @@ import { STATUS_CODES } from 'node:http';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { setRetryAfter, toProblem } from '#lab/bootstrap';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { OverloadedFilter } from '../hashing/overloaded.filter.js';
+import { PasswordHashingOverloaded } from '../hashing/password-hasher.js';
 
 /** RFC 6749 §5.2 error codes. */
 export type OAuthErrorCode =
@@ -47,7 +49,11 @@ function codeFor(status: number): OAuthErrorCode {
 export class OAuthExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
+  private readonly overloaded = new OverloadedFilter();
+
   catch(exception: unknown, host: ArgumentsHost): void {
+    // Not an OAuth error: the server sheds load, as every service answers it (problem+json, Retry-After).
+    if (exception instanceof PasswordHashingOverloaded) return this.overloaded.catch(exception, host);
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();

@@ -7,7 +7,7 @@ import { PasswordHasher } from '../hashing/password-hasher.js';
 import { AccessTokenSigner } from '../keys/access-token.signer.js';
 import { UsersService } from '../users/users.service.js';
 import type { TokenRequestDto } from './dto/token-request.dto.js';
-import { LoginThrottle } from './login-throttle.service.js';
+import { LoginThrottle, Reservation } from './login-throttle.service.js';
 import { OAuthException } from './oauth.exception.js';
 import { InvalidRefreshToken, RefreshTokensService } from './refresh-tokens.service.js';
 import { grantedScopes } from './scopes.js';
@@ -49,7 +49,8 @@ export class TokensService {
         return response;
       } catch (error) {
         if (error instanceof OAuthException) {
-          if (error.code === 'invalid_grant') authFailuresTotal.inc(error.getStatus() === 429 ? 'throttled' : 'invalid_grant');
+          if (error.getStatus() === 429) authFailuresTotal.inc('throttled');
+          else if (error.code === 'invalid_grant') authFailuresTotal.inc('invalid_grant');
           else if (error.code === 'invalid_client') authFailuresTotal.inc('invalid_client');
         }
         throw error;
@@ -73,20 +74,14 @@ export class TokensService {
   private async passwordGrant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
     this.requirePublicClient(request, context, 'password');
     if (!request.username || !request.password) throw new OAuthException('invalid_request', 'username and password are required');
-    const attempt = { email: request.username.trim().toLowerCase(), ip: context.ip };
-    const retryAfter = await this.throttle.retryAfterSeconds(attempt);
-    if (retryAfter !== undefined) {
-      throw new OAuthException('invalid_grant', `too many failed sign-in attempts; retry in ${retryAfter} s`, 429, {
-        'retry-after': String(retryAfter),
-      });
-    }
-    const user = await this.users.findByEmail(attempt.email);
-    const valid = await this.hasher.verify(request.password, user?.passwordHash);
-    if (!user || !valid) {
-      await this.throttle.recordFailure(attempt);
-      throw new OAuthException('invalid_grant', 'invalid username or password');
-    }
-    await this.throttle.clearAccount(attempt.email);
+    const email = request.username.trim().toLowerCase();
+    const password = request.password;
+    const user = await this.checked(this.throttle.passwordKeys(email, context.ip), 'invalid_grant', 'sign-in', async () => {
+      const found = await this.users.findByEmail(email);
+      const valid = await this.hasher.verify(password, found?.passwordHash, context.ip);
+      return found && valid ? found : undefined;
+    });
+    if (!user) throw new OAuthException('invalid_grant', 'invalid username or password');
     const scopes = grantedScopes(request.scope, user.scopes);
     const grant = { userId: user._id.toHexString(), clientId: PUBLIC_CLIENT_ID, scopes };
     const accessToken = await this.signer.sign({ subject: grant.userId, clientId: grant.clientId, scopes });
@@ -98,7 +93,9 @@ export class TokensService {
     if (clientId === PUBLIC_CLIENT_ID) {
       throw new OAuthException('unauthorized_client', `${PUBLIC_CLIENT_ID} is a public client and cannot use client_credentials`);
     }
-    const client = await this.clients.authenticate(clientId, clientSecret);
+    const client = await this.checked(this.throttle.clientKeys(clientId, context.ip), 'invalid_client', 'client authentication', () =>
+      this.clients.authenticate(clientId, clientSecret, context.ip),
+    );
     if (!client) throw OAuthException.invalidClient('client authentication failed');
     const scopes = grantedScopes(request.scope, client.scopes);
     const accessToken = await this.signer.sign({ subject: client.clientId, clientId: client.clientId, scopes });
@@ -124,6 +121,33 @@ export class TokensService {
       if (error instanceof InvalidRefreshToken) throw new OAuthException('invalid_grant', error.reason);
       throw error;
     }
+  }
+
+  /**
+   * Runs `check` (which hashes a secret) within the throttle: the attempt is counted first, and refused
+   * with 429 and Retry-After when its buckets are full; a success takes the count back, a failure
+   * (undefined) keeps it, a check that never ran (hashing queue full) does not count.
+   */
+  private async checked<T>(
+    keys: Parameters<LoginThrottle['reserve']>[0],
+    code: 'invalid_grant' | 'invalid_client',
+    what: string,
+    check: () => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    const reservation = await this.throttle.reserve(keys);
+    if (!(reservation instanceof Reservation)) {
+      const retryAfter = reservation.retryAfterSeconds;
+      throw new OAuthException(code, `too many failed ${what} attempts; retry in ${retryAfter} s`, 429, { 'retry-after': String(retryAfter) });
+    }
+    let result: T | undefined;
+    try {
+      result = await check();
+    } catch (error) {
+      await reservation.cancelled();
+      throw error;
+    }
+    await (result === undefined ? reservation.failed() : reservation.succeeded());
+    return result;
   }
 
   /** The password and refresh_token grants are for the first-party public client only. */

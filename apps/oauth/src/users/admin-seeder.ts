@@ -1,6 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
 import { ADMIN_SCOPES } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
+import type { MongoRepository } from 'typeorm';
+import { RefreshToken } from '../tokens/refresh-token.entity.js';
 import { CustomerClient } from './customer.client.js';
 import type { User } from './user.entity.js';
 import { UsersService } from './users.service.js';
@@ -10,7 +13,7 @@ const MAX_RETRY_DELAY_MS = 30_000;
 
 /**
  * Seeds the admin account from the configuration on start-up (idempotent: the unique email decides
- * between two instances), then its customer profile in the background: the customer service may not
+ * between two instances; a changed OAUTH_ADMIN_PASSWORD replaces the stored hash), then its customer profile in the background: the customer service may not
  * be up yet, and it can only verify our token once this service listens.
  */
 @Injectable()
@@ -22,6 +25,7 @@ export class AdminSeeder implements OnApplicationBootstrap, OnApplicationShutdow
   constructor(
     private readonly users: UsersService,
     private readonly customers: CustomerClient,
+    @InjectRepository(RefreshToken) private readonly refreshTokens: MongoRepository<RefreshToken>,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -32,6 +36,14 @@ export class AdminSeeder implements OnApplicationBootstrap, OnApplicationShutdow
       admin = (await this.users.insert({ email: adminEmail.toLowerCase(), password: adminPassword, name: 'Administrator', scopes: ADMIN_SCOPES })) ?? null;
       if (admin) this.logger.log(`seeded the admin account ${admin.email}`);
       else admin = await this.users.findByEmail(adminEmail);
+    } else if (!(await this.users.passwordMatches(admin, adminPassword))) {
+      // OAUTH_ADMIN_PASSWORD changed since the account was seeded: the configuration wins, the old one stops working.
+      await this.users.setPassword(admin, adminPassword);
+      // As after any password change: the sessions started with the old password end.
+      const revoked = await this.refreshTokens.updateMany({ userId: admin._id.toHexString(), revokedAt: null }, { $set: { revokedAt: new Date() } });
+      this.logger.warn(
+        `updated the password of the admin account ${admin.email} from OAUTH_ADMIN_PASSWORD; revoked its ${revoked.modifiedCount} refresh token(s)`,
+      );
     }
     if (admin) this.ensureProfile(admin, 1, FIRST_ATTEMPT_DELAY_MS);
   }

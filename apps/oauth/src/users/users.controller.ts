@@ -1,15 +1,17 @@
-import { Body, Controller, Post } from '@nestjs/common';
+import { Body, Controller, Ip, Post, UseFilters } from '@nestjs/common';
+import { OverloadedFilter } from '../hashing/overloaded.filter.js';
 import { CreateUserDto } from './dto/create-user.dto.js';
 import { toUserResponse, type UserResponse } from './user.response.js';
 import { UsersService } from './users.service.js';
 
 @Controller('users')
+@UseFilters(OverloadedFilter)
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   /** Sign-up; also creates the customer profile (503 and no account when that fails). */
   @Post()
-  async register(@Body() body: CreateUserDto): Promise<UserResponse> {
-    return toUserResponse(await this.users.register(body));
+  async register(@Body() body: CreateUserDto, @Ip() ip: string): Promise<UserResponse> {
+    return toUserResponse(await this.users.register(body, ip));
   }
 }

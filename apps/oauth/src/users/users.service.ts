@@ -32,14 +32,14 @@ export class UsersService {
    * Signs a user up: the account, then its customer profile. When the profile cannot be created the
    * account is deleted again (503), so a retry starts from scratch.
    */
-  register(user: CreateUserDto): Promise<User> {
-    return withSpan('user.register', {}, () => this.signUp(user));
+  register(user: CreateUserDto, ip?: string): Promise<User> {
+    return withSpan('user.register', {}, () => this.signUp(user, ip));
   }
 
-  private async signUp({ email, password, name }: CreateUserDto): Promise<User> {
+  private async signUp({ email, password, name }: CreateUserDto, ip: string | undefined): Promise<User> {
     // Saves a scrypt run on the common case; the unique index decides under concurrency.
     if ((await this.users.countBy({ email })) > 0) throw new ConflictException('an account with this email already exists');
-    const user = await this.insert({ email, password, name, scopes: USER_SCOPES });
+    const user = await this.insert({ email, password, name, scopes: USER_SCOPES }, ip);
     if (!user) throw new ConflictException('an account with this email already exists');
     const userId = user._id.toHexString();
     setSpanAttributes({ 'enduser.id': userId });
@@ -67,11 +67,11 @@ export class UsersService {
   }
 
   /** Inserts a user, or answers undefined when the email is taken (checked by the unique index). */
-  async insert({ email, password, name, scopes }: NewUser): Promise<User | undefined> {
+  async insert({ email, password, name, scopes }: NewUser, ip?: string): Promise<User | undefined> {
     const user = this.users.create({
       email,
       name,
-      passwordHash: await this.hasher.hash(password),
+      passwordHash: await this.hasher.hash(password, ip),
       scopes: [...scopes],
       createdAt: new Date(),
     });
@@ -81,6 +81,15 @@ export class UsersService {
       if (isDuplicateKeyError(error)) return undefined;
       throw error;
     }
+  }
+
+  /** Whether `password` is this user's; true also means nothing had to change. */
+  async passwordMatches(user: User, password: string): Promise<boolean> {
+    return this.hasher.verify(password, user.passwordHash);
+  }
+
+  async setPassword(user: User, password: string): Promise<void> {
+    await this.users.updateOne({ _id: user._id }, { $set: { passwordHash: await this.hasher.hash(password) } });
   }
 
   findByEmail(email: string): Promise<User | null> {

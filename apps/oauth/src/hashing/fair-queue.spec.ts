@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { FairQueue, QueueFull } from './fair-queue.js';
+
+/** Work that finishes when the test says so, recording when it started. */
+function gate(log: string[], name: string) {
+  let open!: () => void;
+  const done = new Promise<void>((resolve) => (open = resolve));
+  return {
+    work: async () => {
+      log.push(name);
+      await done;
+      return name;
+    },
+    open: () => open(),
+  };
+}
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+describe(FairQueue.name, () => {
+  it('runs at most its concurrency at once and starts the waiting ones as others finish', async () => {
+    const started: string[] = [];
+    const queue = new FairQueue(2, 10);
+    const jobs = ['a', 'b', 'c', 'd'].map((name) => gate(started, name));
+    const results = jobs.map((job) => queue.run('10.0.0.1', job.work));
+    await settled();
+    expect(started).toEqual(['a', 'b']);
+    expect(queue.depth).toBe(2);
+    jobs[0].open();
+    await settled();
+    expect(started).toEqual(['a', 'b', 'c']);
+    for (const job of jobs) job.open();
+    expect(await Promise.all(results)).toEqual(['a', 'b', 'c', 'd']);
+    expect(queue.depth).toBe(0);
+  });
+
+  it('refuses at once when the queue is full, and reports its depth on every change', async () => {
+    const depths: number[] = [];
+    const queue = new FairQueue(1, 2, (depth) => depths.push(depth));
+    const started: string[] = [];
+    const jobs = ['running', 'w1', 'w2'].map((name) => gate(started, name));
+    const [first, ...waiting] = jobs.map((job, i) => queue.run(`10.0.0.${i}`, job.work));
+    await expect(queue.run('10.0.0.9', async () => 'never')).rejects.toBeInstanceOf(QueueFull);
+    expect(started).toEqual(['running']);
+    for (const job of jobs) job.open();
+    await Promise.all([first, ...waiting]);
+    expect(depths).toEqual([1, 2, 1, 0]);
+  });
+
+  it("takes waiting jobs round-robin by key, so one client's burst does not put another behind all of it", async () => {
+    const started: string[] = [];
+    const queue = new FairQueue(1, 20);
+    const running = gate(started, 'running');
+    const all = [queue.run('burst', running.work)];
+    const jobs = [
+      ...['b1', 'b2', 'b3', 'b4'].map((name) => ({ key: 'burst', job: gate(started, name) })),
+      { key: 'other', job: gate(started, 'o1') },
+    ];
+    for (const { key, job } of jobs) {
+      all.push(queue.run(key, job.work));
+      job.open();
+    }
+    running.open();
+    await Promise.all(all);
+    expect(started).toEqual(['running', 'b1', 'o1', 'b2', 'b3', 'b4']);
+  });
+
+  it('lets one key hold at most half of the queue, leaving room for everyone else', async () => {
+    const started: string[] = [];
+    const queue = new FairQueue(1, 4);
+    const running = gate(started, 'running');
+    const all = [queue.run('burst', running.work)];
+    all.push(queue.run('burst', async () => 'b1'), queue.run('burst', async () => 'b2'));
+    await expect(queue.run('burst', async () => 'b3')).rejects.toBeInstanceOf(QueueFull);
+    all.push(queue.run('other', async () => 'o1'), queue.run('other', async () => 'o2'));
+    await expect(queue.run('third', async () => 'x')).rejects.toBeInstanceOf(QueueFull);
+    running.open();
+    expect(await Promise.all(all)).toEqual(['running', 'b1', 'b2', 'o1', 'o2']);
+  });
+
+  it('passes a failure of the work to its caller and goes on with the next', async () => {
+    const queue = new FairQueue(1, 2);
+    const failing = queue.run('a', async () => {
+      throw new Error('scrypt failed');
+    });
+    const next = queue.run('b', async () => 'ok');
+    await expect(failing).rejects.toThrow('scrypt failed');
+    expect(await next).toBe('ok');
+  });
+});

@@ -1,0 +1,74 @@
+/** Thrown by {@link FairQueue.run} when the queue is full: the work was not started. */
+export class QueueFull extends Error {
+  override readonly name = 'QueueFull';
+}
+
+interface Job {
+  readonly start: () => void;
+}
+
+/**
+ * Runs at most `concurrency` jobs at once; up to `maxQueued` more wait, beyond that a job is refused at
+ * once ({@link QueueFull}) instead of waiting longer than its caller would. Waiting jobs are taken
+ * round-robin by key (the client address), and one key holds at most half of the queue, so one
+ * client's burst neither fills the queue nor puts everyone else behind it.
+ */
+export class FairQueue {
+  private running = 0;
+  private queued = 0;
+  /** Waiting jobs per key; a Map iterates in insertion order, so re-inserting a key sends it to the back. */
+  private readonly waiting = new Map<string, Job[]>();
+  private readonly maxPerKey: number;
+
+  constructor(
+    readonly concurrency: number,
+    readonly maxQueued: number,
+    private readonly onDepthChange: (queued: number) => void = () => undefined,
+  ) {
+    this.maxPerKey = Math.max(1, Math.ceil(maxQueued / 2));
+  }
+
+  /** Jobs waiting (not running). */
+  get depth(): number {
+    return this.queued;
+  }
+
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    if (this.running < this.concurrency && this.queued === 0) return this.start(work);
+    const own = this.waiting.get(key);
+    if (this.queued >= this.maxQueued || (own?.length ?? 0) >= this.maxPerKey) {
+      return Promise.reject(new QueueFull(`${this.queued} waiting, ${this.running} running`));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const job = { start: () => void this.start(work).then(resolve, reject) };
+      if (own) own.push(job);
+      else this.waiting.set(key, [job]);
+      this.queued++;
+      this.onDepthChange(this.queued);
+    });
+  }
+
+  private async start<T>(work: () => Promise<T>): Promise<T> {
+    this.running++;
+    try {
+      return await work();
+    } finally {
+      this.running--;
+      this.next();
+    }
+  }
+
+  private next(): void {
+    const first = this.waiting.entries().next();
+    if (first.done) return;
+    const [key, jobs] = first.value;
+    const job = jobs.shift();
+    // Round-robin: this key goes to the back of the line (or leaves it when it has nothing left).
+    this.waiting.delete(key);
+    if (jobs.length > 0) this.waiting.set(key, jobs);
+    if (!job) return;
+    this.queued--;
+    this.onDepthChange(this.queued);
+    job.start();
+  }
+}
