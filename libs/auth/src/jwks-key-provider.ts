@@ -1,7 +1,9 @@
 import { KeyObject } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
-import { createRemoteJWKSet, decodeProtectedHeader } from 'jose';
+import { sharedMetric } from '#lab/telemetry';
+import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet } from 'jose';
+import { Counter } from 'prom-client';
 import { ACCESS_TOKEN_TYPE, SIGNING_ALGORITHM } from './scopes.js';
 
 /** A token rejected before or during verification, with the reason reported in 401s (and metrics). */
@@ -12,25 +14,53 @@ export class TokenRejected extends Error {
   }
 }
 
+/** The key fetch's timeout: the JWKS is a small static document. */
+export const JWKS_FETCH_TIMEOUT_MS = 2000;
+
+type Header = ReturnType<typeof decodeProtectedHeader>;
+
+function jwksFetches(): Counter<'outcome'> {
+  return sharedMetric(
+    'jwks_fetches_total',
+    () =>
+      new Counter<'outcome'>({
+        name: 'jwks_fetches_total',
+        help: "Fetches of the oauth service's JWKS by outcome (ok, failed), and fetches not made because one was made less than JWKS_COOLDOWN_MS ago (cooldown).",
+        labelNames: ['outcome'],
+      }),
+  );
+}
+
 /**
- * Finds the public key for a token in the oauth service's JWKS: cached, refetched on an unknown `kid`
- * (at most once per cooldown). The header is checked first, so a token with another algorithm or type
+ * Finds the public key for a token in the oauth service's JWKS: fetched on first use, fetched again
+ * once older than `JWKS_MAX_AGE_MS` or on an unknown `kid`, and never twice within `JWKS_COOLDOWN_MS`,
+ * whether the last fetch succeeded or failed, so tokens with made-up key ids cost at most one fetch per
+ * cooldown even while oauth is failing. When a fetch fails the keys already held stay in use (a
+ * verifier keeps working through an oauth outage; a key removed from the JWKS meanwhile stays trusted
+ * until a fetch succeeds). The header is checked first, so a token with another algorithm or type
  * never causes a fetch.
  */
 @Injectable()
 export class JwksKeyProvider {
-  private readonly jwks: ReturnType<typeof createRemoteJWKSet>;
+  private readonly logger = new Logger('Jwks');
+  private readonly url: URL;
+  private readonly cooldownMs: number;
+  private readonly maxAgeMs: number;
+  private readonly fetches = jwksFetches();
+  private keys?: ReturnType<typeof createLocalJWKSet>;
+  private fetchedAt = 0;
+  private lastAttemptAt?: number;
+  private pending?: Promise<boolean>;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.jwks = createRemoteJWKSet(new URL(`${config.urls.oauth}/.well-known/jwks.json`), {
-      cooldownDuration: config.auth.jwksCooldownMs,
-      cacheMaxAge: config.auth.jwksMaxAgeMs,
-      timeoutDuration: 2000,
-    });
+    this.url = new URL(`${config.urls.oauth}/.well-known/jwks.json`);
+    this.cooldownMs = config.auth.jwksCooldownMs;
+    this.maxAgeMs = config.auth.jwksMaxAgeMs;
+    for (const outcome of ['ok', 'failed', 'cooldown']) this.fetches.inc({ outcome }, 0);
   }
 
   async keyFor(token: string): Promise<KeyObject> {
-    let header: ReturnType<typeof decodeProtectedHeader>;
+    let header: Header;
     try {
       header = decodeProtectedHeader(token);
     } catch {
@@ -41,13 +71,62 @@ export class JwksKeyProvider {
       throw new TokenRejected(`token type must be ${ACCESS_TOKEN_TYPE}`);
     }
     if (typeof header.kid !== 'string') throw new TokenRejected('token has no key id');
+    if (this.keys === undefined || Date.now() - this.fetchedAt >= this.maxAgeMs) await this.refresh();
+    const known = await this.lookup(header);
+    if (known) return known;
+    // An unknown key id: perhaps a key rotated in since the last fetch.
+    if (await this.refresh()) {
+      const rotated = await this.lookup(header);
+      if (rotated) return rotated;
+    }
+    throw new TokenRejected(this.keys ? 'unknown signing key' : 'signing keys unavailable');
+  }
+
+  /** The key for the header among the keys held; undefined when there are none or none matches. */
+  private async lookup(header: Header): Promise<KeyObject | undefined> {
+    if (this.keys === undefined) return undefined;
     try {
-      const key = await this.jwks({ alg: header.alg, kid: header.kid });
+      const key = await this.keys({ alg: header.alg, kid: header.kid });
       return key instanceof KeyObject ? key : KeyObject.from(key);
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (code === 'ERR_JWKS_NO_MATCHING_KEY') throw new TokenRejected('unknown signing key');
-      throw new TokenRejected(`signing keys unavailable: ${error instanceof Error ? error.message : String(error)}`);
+      if (code === 'ERR_JWKS_NO_MATCHING_KEY') return undefined;
+      throw new TokenRejected(`signing key unusable: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** Fetches the JWKS unless one was fetched (or tried) less than the cooldown ago; true when new keys came. */
+  private refresh(): Promise<boolean> {
+    if (this.pending) return this.pending;
+    const now = Date.now();
+    if (this.lastAttemptAt !== undefined && now - this.lastAttemptAt < this.cooldownMs) {
+      this.fetches.inc({ outcome: 'cooldown' });
+      return Promise.resolve(false);
+    }
+    this.lastAttemptAt = now;
+    this.pending = this.fetchKeys().finally(() => (this.pending = undefined));
+    return this.pending;
+  }
+
+  private async fetchKeys(): Promise<boolean> {
+    try {
+      const response = await fetch(this.url, {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS),
+      });
+      if (!response.ok) throw new Error(`answered ${response.status}`);
+      const jwks = (await response.json()) as JSONWebKeySet;
+      this.keys = createLocalJWKSet(jwks);
+      this.fetchedAt = Date.now();
+      this.fetches.inc({ outcome: 'ok' });
+      return true;
+    } catch (error) {
+      this.fetches.inc({ outcome: 'failed' });
+      this.logger.warn({
+        message: `fetching the signing keys from ${this.url.href} failed (${error instanceof Error ? error.message : String(error)}); ${this.keys ? 'the keys held stay in use' : 'tokens are refused'}, next try in ${this.cooldownMs} ms at the earliest`,
+        'jwks.outcome': 'failed',
+      });
+      return false;
     }
   }
 }

@@ -1,6 +1,7 @@
 import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import type { FastifyReply } from 'fastify';
+import type { Observable } from 'rxjs';
 import { authFailuresTotal } from '#lab/telemetry';
 import { TokenRejected } from './jwks-key-provider.js';
 import type { Principal } from './principal.js';
@@ -22,6 +23,12 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   constructor() {
     super();
     authFailuresTotal.init();
+  }
+
+  /** A request an earlier guard already verified (the gateway's rate limit) is not verified twice. */
+  override canActivate(context: ExecutionContext): boolean | Promise<boolean> | Observable<boolean> {
+    if (context.switchToHttp().getRequest<{ user?: Principal }>().user) return true;
+    return super.canActivate(context);
   }
 
   override handleRequest<TUser = Principal>(error: unknown, user: TUser | false, info: unknown, context: ExecutionContext): TUser {

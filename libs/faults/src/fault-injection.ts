@@ -13,8 +13,13 @@ export type ProblemFactory = (
   extra: Record<string, unknown>,
 ) => object;
 
-/** Never delayed nor failed: the fault switch itself, probes and scrapes. */
-const EXEMPT_PATHS = /^\/(?:(?:api\/)?admin\/faults|health|metrics)(?:[/?]|$)/;
+/**
+ * Never delayed nor failed: the fault switch itself, probes and scrapes, and the signing keys
+ * (`/.well-known/jwks.json`, `/.well-known/openid-configuration`): every service verifies the admin's
+ * token with them, so a fault on oauth that failed them would, once the cached keys aged out, lock
+ * the fault switch out of every service, the one that could undo it included.
+ */
+const EXEMPT_PATHS = /^\/(?:(?:api\/)?admin\/faults|health|metrics|\.well-known)(?:[/?]|$)/;
 
 export function isExemptFromFaults(url: string): boolean {
   return EXEMPT_PATHS.test(url);

@@ -142,18 +142,22 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     expect(statuses.filter((status) => status !== 500).every((status) => status === 200)).toBe(true);
   });
 
-  it('never touches the fault switch, probes or scrapes, and shows active faults in /metrics', async () => {
+  it('never touches the fault switch, probes, scrapes or the signing keys, and shows active faults in /metrics', async () => {
     for (const url of [
       '/admin/faults',
       '/api/admin/faults/order',
       '/health/ready',
       '/health/live',
       '/metrics',
+      '/.well-known/jwks.json',
+      '/.well-known/openid-configuration',
     ]) {
       expect(isExemptFromFaults(url)).toBe(true);
     }
     expect(isExemptFromFaults('/widgets')).toBe(false);
     expect(isExemptFromFaults('/admin/faultsx')).toBe(false);
+    expect(isExemptFromFaults('/.well-knownx')).toBe(false);
+    expect(isExemptFromFaults('/oauth/token')).toBe(false);
     faults.errorRatio = 1;
     faults.latency = { minMs: 1000, maxMs: 1000 };
     const started = performance.now();

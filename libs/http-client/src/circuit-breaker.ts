@@ -13,15 +13,36 @@ import type { AppConfig, ServiceName } from '#lab/config';
 import { UpstreamUnavailableError } from './errors.js';
 import type { BreakerStateName, BreakerStateSource } from './resilience-metrics.js';
 
-/** What a call through the breaker produced: a failure when it threw an upstream failure or answered 5xx. */
-const isFailedAnswer = (result: unknown) => ((result as { status?: number } | undefined)?.status ?? 0) >= 500;
+interface Answer {
+  readonly status?: number;
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/**
+ * A 503 with `Retry-After`: a live upstream that chose not to serve this request now (it sheds load,
+ * `overloaded`, or a breaker of its own is open, `circuit_open`) and said when to come back. It answered
+ * on purpose and fast, so it is not a failure of that upstream.
+ */
+export function isDeliberateRefusal(result: unknown): boolean {
+  const answer = result as Answer | undefined;
+  return answer?.status === 503 && answer.headers?.['retry-after'] !== undefined;
+}
+
+/**
+ * What a call through the breaker produced: a failure when it threw an upstream failure (no answer:
+ * unreachable, timeout) or answered 5xx, except a {@link isDeliberateRefusal deliberate 503}. 4xx answers
+ * and errors caused by the request itself (`RequestError`) are not failures.
+ */
+export const isFailedAnswer = (result: unknown) =>
+  ((result as Answer | undefined)?.status ?? 0) >= 500 && !isDeliberateRefusal(result);
 const isUpstreamFailure = (error: unknown) =>
   error instanceof UpstreamUnavailableError && error.reason !== 'circuit_open';
 
 /**
  * The circuit breaker of one upstream (cockatiel's SamplingBreaker): opens when more than
  * `failureRatio` of the calls over `windowMs` failed (connection errors, timeouts, 5xx answers; not
- * 4xx), once there were `minRequests`. While open, calls fail at once with an
+ * 4xx, not a 503 with `Retry-After`, not a call refused or abandoned because of the request), once
+ * there were `minRequests`. While open, calls fail at once with an
  * {@link UpstreamUnavailableError} (`circuit_open`, with the seconds until the trial). After
  * `halfOpenAfterMs` one trial call goes through (the others keep failing fast meanwhile, instead of
  * queueing behind it as cockatiel would): its success closes the breaker, its failure opens it again.

@@ -44,3 +44,29 @@ export function upstreamFailureOf(error: unknown): UpstreamUnavailableError | un
 export function retryAfterOf(error: unknown): number | undefined {
   return upstreamFailureOf(error)?.retryAfterSeconds;
 }
+
+/** Why a call failed because of the request itself rather than the upstream. */
+export type RequestErrorReason = 'invalid_request' | 'caller_aborted';
+
+/**
+ * A call that failed because of the request, not the upstream: the HTTP client refused it before
+ * sending (a header or value it does not support), or the caller abandoned it (the client of the
+ * gateway disconnected). Never retried, never counted by the upstream's circuit breaker: one client's
+ * bad or abandoned requests must not make an upstream look down for everybody.
+ */
+export class RequestError extends Error {
+  constructor(
+    readonly service: ServiceName,
+    readonly reason: RequestErrorReason,
+    /** undici's or Node's error code (`UND_ERR_NOT_SUPPORTED`, `ERR_INVALID_CHAR`), or `CALLER_ABORTED`. */
+    readonly code: string,
+    detail?: string,
+  ) {
+    super(
+      reason === 'caller_aborted'
+        ? `the call to the ${service} service was abandoned by its caller`
+        : `the call to the ${service} service was refused before it was sent (${code}${detail ? `: ${detail}` : ''})`,
+    );
+    this.name = 'RequestError';
+  }
+}

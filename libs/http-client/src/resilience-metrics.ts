@@ -14,6 +14,9 @@ export const RETRY_REASONS = [
 ] as const;
 export type RetryReason = (typeof RETRY_REASONS)[number];
 
+/** Why a call that did not succeed was not held against its upstream (`circuit_breaker_not_counted_total`). */
+export const NOT_COUNTED_REASONS = ['invalid_request', 'caller_aborted', 'deliberate_503'] as const;
+
 /** What the breaker gauge reads at scrape time: the breakers of this process by upstream. */
 export interface BreakerStateSource {
   readonly upstream: string;
@@ -83,8 +86,19 @@ export class ResilienceCounters {
       }),
   );
 
+  readonly notCounted = sharedMetric(
+    'circuit_breaker_not_counted_total',
+    () =>
+      new Counter<'upstream' | 'reason'>({
+        name: 'circuit_breaker_not_counted_total',
+        help: 'Calls that failed or were refused without it being a failure of the upstream, so neither retried nor counted by its breaker: invalid_request (refused before sending), caller_aborted (the client went away), deliberate_503 (a 503 with Retry-After).',
+        labelNames: ['upstream', 'reason'],
+      }),
+  );
+
   /** Every series of this peer at 0, so `increase()` counts the first event too. */
   initPeer(peer: string): void {
+    for (const reason of NOT_COUNTED_REASONS) this.notCounted.inc({ upstream: peer, reason }, 0);
     for (const reason of RETRY_REASONS) this.retries.inc({ peer_service: peer, reason }, 0);
     this.refused.inc({ peer_service: peer }, 0);
     this.rejected.inc({ upstream: peer }, 0);

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '#lab/config';
 import { faults } from '#lab/faults';
 import { register } from 'prom-client';
-import { UpstreamUnavailableError } from './errors.js';
+import { RequestError, UpstreamUnavailableError } from './errors.js';
 import { ServiceClient } from './service-client.js';
 
 /** A loopback stand-in for the product service: answers with `handler`, counts the requests it gets. */
@@ -152,5 +152,74 @@ describe(ServiceClient.name, () => {
       ['open', 1],
       ['half_open', 0],
     ]);
+  });
+
+  const notCounted = async (reason: string) =>
+    (await register.getSingleMetric('circuit_breaker_not_counted_total')?.get())?.values.find(
+      (v) => v.labels.upstream === 'product' && v.labels.reason === reason,
+    )?.value ?? 0;
+
+  it('refuses a request with a hop-by-hop header before sending it: no call, no retry, nothing counted by the breaker', async () => {
+    handler = answer(200);
+    const http = client({ BREAKER_MIN_REQUESTS: '3' });
+    const before = await notCounted('invalid_request');
+    for (const [name, value] of [
+      ['expect', '100-continue'],
+      ['transfer-encoding', 'chunked'],
+      ['connection', 'upgrade'],
+      ['upgrade', 'h2c'],
+      ['keep-alive', 'timeout=5'],
+    ]) {
+      for (let i = 0; i < 3; i++) {
+        const refused = await http
+          .send('product', { method: 'GET', path: '/products', headers: { [name]: value } })
+          .catch((error: unknown) => error);
+        expect(refused).toBeInstanceOf(RequestError);
+        expect(refused).toMatchObject({ reason: 'invalid_request' });
+      }
+    }
+    expect(calls).toBe(0);
+    expect(http.breakerState('product')).toBe('closed');
+    expect((await notCounted('invalid_request')) - before).toBe(15);
+    expect((await http.call('product', 'GET', '/products')).status).toBe(200);
+  });
+
+  it('abandons a call its caller aborted: not retried, not counted, the breaker stays closed', async () => {
+    handler = () => undefined;
+    const http = client({ BREAKER_MIN_REQUESTS: '3', UPSTREAM_TIMEOUT_MS: '10000' });
+    const before = await notCounted('caller_aborted');
+    for (let i = 0; i < 5; i++) {
+      const caller = new AbortController();
+      const pending = http.send('product', { method: 'GET', path: '/hang', headers: {}, signal: caller.signal });
+      while (calls <= i) await new Promise((resolve) => setTimeout(resolve, 5));
+      caller.abort();
+      await expect(pending).rejects.toMatchObject({ name: 'RequestError', reason: 'caller_aborted' });
+    }
+    expect(calls).toBe(5);
+    expect(http.breakerState('product')).toBe('closed');
+    expect((await notCounted('caller_aborted')) - before).toBe(5);
+  });
+
+  it('does not count a 503 with Retry-After (load shed, a deeper breaker open) against the breaker; a bare 503 opens it', async () => {
+    const http = client({ BREAKER_MIN_REQUESTS: '3', RETRY_MAX: '0' });
+    handler = answer(503, { 'retry-after': '1' });
+    for (let i = 0; i < 10; i++) expect((await http.call('product', 'POST', '/oauth/token')).status).toBe(503);
+    expect(http.breakerState('product')).toBe('closed');
+    handler = answer(503);
+    for (let i = 0; i < 3; i++) expect((await http.call('product', 'POST', '/oauth/token')).status).toBe(503);
+    expect(http.breakerState('product')).toBe('open');
+  });
+
+  it('lets a call marked breaker: false through an open breaker, without counting it', async () => {
+    faults.unreachable.add('product');
+    const http = client({ BREAKER_MIN_REQUESTS: '3', RETRY_MAX: '0' });
+    for (let i = 0; i < 3; i++) await http.call('product', 'GET', '/products').catch(() => undefined);
+    expect(http.breakerState('product')).toBe('open');
+    faults.unreachable.clear();
+    handler = answer(200);
+    const response = await http.send('product', { method: 'GET', path: '/admin/faults', headers: {}, breaker: false });
+    expect(response.status).toBe(200);
+    await response.body.dump();
+    expect(http.breakerState('product')).toBe('open');
   });
 });

@@ -5,8 +5,9 @@ import { faults } from '#lab/faults';
 import { currentRequestContext } from '#lab/logging';
 import { Agent, type Dispatcher, request } from 'undici';
 import { fullJitterDelay } from './backoff.js';
-import { UpstreamBreaker } from './circuit-breaker.js';
-import { UpstreamUnavailableError } from './errors.js';
+import { isDeliberateRefusal, UpstreamBreaker } from './circuit-breaker.js';
+import { RequestError, UpstreamUnavailableError } from './errors.js';
+import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 import { ResilienceCounters, type RetryReason, watchBreaker } from './resilience-metrics.js';
 import { RetryBudget } from './retry-budget.js';
 
@@ -40,6 +41,13 @@ export interface RawRequest {
   /** Bytes, held in memory so that a retry can send them again. */
   body?: Buffer | string;
   timeoutMs?: number;
+  /** The caller's: when it aborts (the client went away), the call is abandoned as a {@link RequestError}. */
+  signal?: AbortSignal;
+  /**
+   * `false`: past the upstream's circuit breaker, neither stopped by it nor counted (the fault switch,
+   * which must reach a service whose faults opened the breaker).
+   */
+  breaker?: boolean;
 }
 
 /** The upstream's answer, its body not read yet: stream it, or read it with `body.json()`/`text()`/`dump()`. */
@@ -50,6 +58,17 @@ export interface RawResponse {
 }
 
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+/** What undici and Node throw for a request they will not send (a header or value they refuse): nothing reached the upstream. */
+const REFUSED = new Set([
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_INVALID_ARG_VALUE',
+  'ERR_INVALID_CHAR',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_URL',
+]);
 /** Methods safe to send twice (RFC 9110 §9.2.2); POST and PATCH never are. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const RETRIED_STATUS: Readonly<Record<number, RetryReason>> = {
@@ -59,6 +78,11 @@ const RETRIED_STATUS: Readonly<Record<number, RetryReason>> = {
   504: 'status_504',
 };
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Carries a deliberate 503 past the breaker (see `isDeliberateRefusal`). */
+class DeliberateRefusal {
+  constructor(readonly response: RawResponse) {}
+}
 
 interface Upstream {
   readonly breaker: UpstreamBreaker;
@@ -124,19 +148,40 @@ export class ServiceClient implements OnModuleDestroy {
 
   /**
    * Sends a request as given and resolves with the answer's status and headers, its body unread. Throws
-   * {@link UpstreamUnavailableError} when no answer came (after any retries) or the breaker is open.
+   * {@link UpstreamUnavailableError} when no answer came (after any retries) or the breaker is open, and
+   * {@link RequestError} when the request itself was refused or abandoned (never retried nor counted).
    */
   async send(service: ServiceName, raw: RawRequest): Promise<RawResponse> {
     const upstream = this.upstreams.get(service) ?? this.upstream(service);
     const retriable = IDEMPOTENT.has(raw.method);
     const { max, baseDelayMs, maxDelayMs } = this.config.retry;
+    // Refused before the breaker sees it: not even a half-open trial is spent on a request that cannot go.
+    const refused = refusedHeader(raw.headers);
+    if (refused !== undefined) {
+      this.counters.notCounted.inc({ upstream: service, reason: 'invalid_request' });
+      throw new RequestError(service, 'invalid_request', 'HOP_BY_HOP_HEADER', `${refused} is never sent on`);
+    }
     upstream.budget.recordRequest();
+    // A deliberate 503 leaves the breaker as a value it does not handle, so it is counted neither way.
+    const call = async () => {
+      const answer = await this.attempt(service, upstream, raw);
+      if (isDeliberateRefusal(answer)) throw new DeliberateRefusal(answer);
+      return answer;
+    };
     for (let retry = 0; ; retry++) {
       let response: RawResponse | undefined;
       let failure: UpstreamUnavailableError | undefined;
       try {
-        response = await upstream.breaker.execute(() => this.attempt(service, upstream, raw));
+        response = await (raw.breaker === false ? call() : upstream.breaker.execute(call));
       } catch (error) {
+        if (error instanceof DeliberateRefusal) {
+          this.counters.notCounted.inc({ upstream: service, reason: 'deliberate_503' });
+          return error.response;
+        }
+        if (error instanceof RequestError) {
+          this.counters.notCounted.inc({ upstream: service, reason: error.reason });
+          throw error;
+        }
         if (!(error instanceof UpstreamUnavailableError) || error.reason === 'circuit_open') throw error;
         failure = error;
       }
@@ -175,6 +220,7 @@ export class ServiceClient implements OnModuleDestroy {
   }
 
   private async attempt(service: ServiceName, upstream: Upstream, raw: RawRequest): Promise<RawResponse> {
+    if (raw.signal?.aborted) throw new RequestError(service, 'caller_aborted', 'CALLER_ABORTED');
     if (faults.isUnreachable(service))
       throw new UpstreamUnavailableError(service, 'unreachable', 'FAULT_INJECTED');
     const timeoutMs = raw.timeoutMs ?? upstream.timeoutMs;
@@ -186,6 +232,8 @@ export class ServiceClient implements OnModuleDestroy {
       timedOut = true;
       controller.abort();
     }, timeoutMs);
+    const abandon = () => controller.abort();
+    raw.signal?.addEventListener('abort', abandon, { once: true });
     try {
       const response = await request(`${upstream.origin}${raw.path}`, {
         method: raw.method as Dispatcher.HttpMethod,
@@ -200,9 +248,15 @@ export class ServiceClient implements OnModuleDestroy {
       return { status: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
       if (timedOut) throw new UpstreamUnavailableError(service, 'timeout', 'UND_ERR_HEADERS_TIMEOUT');
+      if (raw.signal?.aborted) throw new RequestError(service, 'caller_aborted', 'CALLER_ABORTED');
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && REFUSED.has(code)) {
+        throw new RequestError(service, 'invalid_request', code, error instanceof Error ? error.message : undefined);
+      }
       throw upstreamUnavailable(service, error);
     } finally {
       clearTimeout(timer);
+      raw.signal?.removeEventListener('abort', abandon);
     }
   }
 
@@ -236,6 +290,18 @@ export class ServiceClient implements OnModuleDestroy {
 function retryReasonOf(response: RawResponse): RetryReason | undefined {
   const reason = RETRIED_STATUS[response.status];
   return reason && response.headers['retry-after'] === undefined ? reason : undefined;
+}
+
+/**
+ * A connection-level header (`expect`, `transfer-encoding`, `connection`, …) in a request: undici would
+ * refuse some of them, and none may cross a hop. A caller passing one on made a mistake of its own.
+ */
+function refusedHeader(headers: RawRequest['headers']): string | undefined {
+  for (const name in headers) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP_HEADERS.has(lower) && lower !== 'host') return lower;
+  }
+  return undefined;
 }
 
 /** An undici failure as the service's unavailability: a timeout for undici's timeout codes, else unreachable. */

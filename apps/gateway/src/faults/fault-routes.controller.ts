@@ -12,7 +12,8 @@ const isServiceName = (name: string): name is ServiceName =>
 /**
  * `GET|PUT|DELETE /api/admin/faults/:service`: the fault switch of any service through the gateway
  * (admin scope, checked here and again by the service), forwarded to that service's `/admin/faults`,
- * or the gateway's own faults when `:service` is `gateway`. An unknown service is a 404.
+ * or the gateway's own faults when `:service` is `gateway`. An unknown service is a 404. These calls go
+ * past the upstream's circuit breaker (not stopped, not counted) and are never rate-limited.
  */
 @Controller('api/admin/faults')
 @Authenticated(Scope.Admin)
@@ -68,6 +69,7 @@ export class FaultRoutesController {
     }
     // ProxyModule keeps its ProxyService to itself; the same instance is looked up rather than a second one made.
     this.proxy ??= this.moduleRef.get(ProxyService, { strict: false });
-    await this.proxy.forward(request, reply, service, '/admin/faults');
+    // Past the breaker: the faults being undone may be what opened it, and the switch must always reach them.
+    await this.proxy.forward(request, reply, service, '/admin/faults', { breaker: false });
   }
 }

@@ -1,20 +1,46 @@
-import { All, Controller, Delete, Get, Patch, Post, Req, Res, UseInterceptors } from '@nestjs/common';
+import { All, Controller, Delete, Get, Inject, Patch, Post, Req, Res } from '@nestjs/common';
 import { Authenticated } from '#lab/auth';
+import { APP_CONFIG, type AppConfig } from '#lab/config';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { RateLimitInterceptor } from '../rate-limit/rate-limit.interceptor.js';
-import { ProxyService } from './proxy.service.js';
+import { RateLimited } from '../rate-limit/rate-limit.guard.js';
+import { type ForwardOptions, ProxyService } from './proxy.service.js';
 
 /** `/api/x?y` → `/x?y` on the owning service. */
 const upstreamPath = (request: FastifyRequest) => request.url.replace(/^\/api(?=\/)/, '');
+
+/** A pessimistic time for one password hash on a busy machine (scrypt takes ~0.25 s of a free core). */
+const HASH_BOUND_MS = 1000;
+
+/**
+ * The gateway's timeout for routes that wait for a password hash: at least as long as oauth may
+ * legitimately take, a full hashing queue (`PASSWORD_HASH_QUEUE` waiting for
+ * `PASSWORD_HASH_CONCURRENCY` threads) plus the hash itself, at {@link HASH_BOUND_MS} a hash; past its
+ * queue oauth answers 503 `overloaded` at once. So a burst of sign-ins ends in oauth's fast 429s and
+ * 503s, not in gateway timeouts that count against oauth's breaker. `UPSTREAM_TIMEOUTS_MS=oauth=…`
+ * raises it further.
+ */
+export function hashingTimeoutMs(config: AppConfig): number {
+  const { passwordHashConcurrency, passwordHashQueue } = config.oauth;
+  const queued = (Math.ceil(passwordHashQueue / passwordHashConcurrency) + 2) * HASH_BOUND_MS;
+  return Math.max(config.upstreamTimeoutsMs.oauth ?? config.upstreamTimeoutMs, queued);
+}
 
 /**
  * What the public may reach without a token. Each route names its service and methods; anything not
  * listed here or in {@link ProtectedRoutesController} (internal endpoints included) is a 404.
  */
 @Controller()
-@UseInterceptors(RateLimitInterceptor)
+@RateLimited('address')
 export class PublicRoutesController {
-  constructor(private readonly proxy: ProxyService) {}
+  /** Sign-in and sign-up wait for a password hash: their timeout fits oauth's hashing queue. */
+  private readonly hashing: ForwardOptions;
+
+  constructor(
+    private readonly proxy: ProxyService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.hashing = { timeoutMs: hashingTimeoutMs(config) };
+  }
 
   @Get('.well-known/*')
   wellKnown(@Req() request: FastifyRequest, @Res() reply: FastifyReply) {
@@ -23,12 +49,12 @@ export class PublicRoutesController {
 
   @Post('api/oauth/token')
   token(@Req() request: FastifyRequest, @Res() reply: FastifyReply) {
-    return this.proxy.forward(request, reply, 'oauth', upstreamPath(request));
+    return this.proxy.forward(request, reply, 'oauth', upstreamPath(request), this.hashing);
   }
 
   @Post('api/users')
   signUp(@Req() request: FastifyRequest, @Res() reply: FastifyReply) {
-    return this.proxy.forward(request, reply, 'oauth', upstreamPath(request));
+    return this.proxy.forward(request, reply, 'oauth', upstreamPath(request), this.hashing);
   }
 
   @Get(['api/products', 'api/products/*'])
@@ -40,7 +66,7 @@ export class PublicRoutesController {
 /** Routes that need a valid bearer token at the gateway; the backend verifies it again and checks scopes. */
 @Controller('api')
 @Authenticated()
-@UseInterceptors(RateLimitInterceptor)
+@RateLimited('token')
 export class ProtectedRoutesController {
   constructor(private readonly proxy: ProxyService) {}
 

@@ -1,48 +1,91 @@
 import {
   BadRequestException,
   GatewayTimeoutException,
+  HttpException,
   Injectable,
   Logger,
   ServiceUnavailableException,
 } from '@nestjs/common';
 import type { ServiceName } from '#lab/config';
-import { type RawResponse, ServiceClient, UpstreamUnavailableError, upstreamUnavailable } from '#lab/http-client';
+import {
+  endToEndHeaders,
+  type RawResponse,
+  RequestError,
+  ServiceClient,
+  UpstreamUnavailableError,
+  upstreamUnavailable,
+} from '#lab/http-client';
+import { sharedMetric } from '#lab/telemetry';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Counter } from 'prom-client';
 
-/** Connection-level headers (RFC 9110 §7.6.1) and those the gateway recomputes. */
-const NOT_FORWARDED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-  'forwarded',
-  'x-real-ip',
-  'x-request-id',
-]);
+/**
+ * End-to-end headers the gateway does not pass on either way, besides the hop-by-hop ones
+ * (`endToEndHeaders`): those it recomputes or sets itself.
+ */
+const RECOMPUTED = new Set(['content-length', 'forwarded', 'x-real-ip', 'x-request-id']);
 /** Answers up to this size (with a Content-Length) are buffered rather than streamed. */
 const BUFFERED_BODY_BYTES = 256 * 1024;
 /** Identity and hop headers only the gateway may set: a client sending them is ignored. */
 const UNTRUSTED = /^(x-user-|x-internal-|x-forwarded-)/;
 
+/** Why the gateway refused to forward a request (`gateway_requests_refused_total{reason}`). */
+export const REFUSAL_REASONS = ['ambiguous_path', 'invalid_request', 'client_closed'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+export function refusedRequests(): Counter<'reason'> {
+  return sharedMetric(
+    'gateway_requests_refused_total',
+    () =>
+      new Counter<'reason'>({
+        name: 'gateway_requests_refused_total',
+        help: 'Requests the gateway did not forward or whose answer it could not deliver, by reason: ambiguous_path (400), invalid_request (400, refused by the HTTP client), client_closed (499, the client went away first).',
+        labelNames: ['reason'],
+      }),
+  );
+}
+
+/** A dot segment, also one followed by an encoded `?` or `#` or by `;` parameters (`..%3f`, `%2e%2e%23x`, `..;x`). */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}(?:(?:%3f|%23|;).*)?$/i;
+
 /**
- * A path the upstream URL would rewrite: dot segments (`..`, `%2e%2e`), backslashes (read as `/`)
- * or control characters (dropped). Forwarded as is, `/api/products/../metrics` would reach a route
- * the gateway never exposes, so such paths are refused before routing to the upstream.
+ * A request target the upstream URL (or the upstream's router) could read otherwise than the gateway:
+ * a fragment (`#`: never part of a request target, and dropped by URL parsers, so `/x/..#` would become
+ * `/`), dot segments (`..`, `%2e%2e`, also ended by an encoded `?`/`#` or `;`), backslashes (read as
+ * `/`) or control characters (dropped). Forwarded as is, `/api/products/../metrics` would reach a
+ * route the gateway never exposes, so such paths are refused before routing to the upstream. The
+ * path ends at the first `?`; the query is the upstream's to read.
  */
 export function isAmbiguousPath(path: string): boolean {
+  if (path.includes('#')) return true;
   const pathname = path.split('?', 1)[0];
   return (
     // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-    /[\\\x00-\x1f\x7f]/.test(pathname) ||
-    pathname.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))
+    /[\\\x00-\x1f\x7f]|%5c|%00/i.test(pathname) || pathname.split('/').some((segment) => DOT_SEGMENT.test(segment))
   );
+}
+
+/**
+ * What the gateway sends on: the client's end-to-end headers (hop-by-hop ones and those the
+ * `Connection` header names dropped, RFC 9110 §7.6.1; identity headers only the gateway may set
+ * dropped), plus its request id and the `X-Forwarded-*` it owns: the client's address as the gateway
+ * saw it (a client's own `X-Forwarded-For` is never trusted: the gateway is the edge).
+ */
+export function forwardedHeaders(request: FastifyRequest): Record<string, string | string[]> {
+  const headers = endToEndHeaders(request.headers, (name) => RECOMPUTED.has(name) || UNTRUSTED.test(name));
+  headers['x-request-id'] = request.id;
+  headers['x-forwarded-for'] = request.ip;
+  headers['x-forwarded-proto'] = request.protocol;
+  if (request.headers.host) headers['x-forwarded-host'] = request.headers.host;
+  return headers;
+}
+
+/** How the gateway calls the upstream of one route. */
+export interface ForwardOptions {
+  /** This route's timeout per attempt instead of the upstream's (`UPSTREAM_TIMEOUTS_MS`). */
+  readonly timeoutMs?: number;
+  /** `false`: past the upstream's circuit breaker (the fault switch must reach a failing service). */
+  readonly breaker?: boolean;
 }
 
 /** The gateway's answer when the owning service gave none: 504 for a timeout, else 503 (Retry-After while its breaker is open). */
@@ -78,39 +121,52 @@ function unavailableAnswer(service: ServiceName, error: UpstreamUnavailableError
 @Injectable()
 export class ProxyService {
   private readonly logger = new Logger('Proxy');
+  private readonly refused = refusedRequests();
 
-  constructor(private readonly client: ServiceClient) {}
+  constructor(private readonly client: ServiceClient) {
+    for (const reason of REFUSAL_REASONS) this.refused.inc({ reason }, 0);
+  }
 
   async forward(
     request: FastifyRequest,
     reply: FastifyReply,
     service: ServiceName,
     path: string,
+    options: ForwardOptions = {},
   ): Promise<void> {
-    if (isAmbiguousPath(path)) {
-      this.logger.warn(
-        `refused ${request.method} ${request.url}: dot segments or backslashes in the path (request ${request.id})`,
-      );
-      throw new BadRequestException(
-        "the path must not contain '.' or '..' segments, backslashes or control characters",
-      );
+    if (isAmbiguousPath(request.url) || isAmbiguousPath(path)) {
+      this.refused.inc({ reason: 'ambiguous_path' });
+      this.logger.warn({
+        message: `refused ${request.method} ${request.url.split(/[?#]/, 1)[0]}: a fragment, dot segments, backslashes or control characters in the path (request ${request.id})`,
+        'gateway.refusal': 'ambiguous_path',
+      });
+      throw new BadRequestException({
+        message: "the path must not contain a '#', '.' or '..' segments, backslashes or control characters",
+        code: 'ambiguous_path',
+      });
     }
-    const headers: Record<string, string | string[]> = {};
-    for (const name in request.headers) {
-      const value = request.headers[name];
-      if (value === undefined || NOT_FORWARDED.has(name) || UNTRUSTED.test(name)) continue;
-      headers[name] = value;
-    }
-    headers['x-request-id'] = request.id;
-    headers['x-forwarded-for'] = request.ip;
-    headers['x-forwarded-proto'] = request.protocol;
-    if (request.headers.host) headers['x-forwarded-host'] = request.headers.host;
+    // The client going away abandons the call: neither a failure of the upstream nor worth a retry.
+    const abandoned = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableEnded) abandoned.abort();
+    };
+    reply.raw.once('close', onClose);
 
     const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : undefined;
     let response: RawResponse;
     try {
-      response = await this.client.send(service, { method: request.method, path, headers, body });
+      response = await this.client.send(service, {
+        method: request.method,
+        path,
+        headers: forwardedHeaders(request),
+        body,
+        signal: abandoned.signal,
+        timeoutMs: options.timeoutMs,
+        breaker: options.breaker,
+      });
     } catch (error) {
+      reply.raw.off('close', onClose);
+      if (error instanceof RequestError) throw this.requestFailed(request, path, error);
       if (!(error instanceof UpstreamUnavailableError)) throw error;
       // One line per fast-failed request would flood the logs while a breaker is open; its transitions are logged.
       const line = `${request.method} ${path} → ${service} failed: ${error.code} (request ${request.id})`;
@@ -119,6 +175,7 @@ export class ProxyService {
       throw unavailableAnswer(service, error);
     }
 
+    reply.raw.off('close', onClose);
     // A small answer of known length is read whole and sent as one buffer: piping it through streams
     // cost the gateway more CPU than the rest of the hop. Anything else is streamed.
     const length = Number(response.headers['content-length']);
@@ -132,10 +189,26 @@ export class ProxyService {
       }
     }
     void reply.status(response.status);
-    for (const name in response.headers) {
-      const value = response.headers[name];
-      if (value !== undefined && !NOT_FORWARDED.has(name)) void reply.header(name, value);
-    }
+    const answerHeaders = endToEndHeaders(response.headers, (name) => RECOMPUTED.has(name));
+    for (const name in answerHeaders) void reply.header(name, answerHeaders[name]);
     await reply.send(answer);
+  }
+
+  /** 499 for a client that went away (nginx's code; nobody reads it but the logs), 400 for a request the HTTP client refused. */
+  private requestFailed(request: FastifyRequest, path: string, error: RequestError): HttpException {
+    const line = `${request.method} ${path} → ${error.service} not forwarded: ${error.message} (request ${request.id})`;
+    if (error.reason === 'caller_aborted') {
+      this.refused.inc({ reason: 'client_closed' });
+      this.logger.log({ message: line, 'gateway.refusal': 'client_closed' });
+      return new HttpException({ message: 'the client closed the request', code: 'client_closed_request' }, 499, {
+        cause: error,
+      });
+    }
+    this.refused.inc({ reason: 'invalid_request' });
+    this.logger.warn({ message: line, 'gateway.refusal': 'invalid_request', 'error.code': error.code });
+    return new BadRequestException(
+      { message: 'the request cannot be forwarded as sent', code: 'invalid_request' },
+      { cause: error },
+    );
   }
 }

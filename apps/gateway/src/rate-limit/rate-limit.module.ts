@@ -1,6 +1,8 @@
 import { Logger, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { AuthModule } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
-import { RATE_LIMIT_STORE, RateLimitInterceptor } from './rate-limit.interceptor.js';
+import { RATE_LIMIT_STORE, RateLimitGuard } from './rate-limit.guard.js';
 import { MemoryRateLimitStore, MongoRateLimitStore, type RateLimitStore } from './rate-limit.store.js';
 
 /** The store the limit counts in: none when RATE_LIMIT_REQUESTS is 0, in memory, or shared in MongoDB. */
@@ -24,11 +26,13 @@ async function createStore(config: AppConfig): Promise<RateLimitStore | undefine
   return MongoRateLimitStore.connect(url, config.mongo.database, windowMs, onClose);
 }
 
+/** The rate limit as a global guard: it runs before the routes' own auth guards (see {@link RateLimitGuard}). */
 @Module({
+  imports: [AuthModule],
   providers: [
     { provide: RATE_LIMIT_STORE, inject: [APP_CONFIG], useFactory: createStore },
-    RateLimitInterceptor,
+    { provide: APP_GUARD, useClass: RateLimitGuard },
   ],
-  exports: [RATE_LIMIT_STORE, RateLimitInterceptor],
+  exports: [RATE_LIMIT_STORE],
 })
 export class RateLimitModule {}

@@ -1,0 +1,148 @@
+import {
+  type CanActivate,
+  type ExecutionContext,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleDestroy,
+  SetMetadata,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { JwtAuthGuard, type Principal } from '#lab/auth';
+import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { sharedMetric } from '#lab/telemetry';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Counter } from 'prom-client';
+import { type RateLimitStore, type WindowCount, windowEnd } from './rate-limit.store.js';
+
+export const RATE_LIMIT_STORE = Symbol('RATE_LIMIT_STORE');
+export const RATE_LIMITED_REQUESTS = 'rate_limited_requests_total';
+const RATE_LIMITED = 'lab:rate-limited';
+
+/**
+ * Who a request counts against: `address`, the client's address (public routes); `token`, the verified
+ * token's subject, or the address when the token is missing or does not verify (protected routes).
+ */
+export type RateLimitKind = 'address' | 'token';
+export const RateLimited = (kind: RateLimitKind) => SetMetadata(RATE_LIMITED, kind);
+
+/** Whose count went over the limit: a token subject, an address, or an address sending no valid token to a protected route. */
+export const LIMITED_REASONS = ['subject', 'address', 'unauthenticated'] as const;
+type LimitedReason = (typeof LIMITED_REASONS)[number];
+
+function rateLimitedCounter(): Counter<'reason'> {
+  return sharedMetric(
+    RATE_LIMITED_REQUESTS,
+    () =>
+      new Counter<'reason'>({
+        name: RATE_LIMITED_REQUESTS,
+        help: 'Requests answered 429 by the rate limit, by whose count was over: a token subject, an address (anonymous), or an address whose requests failed authentication (unauthenticated).',
+        labelNames: ['reason'],
+      }),
+  );
+}
+
+/**
+ * The gateway's per-client rate limit on every routed request (`@RateLimited`): `RATE_LIMIT_REQUESTS`
+ * per fixed window of `RATE_LIMIT_WINDOW_SECONDS`. A global guard, so it runs before any other: on a
+ * protected route it verifies the token itself (the route's own auth guard then finds the request
+ * verified) and counts the request against the token's subject, or, when the token is missing or does
+ * not verify, against the client's address, so a storm of bad tokens is refused with 429 like any
+ * other. Every answer carries the IETF draft headers (`RateLimit-Policy`, `RateLimit`); over the limit
+ * it is 429 with `Retry-After`, without calling any backend. Health, metrics and the fault switch are
+ * not routed requests, so never limited.
+ */
+@Injectable()
+export class RateLimitGuard implements CanActivate, OnModuleDestroy {
+  private readonly logger = new Logger('RateLimit');
+  private readonly limit: number;
+  private readonly windowMs: number;
+  private readonly policy: string;
+  private readonly limited = rateLimitedCounter();
+
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(RATE_LIMIT_STORE) private readonly store: RateLimitStore | undefined,
+    private readonly reflector: Reflector,
+    private readonly auth: JwtAuthGuard,
+  ) {
+    this.limit = config.rateLimit.requests;
+    this.windowMs = config.rateLimit.windowSeconds * 1000;
+    this.policy = `"default";q=${this.limit};w=${config.rateLimit.windowSeconds}`;
+    for (const reason of LIMITED_REASONS) this.limited.inc({ reason }, 0);
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const kind = this.reflector.getAllAndOverride<RateLimitKind | undefined>(RATE_LIMITED, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (kind === undefined || this.store === undefined) return true;
+    const http = context.switchToHttp();
+    const request = http.getRequest<FastifyRequest & { user?: Principal }>();
+    const reply = http.getResponse<FastifyReply>();
+    if (kind === 'address') {
+      await this.count(`ip:${request.ip}`, 'address', request, reply);
+      return true;
+    }
+    try {
+      await this.auth.canActivate(context);
+    } catch (error) {
+      if (!(error instanceof UnauthorizedException)) throw error;
+      // Counted like any request from that address; over the limit the 429 replaces the 401.
+      try {
+        await this.count(`ip:${request.ip}`, 'unauthenticated', request, reply);
+      } catch (limited) {
+        reply.removeHeader('www-authenticate');
+        throw limited;
+      }
+      throw error;
+    }
+    await this.count(`sub:${(request.user as Principal).subject}`, 'subject', request, reply);
+    return true;
+  }
+
+  /** Counts one request for `key`; sets the RateLimit headers; throws the 429 over the limit. */
+  private async count(key: string, reason: LimitedReason, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const store = this.store as RateLimitStore;
+    const now = Date.now();
+    let window: WindowCount;
+    try {
+      window = await store.hit(key, now);
+    } catch (error) {
+      // The shared store is down: let traffic through rather than refuse everyone.
+      this.logger.warn(
+        `rate-limit store failed, request let through: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      window = { count: 0, resetAt: windowEnd(now, this.windowMs) };
+    }
+    const reset = Math.max(1, Math.ceil((window.resetAt - now) / 1000));
+    void reply.header('ratelimit-policy', this.policy);
+    void reply.header('ratelimit', `"default";r=${Math.max(0, this.limit - window.count)};t=${reset}`);
+    if (window.count <= this.limit) return;
+
+    this.limited.inc({ reason });
+    // Once per client and window, not once per refused request.
+    if (window.count === this.limit + 1) {
+      this.logger.warn({
+        message: `${key} went over ${this.limit} requests per ${this.windowMs / 1000} s${reason === 'unauthenticated' ? ' (failing authentication)' : ''}: 429 for ${reset} s (request ${request.id})`,
+        'rate_limit.reason': reason,
+      });
+    }
+    void reply.header('retry-after', String(reset));
+    throw new HttpException(
+      {
+        message: `rate limit of ${this.limit} requests per ${this.windowMs / 1000} s exceeded; retry in ${reset} s`,
+        code: 'rate_limited',
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.store?.close();
+  }
+}

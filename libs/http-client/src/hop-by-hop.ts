@@ -1,0 +1,52 @@
+/**
+ * Header fields that describe one connection, not the message (RFC 9110 §7.6.1, and the ones Envoy and
+ * nginx drop too): a proxy never forwards them, in either direction. `expect` is answered by the hop
+ * that receives it (Node answers `100-continue` itself); `host` is the next hop's.
+ */
+export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'host',
+  'http2-settings',
+]);
+
+/** Whether a header never crosses a hop: a listed one, any `proxy-*`, or one the message's `Connection` names. */
+export function isHopByHop(name: string, connectionOptions: ReadonlySet<string>): boolean {
+  return HOP_BY_HOP_HEADERS.has(name) || name.startsWith('proxy-') || connectionOptions.has(name);
+}
+
+/** The header names a `Connection` field lists (lower case): they belong to this connection only. */
+export function connectionOptions(connection: string | string[] | undefined): Set<string> {
+  const options = new Set<string>();
+  for (const value of Array.isArray(connection) ? connection : connection ? [connection] : []) {
+    for (const option of value.split(',')) {
+      const name = option.trim().toLowerCase();
+      if (name) options.add(name);
+    }
+  }
+  return options;
+}
+
+/**
+ * The end-to-end headers of a message: `headers` minus hop-by-hop ones and those `also` names (lower
+ * case, as Node gives them). What a proxy may pass on.
+ */
+export function endToEndHeaders(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  also: (name: string) => boolean = () => false,
+): Record<string, string | string[]> {
+  const named = connectionOptions(headers.connection);
+  const kept: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || isHopByHop(name, named) || also(name)) continue;
+    kept[name] = value;
+  }
+  return kept;
+}
