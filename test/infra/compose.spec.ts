@@ -169,6 +169,29 @@ describe('docker-compose.yml', () => {
     expect(compose.services.prometheus.command).toContain('--enable-feature=exemplar-storage');
   });
 
+  it("gives the secrets from .env to who needs them, and Alertmanager the webhook's token in the file alertmanager.yml names", () => {
+    expect(compose.services.oauth.environment).toMatchObject({
+      OAUTH_ADMIN_PASSWORD: dotEnv.OAUTH_ADMIN_PASSWORD,
+      ORDER_CLIENT_SECRET: dotEnv.ORDER_CLIENT_SECRET,
+      ADMIN_CLIENT_SECRET: dotEnv.ADMIN_CLIENT_SECRET,
+    });
+    expect(compose.services.order.environment).toMatchObject({ ORDER_CLIENT_SECRET: dotEnv.ORDER_CLIENT_SECRET });
+    expect(compose.services.gateway.environment).not.toHaveProperty('OAUTH_ADMIN_PASSWORD');
+    expect(dotEnv.ALERT_WEBHOOK_TOKEN).toMatch(/^\S{16,}$/);
+    expect(compose.services['alert-webhook'].environment).toMatchObject({ ALERT_WEBHOOK_TOKEN: dotEnv.ALERT_WEBHOOK_TOKEN });
+    expect(compose.services.alertmanager.environment).toMatchObject({ ALERT_WEBHOOK_TOKEN: dotEnv.ALERT_WEBHOOK_TOKEN });
+    const alertmanager = parse(read('infra/alertmanager/alertmanager.yml')) as {
+      receivers: { webhook_configs?: { http_config?: { authorization?: { type?: string; credentials_file?: string } } }[] }[];
+    };
+    const authorization = alertmanager.receivers[0].webhook_configs?.[0].http_config?.authorization;
+    expect(authorization?.type).toBe('Bearer');
+    const script = (compose.services.alertmanager.entrypoint as string[]).join(' ');
+    // The file is written where Alertmanager may write (its storage volume), before it starts.
+    expect(authorization?.credentials_file).toMatch(/^\/alertmanager\//);
+    expect(script).toContain(`"$$ALERT_WEBHOOK_TOKEN" > ${authorization?.credentials_file} && exec /bin/alertmanager "$$@"`);
+    expect(compose.services.alertmanager.volumes).toContain('alertmanager-data:/alertmanager');
+  });
+
   it('offers a lighter variant that leaves out the heavy backends', () => {
     const light = load(lightText);
     for (const heavy of ['elasticsearch', 'kibana', 'fluentd', 'zipkin', 'cadvisor']) {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -81,7 +82,10 @@ interface AlertmanagerRoute {
 interface AlertmanagerConfig {
   route: AlertmanagerRoute;
   inhibit_rules?: { source_matchers?: string[]; target_matchers?: string[]; equal?: string[] }[];
-  receivers: { name: string; webhook_configs?: { url: string }[] }[];
+  receivers: {
+    name: string;
+    webhook_configs?: { url: string; http_config?: { authorization?: { credentials_file?: string } } }[];
+  }[];
 }
 
 const readYaml = <T>(file: string) => parse(readFileSync(file, 'utf8')) as T;
@@ -389,8 +393,13 @@ function localPrometheusConfig(local: Record<string, string>, workDir: string) {
   return { file, kept: kept.map((job) => job.job_name), left };
 }
 
-/** infra/alertmanager/alertmanager.yml with the webhook on its local port and no waiting before a group's first notification. */
-function localAlertmanagerConfig(webhookUrl: string, workDir: string) {
+/**
+ * infra/alertmanager/alertmanager.yml with the webhook on its local port, its bearer token in a file of
+ * the work directory, and no waiting before a group's first notification.
+ */
+function localAlertmanagerConfig(webhookUrl: string, token: string, workDir: string) {
+  const tokenFile = join(workDir, 'alert-webhook-token');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
   const config = readYaml<AlertmanagerConfig>(ALERTMANAGER_FILE);
   const visit = (route: AlertmanagerRoute) => {
     if (route.group_wait) route.group_wait = '1s';
@@ -399,8 +408,11 @@ function localAlertmanagerConfig(webhookUrl: string, workDir: string) {
   };
   visit(config.route);
   for (const receiver of config.receivers) {
-    for (const webhook of receiver.webhook_configs ?? [])
+    for (const webhook of receiver.webhook_configs ?? []) {
       webhook.url = webhook.url.replace('http://alert-webhook:9095', webhookUrl);
+      const authorization = webhook.http_config?.authorization;
+      if (authorization?.credentials_file) authorization.credentials_file = tokenFile;
+    }
   }
   const file = join(workDir, 'alertmanager.yml');
   writeFileSync(file, stringify(config));
@@ -635,10 +647,16 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
     fluentd = await startFluentdReceiver();
     const fluentEnv = { FLUENTD_HOST: '127.0.0.1', FLUENTD_PORT: String(fluentd.port) };
 
+    const webhookToken = `e2e-${randomUUID()}`;
     webhook = startNode('dist/apps/alert-webhook/src/main.js', [], {
-      env: { ...fluentEnv, HOST: '127.0.0.1', ALERT_WEBHOOK_PORT: String(webhookPort) },
+      env: {
+        ...fluentEnv,
+        HOST: '127.0.0.1',
+        ALERT_WEBHOOK_PORT: String(webhookPort),
+        ALERT_WEBHOOK_TOKEN: webhookToken,
+      },
     });
-    const amFile = localAlertmanagerConfig(`http://127.0.0.1:${webhookPort}`, work);
+    const amFile = localAlertmanagerConfig(`http://127.0.0.1:${webhookPort}`, webhookToken, work);
     alertmanager = startTool('prometheus-alertmanager', [
       `--config.file=${amFile}`,
       `--storage.path=${join(work, 'alertmanager')}`,
@@ -651,6 +669,7 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
     const local: Record<string, string> = {
       'localhost:9090': `127.0.0.1:${promPort}`,
       'alertmanager:9093': `127.0.0.1:${amPort}`,
+      'alert-webhook:9095': `127.0.0.1:${webhookPort}`,
     };
     const composePorts = { gateway: 3000, oauth: 3001, customer: 3002, product: 3003, order: 3004 };
     for (const service of SERVICES)
@@ -697,7 +716,7 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
   }, 40_000);
 
   it('scrapes every service (OpenMetrics, with exemplars) and loads every rule', async () => {
-    expect(jobs.kept).toEqual(expect.arrayContaining([...SERVICES, 'prometheus', 'alertmanager']));
+    expect(jobs.kept).toEqual(expect.arrayContaining([...SERVICES, 'prometheus', 'alertmanager', 'alert-webhook']));
     console.log(
       `[prometheus e2e] jobs run here: ${jobs.kept.join(', ')}; left out (their targets do not run here): ${jobs.left.join(', ')}`,
     );

@@ -48,10 +48,11 @@ describe(createAlertWebhook.name, () => {
   let url: string;
   const lines: Record<string, unknown>[] = [];
 
+  const TOKEN = 'a-token-alertmanager-sends';
   const post = (body: string | object, headers: Record<string, string> = {}) =>
     fetch(`${url}/alerts`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
   const alertLines = () => lines.filter((line) => line['alert.name'] !== undefined);
@@ -72,7 +73,7 @@ describe(createAlertWebhook.name, () => {
       stdout,
       fluent: { host: '127.0.0.1', port: fluentd.port },
     });
-    webhook = createAlertWebhook({ logger, bodyLimitBytes: 4096 });
+    webhook = createAlertWebhook({ logger, bodyLimitBytes: 4096, token: TOKEN });
     await new Promise<void>((resolve) => webhook.server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(webhook.server.address() as AddressInfo).port}`;
   });
@@ -214,7 +215,7 @@ describe(createAlertWebhook.name, () => {
     const streamed = await new Promise<number>((resolve, reject) => {
       const request = httpRequest(
         `${url}/alerts`,
-        { method: 'POST', headers: { 'content-type': 'application/json' } },
+        { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } },
         (response) => {
           response.resume();
           resolve(response.statusCode ?? 0);
@@ -228,13 +229,33 @@ describe(createAlertWebhook.name, () => {
     expect(alertLines()).toEqual([]);
   });
 
+  it('refuses a notification without the bearer token, or with another, with 401; logs none of its alerts; counts it', async () => {
+    const metric = async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return Number(/^alert_webhook_requests_refused_total\{reason="unauthorized",service="alert-webhook"\} (\d+)$/m.exec(text)?.[1]);
+    };
+    const before = await metric();
+    const body = notification([alert({ alertname: 'Forged', severity: 'critical' })]);
+    for (const authorization of [undefined, `Bearer ${TOKEN}x`, `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, TOKEN]) {
+      const response = await post(body, authorization === undefined ? { authorization: '' } : { authorization });
+      expect(response.status, authorization).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe('Bearer realm="alert-webhook"');
+      expect(await response.json()).toMatchObject({ status: 401, detail: 'a bearer token is required' });
+    }
+    expect(alertLines()).toEqual([]);
+    expect(await metric()).toBe(before + 4);
+    // One line for the burst, not one per request.
+    expect(lines.filter((line) => /without the bearer token/.test(String(line.message)))).toHaveLength(1);
+    expect((await post(body)).status).toBe(200);
+  });
+
   it('answers the health checks, 404 elsewhere and 405 to other methods on /alerts', async () => {
     for (const path of ['/health/live', '/health/ready']) {
       const response = await fetch(`${url}${path}`);
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ status: 'ok' });
     }
-    expect((await fetch(`${url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${url}/other`)).status).toBe(404);
     const get = await fetch(`${url}/alerts`);
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');

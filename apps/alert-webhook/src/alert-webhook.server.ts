@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   createServer,
   type IncomingMessage,
@@ -6,6 +7,7 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { LabLogger } from '#lab/logging';
+import { Counter, Registry } from 'prom-client';
 import {
   InvalidNotificationError,
   parseNotification,
@@ -20,7 +22,18 @@ const CONTEXT = 'AlertWebhook';
 export interface AlertWebhookOptions {
   readonly logger: Pick<LabLogger, 'log' | 'warn' | 'error'>;
   readonly bodyLimitBytes?: number;
+  /** Bearer token every notification must carry (401 otherwise); undefined: taken from anyone. */
+  readonly token?: string;
 }
+
+/** Log refused requests at most this often: whoever sends them must not fill the log pipeline. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+const REFUSAL_REASONS = ['unauthorized', 'invalid', 'too_large'] as const;
+type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+/** Compares in constant time (hashes first, so the lengths are equal too). */
+const sameSecret = (given: string, expected: Buffer) => timingSafeEqual(digest(given), expected);
 
 export interface AlertWebhook {
   readonly server: Server;
@@ -29,14 +42,36 @@ export interface AlertWebhook {
 }
 
 /**
- * Alertmanager's webhook receiver: `POST /alerts` writes one log record per alert (stdout and Fluentd,
- * so alerts are searchable in Kibana next to the logs that explain them); `GET /health/live` and
- * `/health/ready`. Not listening yet: call `server.listen`.
+ * Alertmanager's webhook receiver: `POST /alerts` (with `Authorization: Bearer <token>` when a token
+ * is set) writes one log record per alert (stdout and Fluentd, so alerts are searchable in Kibana next
+ * to the logs that explain them); `GET /health/live`, `/health/ready` and `/metrics` (refused requests,
+ * alerts logged). Not listening yet: call `server.listen`.
  */
 export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
   const { logger } = options;
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const expectedAuthorization = options.token === undefined ? undefined : digest(`Bearer ${options.token}`);
   let closing = false;
+
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: 'alert-webhook' });
+  const refused = new Counter({
+    name: 'alert_webhook_requests_refused_total',
+    help: 'POSTs to /alerts refused, by reason (unauthorized: no or a wrong bearer token).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of REFUSAL_REASONS) refused.inc({ reason }, 0);
+  const logged = new Counter({
+    name: 'alert_webhook_alerts_logged_total',
+    help: 'Alerts written to the log, by status.',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  for (const status of ['firing', 'resolved']) logged.inc({ status }, 0);
+  let unauthorizedSinceLog = 0;
+  let lastUnauthorizedLog = 0;
+  const refuse = (reason: RefusalReason) => refused.inc({ reason });
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     const path = (request.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
@@ -46,11 +81,30 @@ export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
       const up = path === '/health/live' || !closing;
       return sendJson(response, up ? 200 : 503, { status: up ? 'ok' : 'shutting_down' });
     }
+    if (path === '/metrics' && (request.method === 'GET' || request.method === 'HEAD')) {
+      response.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+      return void response.end(await registry.metrics());
+    }
     if (path !== '/alerts') return sendProblem(response, 404, `no route ${request.method} ${path}`);
     if (request.method !== 'POST') return sendProblem(response, 405, 'alerts are POSTed', { allow: 'POST' });
+    if (expectedAuthorization && !sameSecret(request.headers.authorization ?? '', expectedAuthorization)) {
+      refuse('unauthorized');
+      unauthorizedSinceLog++;
+      if (Date.now() - lastUnauthorizedLog >= REFUSAL_LOG_INTERVAL_MS) {
+        logger.warn(
+          `refused ${unauthorizedSinceLog} notification(s) without the bearer token (the last from ${request.socket.remoteAddress ?? 'unknown'})`,
+          CONTEXT,
+        );
+        unauthorizedSinceLog = 0;
+        lastUnauthorizedLog = Date.now();
+      }
+      request.resume();
+      return sendProblem(response, 401, 'a bearer token is required', { 'www-authenticate': 'Bearer realm="alert-webhook"' });
+    }
 
     const body = await readBody(request, bodyLimit);
     if (body === 'too_large') {
+      refuse('too_large');
       logger.warn(`rejected a notification larger than ${bodyLimit} bytes`, CONTEXT);
       return sendProblem(response, 413, `the body is limited to ${bodyLimit} bytes`, { connection: 'close' });
     }
@@ -59,10 +113,14 @@ export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
       notification = parseNotification(JSON.parse(body.toString('utf8')));
     } catch (error) {
       const detail = error instanceof InvalidNotificationError ? error.message : 'the body is not JSON';
+      refuse('invalid');
       logger.warn(`rejected a notification: ${detail}`, CONTEXT);
       return sendProblem(response, 400, detail);
     }
-    for (const alert of notification.alerts) logAlert(logger, alert, notification);
+    for (const alert of notification.alerts) {
+      logAlert(logger, alert, notification);
+      logged.inc({ status: alert.status });
+    }
     sendJson(response, 200, { logged: notification.alerts.length });
   };
 

@@ -1,7 +1,7 @@
 // Alertmanager's default receiver (infra/alertmanager/alertmanager.yml): every alert becomes one log
 // record of service "alert-webhook", on stdout and to Fluentd (tag app.alert-webhook), so Kibana shows
 // alerts next to the logs that explain them. A plain node:http server: it has one route.
-import { alertWebhookConfig, ConfigError } from '#lab/config';
+import { ALERT_WEBHOOK_DEVELOPMENT_TOKEN, alertWebhookConfig, ConfigError } from '#lab/config';
 import { createLogger } from '#lab/logging';
 import { createAlertWebhook } from './alert-webhook.server.js';
 
@@ -25,7 +25,12 @@ const logger = createLogger({
   level: config.logLevel,
   ...(config.fluentd && { fluent: { ...config.fluentd, maxBufferedRecords: config.logBufferMaxRecords } }),
 });
-const webhook = createAlertWebhook({ logger });
+const webhook = createAlertWebhook({ logger, token: config.token });
+if (config.token === undefined) {
+  logger.warn('ALERT_WEBHOOK_TOKEN is not set: notifications are taken from anyone who can reach this port', CONTEXT);
+} else if (config.token === ALERT_WEBHOOK_DEVELOPMENT_TOKEN) {
+  logger.warn('ALERT_WEBHOOK_TOKEN is the development default from .env, known to anyone who read the lab\'s sources: set it', CONTEXT);
+}
 
 webhook.server.once('error', async (error: NodeJS.ErrnoException) => {
   const hint = error.code === 'EADDRINUSE' ? ' (the port is taken: set ALERT_WEBHOOK_PORT)' : '';

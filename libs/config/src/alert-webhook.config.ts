@@ -14,6 +14,8 @@ export interface AlertWebhookConfig {
 }
 
 export const ALERT_WEBHOOK_DEFAULT_PORT = 9095;
+/** The token `.env` gives the Compose stack: fine on a laptop, known to everyone who read the lab's sources. */
+export const ALERT_WEBHOOK_DEVELOPMENT_TOKEN = 'lab-alert-webhook-development-token';
 
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'verbose'];
 const HOST = /^[\w.:-]+$/;
