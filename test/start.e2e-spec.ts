@@ -2,24 +2,38 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendantsOf, freePort, isAlive, type RunningProcess, startNode, waitForHttp } from '#lab/testing';
+import {
+  descendantsOf,
+  freePort,
+  isAlive,
+  portIsFree,
+  type RunningProcess,
+  startNode,
+  waitForHttp,
+} from '#lab/testing';
 
 const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'] as const;
 
 describe('npm start', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'lab-start-'));
   const ports: Record<string, number> = {};
+  let mongoPort = 0;
   let lab: RunningProcess;
   let readyAfterMs = 0;
 
   beforeAll(async () => {
     for (const service of SERVICES) ports[service] = await freePort();
     const env = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_PORT`, String(ports[s])]));
-    const mongoPort = String(await freePort()); // not 0: the OS could give the store a port just picked above
+    mongoPort = await freePort(); // not 0: the OS could give the store a port just picked above
     const started = Date.now();
     lab = startNode('scripts/start.mjs', [], {
       group: true,
-      env: { ...env, MONGO_URL: '', EMBEDDED_MONGO_PORT: mongoPort, EMBEDDED_MONGO_DATA_DIR: dataDir },
+      env: {
+        ...env,
+        MONGO_URL: '',
+        EMBEDDED_MONGO_PORT: String(mongoPort),
+        EMBEDDED_MONGO_DATA_DIR: dataDir,
+      },
     });
     await lab.waitForOutput(/all 5 services ready in/, 60_000);
     readyAfterMs = Date.now() - started;
@@ -48,13 +62,20 @@ describe('npm start', () => {
     expect(output).toMatch(/^\[mongo\s*\] embedded-mongo ready on mongodb:\/\/127\.0\.0\.1:\d+/m);
   });
 
-  it('stops every process it started on Ctrl-C', async () => {
+  it('stops every process it started on Ctrl-C, the services before the store, and frees the ports', async () => {
     const processes = descendantsOf(lab.pid);
-    expect(processes.length).toBeGreaterThanOrEqual(6); // five services and the store
+    expect(processes).toHaveLength(6); // five services and the store
     lab.signal('SIGINT'); // a terminal's Ctrl-C reaches the whole process group
     expect(await lab.exited).toBe(0);
     await expect.poll(() => processes.filter(isAlive), { timeout: 5000 }).toEqual([]);
-    expect(lab.output()).toMatch(/\[gateway\s*\] .*stopped/);
+    const output = lab.output();
+    for (const service of SERVICES) {
+      expect(output.indexOf('embedded-mongo: SIGTERM: stopping')).toBeGreaterThan(
+        output.search(new RegExp(`\\[${service}\\s*\\] .*"stopped"`)),
+      );
+    }
+    for (const port of [mongoPort, ...Object.values(ports)])
+      await expect(portIsFree(port)).resolves.toBe(true);
   });
 });
 
