@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedMongoServer } from '#lab/embedded-mongo';
@@ -81,6 +81,25 @@ async function startGateway(env: Record<string, string>): Promise<{ url: string;
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/health/live`, 200, 20_000);
   return { url, process: gateway };
+}
+
+/**
+ * A request through Node's own client, which sends any header it is given (fetch refuses hop-by-hop
+ * ones); resolves with the status (0 when the request was abandoned or failed).
+ */
+function rawRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; abortAfterMs?: number } = {},
+): Promise<number> {
+  return new Promise((resolve) => {
+    const request = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('error', () => resolve(0));
+    if (options.abortAfterMs !== undefined) setTimeout(() => request.destroy(), options.abortAfterMs);
+    request.end(options.body);
+  });
 }
 
 /** `circuit_breaker_state` of one upstream on a /metrics page: the state whose value is 1. */
@@ -280,6 +299,69 @@ describe('circuit breaker, timeouts and retries at the gateway (real gateway, lo
     expect(refused).toBeGreaterThan(0);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(REQUESTS / 2);
   });
+
+  it('neither forwards hop-by-hop headers nor lets them, a client hanging up or a shedding upstream open a breaker', async () => {
+    let seen: IncomingHttpHeaders = {};
+    product.handle = (request, response) => {
+      seen = request.headers;
+      json(response, 200, { ok: true });
+    };
+    const before = product.count('/products');
+    for (let i = 0; i < 30; i++) {
+      expect(
+        await rawRequest(`${gateway.url}/api/products`, {
+          headers: {
+            expect: '100-continue',
+            connection: 'keep-alive, x-hop-secret',
+            'x-hop-secret': 'only for the gateway',
+            'keep-alive': 'timeout=5',
+            te: 'trailers',
+            'proxy-authorization': 'Basic Zm9vOmJhcg==',
+            'x-end-to-end': 'kept',
+          },
+        }),
+      ).toBe(200);
+    }
+    expect(product.count('/products') - before).toBe(30);
+    for (const name of ['expect', 'x-hop-secret', 'keep-alive', 'te', 'proxy-authorization']) {
+      expect(seen[name], name).toBeUndefined();
+    }
+    expect(seen['x-end-to-end']).toBe('kept');
+    expect(seen.connection).not.toMatch(/x-hop-secret/);
+    expect(await breakerState(gateway.url, 'product')).toBe('closed');
+
+    // Clients that hang up while the (slow) product service works: abandoned, not failures of it.
+    product.handle = (_request, response) => setTimeout(() => json(response, 200, { ok: true }), TIMEOUT_MS * 2);
+    const closedBefore = await metricValue(gateway.url, /^gateway_requests_refused_total\{reason="client_closed"/);
+    const reached = product.count('/products/slow');
+    await Promise.all(Array.from({ length: 25 }, () => rawRequest(`${gateway.url}/api/products/slow`, { abortAfterMs: 200 })));
+    expect(product.count('/products/slow') - reached).toBe(25);
+    await expect
+      .poll(() => metricValue(gateway.url, /^gateway_requests_refused_total\{reason="client_closed"/), { timeout: 5000 })
+      .toBe(closedBefore + 25);
+    expect(await breakerState(gateway.url, 'product')).toBe('closed');
+    // No retry either: each abandoned request reached the product service once.
+    expect(product.count('/products/slow') - reached).toBe(25);
+
+    // oauth shedding load (503 + Retry-After, code overloaded): passed on, never a failure of oauth.
+    oauth.handle = (_request, response) =>
+      json(response, 503, { status: 503, code: 'overloaded' }, { 'retry-after': '1' });
+    const shed = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        fetch(`${gateway.url}/api/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password' }) }),
+      ),
+    );
+    for (const response of shed) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+      expect(await response.json()).toMatchObject({ code: 'overloaded' });
+    }
+    expect(await breakerState(gateway.url, 'oauth')).toBe('closed');
+    expect(
+      await metricValue(gateway.url, /^circuit_breaker_not_counted_total\{upstream="oauth",reason="deliberate_503"/),
+    ).toBeGreaterThanOrEqual(30);
+    product.handle = (_request, response) => json(response, 200, { ok: true });
+  });
 });
 
 /** Signs access tokens as the oauth service would, and serves the JWKS to verify them. */
@@ -363,6 +445,24 @@ describe('rate limiting per client at the gateway', () => {
 
     await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
     expect((await me(ann)).status).toBe(200);
+  });
+
+  it('counts requests whose token fails against the address: a storm of bad tokens gets 429, a valid token from there does not', async () => {
+    await new Promise((resolve) =>
+      setTimeout(resolve, WINDOW_S * 1000 - (Date.now() % (WINDOW_S * 1000)) + 20),
+    );
+    const reached = backend.count('/customers/me');
+    const statuses = [];
+    for (let i = 0; i < LIMIT + 3; i++) {
+      const response = await fetch(`${gateway.url}/api/customers/me`, { headers: { authorization: `Bearer not.a.token${i}` } });
+      statuses.push(response.status);
+      if (response.status === 429) expect(response.headers.get('www-authenticate')).toBeNull();
+    }
+    expect(statuses).toEqual([...Array.from({ length: LIMIT }, () => 401), 429, 429, 429]);
+    expect(backend.count('/customers/me')).toBe(reached);
+    const carol = await token(`carol-${randomUUID()}`);
+    expect((await fetch(`${gateway.url}/api/customers/me`, { headers: { authorization: `Bearer ${carol}` } })).status).toBe(200);
+    expect(await metricValue(gateway.url, /^rate_limited_requests_total\{reason="unauthenticated"/)).toBe(3);
   });
 
   it('limits anonymous clients by address', async () => {
