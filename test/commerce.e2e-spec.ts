@@ -1,59 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningLab, type RunningProcess, startLab, startNode, waitForHttp } from '#lab/testing';
-
-const ADMIN = { email: 'admin@lab.local', password: 'admin-password' };
-
-interface Product {
-  id: string;
-  name: string;
-  price: number;
-  stock: number;
-}
-interface OrderBody {
-  id: string;
-  status: string;
-  total: number | null;
-  lines: { productId: string; quantity: number; unitPrice?: number }[];
-  reason?: string;
-}
-
-/** A user of the lab, calling through the gateway. */
-function shopper(base: () => string) {
-  const json = async <T>(response: Response) => ({ status: response.status, body: (await response.json()) as T });
-  const token = async (fields: Record<string, string>) => {
-    const response = await fetch(`${base()}/api/oauth/token`, { method: 'POST', body: new URLSearchParams(fields) });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { access_token: string }).access_token;
-  };
-  const signUp = async (name: string) => {
-    const email = `${name}-${randomUUID().slice(0, 8)}@example.com`;
-    const password = `pw-${randomUUID()}`;
-    const created = await fetch(`${base()}/api/users`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password, name }),
-    });
-    expect(created.status).toBe(201);
-    return token({ grant_type: 'password', username: email, password });
-  };
-  const call = <T>(accessToken: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${base()}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${accessToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then((response) => json<T>(response));
-  const order = (accessToken: string, lines: { productId: string; quantity: number }[], key: string = randomUUID()) =>
-    call<OrderBody & { code?: string }>(accessToken, 'POST', '/api/orders', { lines }, { 'idempotency-key': key });
-  const product = async (id: string) => (await json<Product>(await fetch(`${base()}/api/products/${id}`))).body;
-  const admin = () => token({ grant_type: 'password', username: ADMIN.email, password: ADMIN.password });
-  const createProduct = async (adminToken: string, stock: number, price = 12.5) => {
-    const created = await call<Product>(adminToken, 'POST', '/api/products', { name: `Storm ${randomUUID().slice(0, 6)}`, price, stock });
-    expect(created.status).toBe(201);
-    return created.body;
-  };
-  return { token, signUp, call, order, product, admin, createProduct };
-}
+import { type OrderBody, type Product, shopper } from './shopper.js';
 
 describe('commerce through the gateway (all five services running for real)', () => {
   let lab: RunningLab;
@@ -167,6 +115,40 @@ describe('commerce through the gateway (all five services running for real)', ()
     expect(tooMany).toMatchObject({ status: 409, body: { code: 'out_of_stock' } });
     expect((await shop.product(product.id)).stock).toBe(5);
   });
+  it('adjusts stock by stockDelta, keeping the reservations made meanwhile, and refuses to overwrite it', async () => {
+    const product = await shop.createProduct(adminToken, 10);
+    const path = `/api/products/${product.id}`;
+    // The admin read 10; three units are ordered before the restock lands.
+    const placed = await shop.order(ann, [{ productId: product.id, quantity: 3 }]);
+    expect(placed.status).toBe(201);
+    const restocked = await shop.call<Product>(adminToken, 'PATCH', path, { stockDelta: 5 });
+    expect(restocked).toMatchObject({ status: 200, body: { stock: 12 } });
+
+    const overwrite = await shop.call<{ errors: string[] }>(adminToken, 'PATCH', path, { stock: 15 });
+    expect(overwrite.status).toBe(400);
+    expect(overwrite.body.errors.join()).toMatch(/send stockDelta/);
+    const tooMany = await shop.call<{ code: string; available: number }>(adminToken, 'PATCH', path, { stockDelta: -13 });
+    expect(tooMany).toMatchObject({ status: 409, body: { code: 'stock_out_of_range', available: 12 } });
+    expect((await shop.call(ann, 'PATCH', path, { stockDelta: 1 })).status).toBe(403);
+    expect((await shop.product(product.id)).stock).toBe(12);
+  });
+
+  it('answers 400, never 500, to numeric edges, and refuses null and arrays in a profile', async () => {
+    for (const body of ['{"name":"x","price":1e-7,"stock":1}', '{"name":"x","price":1e308,"stock":1}', '{"name":"x","price":-0,"stock":1}', '{"name":"x","price":"NaN","stock":1}', '{"name":"x","price":1,"stock":"1"}']) {
+      const response = await fetch(`${lab.urls.gateway}/api/products`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body,
+      });
+      expect(response.status, body).toBe(400);
+    }
+    const address = { line1: '1 Trace Street', city: 'Berlin', postalCode: '10115', country: 'DE' };
+    for (const body of [{ name: null, address: null }, { name: null }, { address: null }, { address: [address] }, { name: ['Ann'] }]) {
+      expect((await shop.call(ann, 'PATCH', '/api/customers/me', body)).status, JSON.stringify(body)).toBe(400);
+    }
+    const profile = await shop.call<{ name: string; address: unknown }>(ann, 'PATCH', '/api/customers/me', { address });
+    expect(profile).toMatchObject({ status: 200, body: { name: 'ann', address } });
+  });
 });
 
 describe('commerce with the product service stopped in the middle of a run', () => {
@@ -238,5 +220,31 @@ describe('commerce with the product service stopped in the middle of a run', () 
     }
     expect(states.every((s) => s.order === 'CONFIRMED' || s.order === 'REJECTED')).toBe(true);
     expect(stock).toBe(1000 - confirmedUnits);
+  });
+  it('records a cancel while the product service is down as CANCELLING (503) and finishes it once it is back', async () => {
+    const adminToken = await shop.admin();
+    const item = await shop.createProduct(adminToken, 10);
+    const buyer = await shop.signUp('canceller');
+    const placed = await shop.order(buyer, [{ productId: item.id, quantity: 4 }]);
+    expect(placed.status).toBe(201);
+
+    product?.signal('SIGKILL');
+    await product?.exited;
+    const cancel = await shop.call<{ code: string }>(buyer, 'POST', `/api/orders/${placed.body.id}/cancel`);
+    expect(cancel.status).toBe(503);
+    expect((await shop.call<OrderBody>(buyer, 'GET', `/api/orders/${placed.body.id}`)).body.status).toBe('CANCELLING');
+
+    await startProduct();
+    // The compensation sweep (every 2 s) releases the stock and marks the order CANCELLED.
+    await expect
+      .poll(async () => (await shop.call<OrderBody>(buyer, 'GET', `/api/orders/${placed.body.id}`)).body.status, {
+        timeout: 20_000,
+        interval: 500,
+      })
+      .toBe('CANCELLED');
+    expect((await shop.product(item.id)).stock).toBe(10);
+    const again = await shop.call<OrderBody>(buyer, 'POST', `/api/orders/${placed.body.id}/cancel`);
+    expect(again).toMatchObject({ status: 200, body: { status: 'CANCELLED' } });
+    expect((await shop.product(item.id)).stock).toBe(10);
   });
 });

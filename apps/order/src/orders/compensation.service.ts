@@ -1,16 +1,31 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import { type OrderCompensationAction, orderCompensationsTotal, withSpan } from '#lab/telemetry';
+import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
+import { IdempotencyService, type StuckRecord } from './idempotency.service.js';
 import { Order } from './order.entity.js';
+import { toOrderResponse } from './order.response.js';
 import { OrdersService } from './orders.service.js';
 
 const SWEEP_EVERY_MS = 2000;
-/** An order still PENDING after this long lost its request (a crash, a dropped connection). */
-const ABANDONED_AFTER_MS = 30_000;
+/**
+ * An order still PENDING, or an Idempotency-Key still unanswered, after this long lost its request (a
+ * crash, a dropped connection): far longer than a placement takes with every upstream timeout.
+ */
+export const ABANDONED_AFTER_MS = 30_000;
+/** At most this many of each kind per pass; the next pass takes the rest. */
+const BATCH = 50;
+
+/** What one sweep finished, by action (also counted in `order_compensations_total{action}`). */
+export type SweepReport = Record<OrderCompensationAction, number>;
 
 /**
- * Finishes what a failed saga left behind: releases stock for rejected orders whose release was not
- * confirmed, and rejects orders stuck in PENDING (releasing whatever they may have reserved).
+ * Finishes what a saga step left behind when its request failed or its process died, so every order
+ * converges: rejects orders stuck in PENDING (releasing whatever they may have reserved), releases stock
+ * for rejected orders whose release was not confirmed, finishes CANCELLING orders (release, then
+ * CANCELLED), and settles Idempotency-Keys whose request never answered: a key whose order got
+ * confirmed replays that order (201), any other key is freed for a new attempt.
  */
 @Injectable()
 export class CompensationService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -21,7 +36,10 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
   constructor(
     @InjectRepository(Order) private readonly orders: MongoRepository<Order>,
     private readonly ordersService: OrdersService,
-  ) {}
+    private readonly idempotency: IdempotencyService,
+  ) {
+    orderCompensationsTotal.init();
+  }
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
@@ -32,26 +50,84 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
     clearInterval(this.timer);
   }
 
-  /** One pass; returns how many releases were confirmed. */
-  async sweep(): Promise<number> {
-    if (this.running) return 0;
+  /** One pass (none while another runs); answers what it finished. `now` is for tests. */
+  async sweep(now = new Date()): Promise<SweepReport> {
+    const report: SweepReport = { abandoned: 0, released: 0, cancel_completed: 0, key_settled: 0, key_freed: 0 };
+    if (this.running) return report;
     this.running = true;
+    const done = (action: OrderCompensationAction) => {
+      report[action]++;
+      orderCompensationsTotal.inc(action);
+    };
     try {
+      const cutoff = new Date(now.getTime() - ABANDONED_AFTER_MS);
       const abandoned = await this.orders.updateMany(
-        { status: 'PENDING', createdAt: { $lt: new Date(Date.now() - ABANDONED_AFTER_MS) } },
+        { status: 'PENDING', createdAt: { $lt: cutoff } },
         { $set: { status: 'REJECTED', reason: 'abandoned', releasePending: true, updatedAt: new Date() } },
       );
+      for (let i = 0; i < abandoned.modifiedCount; i++) done('abandoned');
       if (abandoned.modifiedCount > 0) this.logger.warn(`${abandoned.modifiedCount} abandoned pending orders rejected`);
-      const pending = await this.orders.find({ where: { releasePending: true }, take: 50 });
-      let released = 0;
-      for (const order of pending) if (await this.ordersService.releaseQuietly(order._id)) released++;
-      if (released > 0) this.logger.log(`released the stock of ${released} rejected orders`);
-      return released;
+
+      for (const order of await this.orders.find({ where: { releasePending: true }, take: BATCH })) {
+        if (await this.step(order._id, 'released', () => this.ordersService.releaseQuietly(order._id))) done('released');
+      }
+      for (const order of await this.orders.find({ where: { status: 'CANCELLING' }, take: BATCH })) {
+        const finished = await this.step(order._id, 'cancel_completed', async () => {
+          await this.ordersService.completeCancel(order._id);
+          return true;
+        });
+        if (finished) done('cancel_completed');
+      }
+      for (const record of await this.idempotency.stuck(cutoff, BATCH)) {
+        const action = await this.settleKey(record);
+        if (action) done(action);
+      }
+      const total = Object.values(report).reduce((sum, n) => sum + n, 0);
+      if (total > 0) this.logger.log(`compensation sweep: ${JSON.stringify(report)}`);
     } catch (error) {
       this.logger.error(`compensation sweep failed: ${error instanceof Error ? error.message : String(error)}`);
-      return 0;
     } finally {
       this.running = false;
     }
+    return report;
+  }
+
+  /** One compensating step on one order, in an `order.compensate` span; false when it has to wait for a later pass. */
+  private step(id: ObjectId, action: OrderCompensationAction, run: () => Promise<boolean>): Promise<boolean> {
+    const orderId = id.toHexString();
+    return withSpan('order.compensate', { 'order.id': orderId, 'order.compensation.action': action }, async (span) => {
+      try {
+        const finished = await run();
+        span.setAttribute('order.compensation.finished', finished);
+        return finished;
+      } catch (error) {
+        span.setAttribute('order.compensation.finished', false);
+        this.logger.warn(`${action} of order ${orderId} failed, will retry: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      }
+    });
+  }
+
+  /**
+   * A key whose request never answered: once its order is settled, a retry gets what a live request
+   * would have answered where that is certain (a confirmed order: 201 with the order, never a second
+   * order), and otherwise a fresh attempt (nothing of the order stays reserved).
+   */
+  private async settleKey(record: StuckRecord): Promise<OrderCompensationAction | undefined> {
+    const orderId = typeof record.orderId === 'string' && ObjectId.isValid(record.orderId) ? new ObjectId(record.orderId) : undefined;
+    const order = orderId ? await this.orders.findOneBy({ _id: orderId }) : null;
+    // PENDING: the abandoned-order rule rejects it first (its clock started after the key's).
+    if (order?.status === 'PENDING') return undefined;
+    const [userId] = record.key.split(':', 1);
+    const what = `Idempotency-Key of user ${userId} (order ${record.orderId ?? 'unknown'})`;
+    if (order && order.status !== 'REJECTED') {
+      if (!(await this.idempotency.settle(record, 201, { ...toOrderResponse(order) }))) return undefined;
+      this.logger.warn(`${what} settled: its request died, the ${order.status} order is the answer to a retry`);
+      return 'key_settled';
+    }
+    // No order yet: free the key only while the request has not recorded one (it may still be running).
+    if (!(await this.idempotency.free(record, !order))) return undefined;
+    this.logger.warn(`${what} freed: its request died ${order ? 'and the order was rejected' : 'before creating the order'}`);
+    return 'key_freed';
   }
 }

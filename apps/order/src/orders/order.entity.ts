@@ -1,7 +1,11 @@
 import type { ObjectId } from 'mongodb';
 import { Column, Entity, Index, ObjectIdColumn } from 'typeorm';
 
-export type OrderStatus = 'PENDING' | 'CONFIRMED' | 'REJECTED' | 'CANCELLED';
+/**
+ * PENDING → CONFIRMED | REJECTED; CONFIRMED → CANCELLING (cancel asked, stock being released) →
+ * CANCELLED. PENDING and CANCELLING are finished by the compensation sweep if their request dies.
+ */
+export type OrderStatus = 'PENDING' | 'CONFIRMED' | 'REJECTED' | 'CANCELLING' | 'CANCELLED';
 
 export interface OrderLine {
   productId: string;

@@ -11,11 +11,11 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
 import { type PageQueryDto, pageWindow } from '#lab/database';
 import { ServiceClient, UpstreamUnavailableError, upstreamFailureOf } from '#lab/http-client';
-import { type OrderOutcome, ordersTotal, setSpanAttributes, withSpan } from '#lab/telemetry';
+import { type OrderOutcome, orderCancellationsTotal, ordersTotal, setSpanAttributes, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import type { OrderLineDto } from './dto/create-order.dto.js';
-import { IdempotencyService, type Outcome } from './idempotency.service.js';
+import { type Attempt, IdempotencyService, type Outcome } from './idempotency.service.js';
 import { Order, type OrderLine } from './order.entity.js';
 import { type OrderResponse, toOrderResponse } from './order.response.js';
 import { StockClient } from './stock.client.js';
@@ -50,6 +50,7 @@ export class OrdersService {
     private readonly http: ServiceClient,
   ) {
     ordersTotal.init();
+    orderCancellationsTotal.init();
   }
 
   /** In an `order.create` span; every placement counts once in `orders_total{outcome}`. */
@@ -63,9 +64,9 @@ export class OrdersService {
           throw new UnprocessableEntityException({ message: 'list each product once per order', code: 'duplicate_product' });
         }
         ran = false;
-        const outcome = await this.idempotency.run(user.subject, key, request, () => {
+        const outcome = await this.idempotency.run(user.subject, key, request, (attempt) => {
           ran = true;
-          return this.place(user, authorization, request);
+          return this.place(user, authorization, request, attempt);
         });
         setSpanAttributes({ 'order.id': outcome.body.id, 'order.replayed': !ran });
         ordersTotal.inc(ran ? 'confirmed' : 'replayed');
@@ -79,14 +80,21 @@ export class OrdersService {
     });
   }
 
-  private async place(user: Principal, authorization: string, lines: OrderLine[]): Promise<Outcome<OrderResponse>> {
+  private async place(user: Principal, authorization: string, lines: OrderLine[], attempt: Attempt): Promise<Outcome<OrderResponse>> {
     await this.checkCustomer(authorization);
     const now = new Date();
-    const order = await this.orders.save(
-      this.orders.create({ userId: user.subject, status: 'PENDING', lines, totalCents: null, reason: null, releasePending: false, createdAt: now, updatedAt: now }),
-    );
+    const fields = { userId: user.subject, status: 'PENDING' as const, lines, totalCents: null, reason: null, releasePending: false, createdAt: now, updatedAt: now };
+    // insertOne, never save (an upsert): the id was recorded with the key before the order existed.
+    await this.orders.insertOne({ _id: attempt.orderId, ...fields });
+    const order = this.orders.create({ _id: attempt.orderId, ...fields });
     const orderId = order._id.toHexString();
     setSpanAttributes({ 'order.id': orderId });
+    if (!(await attempt.orderCreated())) {
+      // The compensation sweep freed this key while the request was stuck before here; a retry may be running.
+      await this.reject(order, 'abandoned', false);
+      this.logger.warn(`order ${orderId} rejected: its Idempotency-Key was freed while the request was stuck`);
+      throw new ServiceUnavailableException({ message: 'the request took too long and was given up; nothing was reserved, try again', code: 'dependency_unavailable' });
+    }
 
     let answer;
     try {
@@ -182,26 +190,79 @@ export class OrdersService {
     return { items, total };
   }
 
-  /** Releases the stock, then CONFIRMED → CANCELLED; cancelling a cancelled order changes nothing. */
-  async cancel(user: Principal, id: string): Promise<Order> {
-    const order = await this.findVisible(user, id);
-    if (order.status === 'CANCELLED') return order;
-    if (order.status !== 'CONFIRMED') {
-      throw new ConflictException({ message: `a ${order.status.toLowerCase()} order cannot be cancelled`, code: 'not_cancellable' });
+  /**
+   * CONFIRMED → CANCELLING (the intent, persisted first) → release the stock → CANCELLED, so a crash at
+   * any step leaves a CANCELLING order that {@link CompensationService} finishes. Cancelling a cancelled
+   * order changes nothing; a CANCELLING one is finished by this call. In an `order.cancel` span;
+   * counted in `order_cancellations_total{result}`.
+   */
+  cancel(user: Principal, id: string): Promise<Order> {
+    return withSpan('order.cancel', { 'order.id': id, 'enduser.id': user.subject }, async (span) => {
+      const order = await this.findVisible(user, id);
+      span.setAttribute('order.status_before', order.status);
+      if (order.status === 'CANCELLED') {
+        orderCancellationsTotal.inc('already_cancelled');
+        return order;
+      }
+      const cancelling = order.status === 'CONFIRMED' ? await this.markCancelling(order) : order;
+      if (cancelling.status === 'CANCELLED') {
+        orderCancellationsTotal.inc('already_cancelled');
+        return cancelling;
+      }
+      if (cancelling.status !== 'CANCELLING') {
+        orderCancellationsTotal.inc('not_cancellable');
+        throw new ConflictException({ message: `a ${cancelling.status.toLowerCase()} order cannot be cancelled`, code: 'not_cancellable' });
+      }
+      try {
+        const cancelled = await this.completeCancel(cancelling._id);
+        orderCancellationsTotal.inc('cancelled');
+        return cancelled;
+      } catch (error) {
+        orderCancellationsTotal.inc('deferred');
+        span.setAttribute('order.cancel_deferred', true);
+        this.logger.warn(`cancel of order ${id} deferred (CANCELLING): release failed: ${error instanceof Error ? error.message : String(error)}`);
+        const upstream = upstreamFailureOf(error);
+        throw new ServiceUnavailableException(
+          {
+            message: 'the product service is unavailable: the order is CANCELLING, and its stock is released and the order CANCELLED as soon as it answers (retrying the cancel is harmless)',
+            code: upstream?.reason === 'circuit_open' ? 'circuit_open' : 'dependency_unavailable',
+          },
+          { cause: upstream },
+        );
+      }
+    });
+  }
+
+  /** CONFIRMED → CANCELLING; answers the order as it is after (another request may have moved it first). */
+  private async markCancelling(order: Order): Promise<Order> {
+    const marked = await this.orders.findOneAndUpdate(
+      { _id: order._id, status: 'CONFIRMED' },
+      { $set: { status: 'CANCELLING', updatedAt: new Date() } },
+      { returnDocument: 'after' },
+    );
+    if (marked) {
+      this.logger.log(`order ${order._id.toHexString()} cancelling: releasing its stock`);
+      return this.orders.create(marked as Order);
     }
-    try {
-      await this.stock.release(id);
-    } catch (error) {
-      this.logger.warn(`cancel of order ${id}: release failed: ${error instanceof Error ? error.message : String(error)}`);
-      throw unavailable('the product service', error);
-    }
+    return (await this.orders.findOneBy({ _id: order._id })) ?? order;
+  }
+
+  /**
+   * Releases the stock of a CANCELLING order (idempotent at the product service), then CANCELLING →
+   * CANCELLED. Throws when the product service does not confirm the release; the order stays CANCELLING.
+   */
+  async completeCancel(id: ObjectId): Promise<Order> {
+    const orderId = id.toHexString();
+    await this.stock.release(orderId);
     const cancelled = await this.orders.findOneAndUpdate(
-      { _id: order._id, status: { $in: ['CONFIRMED', 'CANCELLED'] } },
+      { _id: id, status: 'CANCELLING' },
       { $set: { status: 'CANCELLED', updatedAt: new Date() } },
       { returnDocument: 'after' },
     );
-    this.logger.log(`order ${id} cancelled`);
-    return cancelled ? this.orders.create(cancelled as Order) : order;
+    if (cancelled) this.logger.log(`order ${orderId} cancelled: stock released`);
+    const order = cancelled ?? (await this.orders.findOneBy({ _id: id }));
+    if (!order) throw new NotFoundException(`order ${orderId} not found`);
+    return this.orders.create(order as Order);
   }
 }
 
