@@ -272,7 +272,6 @@ export class CommandHandler {
         writeErrors.push(toCommandError(error).toWriteError(index));
       }
     });
-    if (n > 0) this.store.changed(coll);
     return { n, ...(writeErrors.length > 0 ? { writeErrors } : {}), ok: 1 };
   }
 
@@ -346,7 +345,6 @@ export class CommandHandler {
           validateId(doc._id);
           coll ??= this.store.getOrCreate(db, name);
           coll.insert(doc);
-          this.store.changed(coll);
           upserted.push({ index, _id: doc._id });
           n++;
         }
@@ -355,7 +353,6 @@ export class CommandHandler {
           n++;
           if (result.modified && coll) {
             coll.replace(doc, result.doc);
-            this.store.changed(coll);
             nModified++;
           }
         }
@@ -394,7 +391,6 @@ export class CommandHandler {
         writeErrors.push(toCommandError(error).toWriteError(index));
       }
     });
-    if (coll && n > 0) this.store.changed(coll);
     return { n, ...(writeErrors.length > 0 ? { writeErrors } : {}), ok: 1 };
   }
 
@@ -421,7 +417,6 @@ export class CommandHandler {
     if (remove) {
       if (!found || !coll) return reply(null, { n: 0 });
       coll.remove(found);
-      this.store.changed(coll);
       return reply(found, { n: 1 });
     }
     const u = parseUpdate(cmd.update);
@@ -430,7 +425,6 @@ export class CommandHandler {
       const result = applyUpdate(found, u, ctx);
       if (result.modified) {
         coll.replace(found, result.doc);
-        this.store.changed(coll);
       }
       return reply(cmd.new === true ? result.doc : found, { n: 1, updatedExisting: true });
     }
@@ -439,7 +433,6 @@ export class CommandHandler {
     validateId(doc._id);
     coll ??= this.store.getOrCreate(db, name);
     coll.insert(doc);
-    this.store.changed(coll);
     return reply(cmd.new === true ? doc : null, { n: 1, updatedExisting: false, upserted: doc._id });
   }
 
@@ -539,7 +532,6 @@ export class CommandHandler {
       for (const doc of previous) target.insert(doc);
       throw error;
     }
-    this.store.changed(target);
   }
 
   private create(cmd: Document, db: string): Document {
@@ -580,7 +572,6 @@ export class CommandHandler {
       coll.createIndex(spec);
     }
     const numIndexesAfter = coll.indexSpecs().length;
-    this.store.changed(coll);
     return {
       numIndexesBefore,
       numIndexesAfter,
@@ -609,7 +600,6 @@ export class CommandHandler {
     else if (isPlainObject(index)) coll.dropIndex(coll.indexNameForKey(index));
     else if (Array.isArray(index)) index.forEach((n) => coll.dropIndex(String(n)));
     else throw typeMismatch("'index' must be a string, an array of names or an index key pattern");
-    this.store.changed(coll);
     return { nIndexesWas, ok: 1 };
   }
 

@@ -434,9 +434,8 @@ describe(EmbeddedMongoServer.name, () => {
         { email: 'd@e.f', balance: Decimal128.fromString('2'), at: new Date(2000) },
       ]);
       await accounts.updateOne({ email: 'd@e.f' }, { $set: { vip: true } });
-      // Saved shortly after the change, without waiting for stop().
-      await new Promise((done) => setTimeout(done, 400));
-      expect((await stat(join(dataDir, 'persisted', 'accounts.bson'))).size).toBeGreaterThan(0);
+      // Journaled before the acknowledgement, without waiting for stop().
+      expect((await stat(join(dataDir, 'journal.000002'))).size).toBeGreaterThan(0);
       await firstClient.db('persisted').collection('dropped').insertOne({ gone: true });
       await firstClient.db('persisted').collection('dropped').drop();
       await firstClient.close();
@@ -462,13 +461,13 @@ describe(EmbeddedMongoServer.name, () => {
     }
   });
 
-  it('rejects start with an error naming host and port when the port is in use', async () => {
+  it('rejects start with an error naming host, port and the pid holding it when the port is in use', async () => {
     const holder = await EmbeddedMongoServer.start();
     try {
       const error = await EmbeddedMongoServer.start({ port: holder.port }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).toContain(`127.0.0.1:${holder.port}`);
-      expect((error as Error).message).toContain('already in use');
+      expect((error as Error).message).toContain(`already in use by pid ${process.pid} (`);
     } finally {
       await holder.stop();
     }

@@ -14,6 +14,23 @@ export interface IndexSpec extends Document {
   partialFilterExpression?: Document;
 }
 
+/**
+ * One change to the data, in the order it happened: what the journal records and what replaying it
+ * applies again. Documents are whole (an update records the document it produced).
+ */
+export type StoreChange =
+  | { op: 'create'; db: string; name: string; options: Document; uuid: string }
+  | { op: 'drop'; db: string; name: string }
+  | { op: 'rename'; db: string; name: string; toDb: string; toName: string }
+  | { op: 'insert'; db: string; name: string; doc: Document }
+  | { op: 'replace'; db: string; name: string; doc: Document }
+  | { op: 'delete'; db: string; name: string; id: unknown }
+  | { op: 'clear'; db: string; name: string }
+  | { op: 'createIndex'; db: string; name: string; spec: IndexSpec }
+  | { op: 'dropIndex'; db: string; name: string; index: string };
+
+export type ChangeListener = (change: StoreChange) => void;
+
 const ID_INDEX: IndexSpec = { v: 2, key: { _id: 1 }, name: '_id_' };
 
 export const queryOptions = (collation?: unknown) =>
@@ -52,7 +69,12 @@ class UniqueIndex {
     for (const field of this.fields) {
       let value: unknown = filter[field];
       if (isPlainObject(value) && Object.keys(value).length === 1 && '$eq' in value) value = value.$eq;
-      if (!(typeof value === 'string' || typeof value === 'boolean' || value instanceof ObjectId || value instanceof Date))
+      if (!(
+        typeof value === 'string' ||
+        typeof value === 'boolean' ||
+        value instanceof ObjectId ||
+        value instanceof Date
+      ))
         return undefined;
       values.push(value);
     }
@@ -81,6 +103,8 @@ export class Collection {
   readonly docs = new Map<string, Document>();
   private readonly indexes: IndexSpec[] = [];
   private readonly unique: UniqueIndex[] = [];
+  /** Set by the store the collection belongs to; a detached collection reports nothing. */
+  listener: ChangeListener | undefined;
 
   constructor(
     readonly db: string,
@@ -141,6 +165,7 @@ export class Collection {
     const added = this.uniqueKeysFor(doc, idKey);
     this.docs.set(idKey, doc);
     for (const [index, keys] of added) for (const key of keys) index.owners.set(key, idKey);
+    this.listener?.({ op: 'insert', db: this.db, name: this.name, doc });
   }
 
   /** Swaps in the new version of a document (same `_id`), enforcing unique indexes first. */
@@ -151,17 +176,25 @@ export class Collection {
     this.removeUniqueKeys(oldDoc, idKey);
     this.docs.set(idKey, newDoc);
     for (const [index, keys] of added) for (const key of keys) index.owners.set(key, idKey);
+    this.listener?.({ op: 'replace', db: this.db, name: this.name, doc: newDoc });
   }
 
   remove(doc: Document): void {
     const idKey = canonicalKey(doc._id);
     this.removeUniqueKeys(doc, idKey);
     this.docs.delete(idKey);
+    this.listener?.({ op: 'delete', db: this.db, name: this.name, id: doc._id });
+  }
+
+  /** The stored document with this `_id`. */
+  byId(id: unknown): Document | undefined {
+    return this.docs.get(canonicalKey(id));
   }
 
   clear(): void {
     this.docs.clear();
     for (const index of this.unique) index.owners.clear();
+    this.listener?.({ op: 'clear', db: this.db, name: this.name });
   }
 
   private uniqueKeysFor(doc: Document, idKey: string): Array<[UniqueIndex, string[]]> {
@@ -226,6 +259,7 @@ export class Collection {
       this.unique.push(index);
     }
     this.indexes.push(spec);
+    this.listener?.({ op: 'createIndex', db: this.db, name: this.name, spec });
     return true;
   }
 
@@ -236,6 +270,7 @@ export class Collection {
     this.indexes.splice(at, 1);
     const u = this.unique.findIndex((i) => i.spec.name === name);
     if (u >= 0) this.unique.splice(u, 1);
+    this.listener?.({ op: 'dropIndex', db: this.db, name: this.name, index: name });
   }
 
   indexNameForKey(key: Document): string {
@@ -248,6 +283,7 @@ export class Collection {
   dropAllIndexes(): void {
     this.indexes.length = 0;
     this.unique.length = 0;
+    this.listener?.({ op: 'dropIndex', db: this.db, name: this.name, index: '*' });
   }
 }
 
@@ -262,44 +298,46 @@ export function validateNames(db: string, collection?: string): void {
   }
 }
 
-/** All databases and collections of the server; reports every change so persistence can follow. */
+/** All databases and collections of the server; reports every change to its listener, in order. */
 export class Store {
   private readonly databases = new Map<string, Map<string, Collection>>();
+  private listener: ChangeListener | undefined;
 
-  constructor(private readonly onChange: (db: string, collection: string) => void = () => undefined) {}
+  /** Receives every change from now on (persistence journals them); undefined stops reporting. */
+  listen(listener: ChangeListener | undefined): void {
+    this.listener = listener;
+    for (const db of this.databases.values()) for (const coll of db.values()) coll.listener = listener;
+  }
 
   get(db: string, name: string): Collection | undefined {
     return this.databases.get(db)?.get(name);
   }
 
-  getOrCreate(db: string, name: string, options?: Document): Collection {
+  getOrCreate(db: string, name: string, options: Document = {}, uuid?: UUID): Collection {
     const existing = this.get(db, name);
     if (existing) return existing;
     validateNames(db, name);
-    let collections = this.databases.get(db);
-    if (!collections) this.databases.set(db, (collections = new Map()));
-    const collection = new Collection(db, name, options);
-    collections.set(name, collection);
-    this.changed(collection);
+    const collection = new Collection(db, name, options, uuid);
+    this.attach(collection);
+    this.listener?.({ op: 'create', db, name, options, uuid: collection.uuid.toHexString() });
     return collection;
   }
 
-  /** Adds a collection restored from disk, without reporting it as a change. */
-  restore(collection: Collection): void {
+  private attach(collection: Collection): void {
     let collections = this.databases.get(collection.db);
     if (!collections) this.databases.set(collection.db, (collections = new Map()));
     collections.set(collection.name, collection);
-  }
-
-  changed(collection: Collection): void {
-    this.onChange(collection.db, collection.name);
+    collection.listener = this.listener;
   }
 
   drop(db: string, name: string): boolean {
     const collections = this.databases.get(db);
-    if (!collections?.delete(name)) return false;
+    const collection = collections?.get(name);
+    if (!collections || !collection) return false;
+    collections.delete(name);
+    collection.listener = undefined;
     if (collections.size === 0) this.databases.delete(db);
-    this.onChange(db, name);
+    this.listener?.({ op: 'drop', db, name });
     return true;
   }
 
@@ -319,14 +357,26 @@ export class Store {
     return [...(this.databases.get(db)?.values() ?? [])];
   }
 
+  allCollections(): Collection[] {
+    return [...this.databases.values()].flatMap((collections) => [...collections.values()]);
+  }
+
+  /** Moves a collection (documents and indexes) to a new namespace, reported as one change. */
   rename(from: Collection, db: string, name: string): Collection {
     validateNames(db, name);
     const target = new Collection(db, name, from.options);
     for (const spec of from.indexSpecs().slice(1)) target.createIndex(spec);
     for (const doc of from.docs.values()) target.insert(doc);
-    this.drop(from.db, from.name);
-    this.restore(target);
-    this.changed(target);
+    const listener = this.listener;
+    this.listener = undefined;
+    try {
+      this.drop(from.db, from.name);
+      this.attach(target);
+    } finally {
+      this.listener = listener;
+      target.listener = listener;
+    }
+    this.listener?.({ op: 'rename', db: from.db, name: from.name, toDb: db, toName: name });
     return target;
   }
 }

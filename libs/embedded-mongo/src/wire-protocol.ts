@@ -79,40 +79,68 @@ export function decodeRequest(message: Buffer, header = readHeader(message)): Co
   throw new ProtocolError(`unsupported opCode ${header.opCode}`);
 }
 
-function readDocument(message: Buffer, offset: number): { doc: Document; end: number } {
+/** A malformed message the connection survives: it gets an error reply. */
+class MalformedMessage extends RangeError {
+  override name = 'MalformedMessage';
+}
+
+/** Reads one BSON document that must lie within [offset, limit). */
+function readDocument(message: Buffer, offset: number, limit: number): { doc: Document; end: number } {
+  if (limit - offset < 5) throw new MalformedMessage('BSON document overruns its section');
   const size = message.readInt32LE(offset);
-  if (size < 5 || offset + size > message.length) throw new RangeError(`BSON document overruns the message`);
+  if (size < 5 || size > limit - offset)
+    throw new MalformedMessage(`BSON document of ${size} bytes overruns its section`);
+  if (size > MAX_BSON_OBJECT_SIZE + 16 * 1024)
+    throw new MalformedMessage(`BSON document of ${size} bytes is too large`);
   return {
     doc: deserialize(message.subarray(offset, offset + size), BSON_DESERIALIZE_OPTIONS),
     end: offset + size,
   };
 }
 
-function readCString(message: Buffer, offset: number): { value: string; end: number } {
-  const nul = message.indexOf(0, offset);
-  if (nul < 0) throw new RangeError('unterminated cstring');
+/** Reads a NUL-terminated string that must end before `limit`. */
+function readCString(message: Buffer, offset: number, limit: number): { value: string; end: number } {
+  const nul = message.subarray(0, limit).indexOf(0, offset);
+  if (nul < 0) throw new MalformedMessage('unterminated cstring');
   return { value: message.toString('utf8', offset, nul), end: nul + 1 };
 }
 
+/** Flag bits 0-15 must be understood by the receiver; only checksumPresent and moreToCome are known. */
+const REQUIRED_FLAG_BITS = 0xffff;
+const KNOWN_FLAGS = CHECKSUM_PRESENT | MORE_TO_COME;
+
 function decodeOpMsg(message: Buffer, header: MessageHeader): CommandRequest {
+  if (message.length < HEADER_SIZE + 5)
+    throw new MalformedMessage('OP_MSG shorter than its flags and one section');
   const flags = message.readUInt32LE(HEADER_SIZE);
+  if (flags & REQUIRED_FLAG_BITS & ~KNOWN_FLAGS)
+    throw new MalformedMessage(
+      `OP_MSG has unknown required flag bits ${(flags & REQUIRED_FLAG_BITS & ~KNOWN_FLAGS).toString(2)}`,
+    );
   const end = message.length - (flags & CHECKSUM_PRESENT ? 4 : 0);
   let body: Document | undefined;
   const sequences: Array<[string, Document[]]> = [];
   let offset = HEADER_SIZE + 4;
+  if (end <= offset) throw new MalformedMessage('OP_MSG without sections');
   while (offset < end) {
     const kind = message[offset];
     offset += 1;
     if (kind === 0) {
-      const read = readDocument(message, offset);
+      if (body) throw new MalformedMessage('OP_MSG with more than one body section');
+      const read = readDocument(message, offset, end);
       body = read.doc;
       offset = read.end;
     } else if (kind === 1) {
-      const sectionEnd = offset + message.readInt32LE(offset);
-      const id = readCString(message, offset + 4);
+      if (end - offset < 4) throw new MalformedMessage('document sequence header overruns the message');
+      const size = message.readInt32LE(offset);
+      // At least the size itself and an empty identifier's NUL.
+      if (size < 5 || size > end - offset)
+        throw new MalformedMessage(`document sequence of ${size} bytes does not fit the message`);
+      const sectionEnd = offset + size;
+      const id = readCString(message, offset + 4, sectionEnd);
       const docs: Document[] = [];
       for (let p = id.end; p < sectionEnd;) {
-        const read = readDocument(message, p);
+        const read = readDocument(message, p, sectionEnd);
         docs.push(read.doc);
         p = read.end;
       }
@@ -122,19 +150,19 @@ function decodeOpMsg(message: Buffer, header: MessageHeader): CommandRequest {
       throw new ProtocolError(`unknown OP_MSG section kind ${kind}`);
     }
   }
-  if (!body) throw new RangeError('OP_MSG without a body section');
+  if (!body) throw new MalformedMessage('OP_MSG without a body section');
   for (const [id, docs] of sequences) body[id] = docs;
   const db = body.$db;
-  if (typeof db !== 'string' || db === '') throw new RangeError('OP_MSG body without $db');
+  if (typeof db !== 'string' || db === '') throw new MalformedMessage('OP_MSG body without $db');
   return { header, db, command: body, moreToCome: (flags & MORE_TO_COME) !== 0 };
 }
 
 function decodeOpQuery(message: Buffer, header: MessageHeader): CommandRequest {
-  const ns = readCString(message, HEADER_SIZE + 4);
+  const ns = readCString(message, HEADER_SIZE + 4, message.length);
   // numberToSkip and numberToReturn are irrelevant for commands.
-  const { doc } = readDocument(message, ns.end + 8);
+  const { doc } = readDocument(message, ns.end + 8, message.length);
   if (!ns.value.endsWith('.$cmd'))
-    throw new RangeError(`OP_QUERY is only supported for commands, not ${ns.value}`);
+    throw new MalformedMessage(`OP_QUERY is only supported for commands, not ${ns.value}`);
   const command = doc.$query !== null && typeof doc.$query === 'object' ? (doc.$query as Document) : doc;
   return { header, db: ns.value.slice(0, -'.$cmd'.length), command, moreToCome: false };
 }
