@@ -60,7 +60,7 @@ async function ready(launched: Launch): Promise<void> {
 /** Every process the launcher started is gone, and the store's port takes a new listener. */
 async function expectNothingLeft({ seen, storePort }: Launch): Promise<void> {
   const pids = [...seen];
-  await expect.poll(() => pids.filter(isAlive), { timeout: 20_000, interval: 100 }).toEqual([]);
+  await expect.poll(() => pids.filter(isAlive), { timeout: 30_000, interval: 100 }).toEqual([]);
   await expect(portIsFree(storePort)).resolves.toBe(true);
 }
 
@@ -103,7 +103,7 @@ describe('npm start, however it ends', () => {
     expect(output.indexOf('embedded-mongo: SIGTERM: stopping')).toBeGreaterThan(
       output.search(/\[product\s*\] .*"stopped"/),
     );
-  }, 60_000);
+  }, 90_000);
 
   it('stops everything when the terminal hangs up (SIGHUP to the whole group)', async () => {
     const launched = await launch();
@@ -112,7 +112,7 @@ describe('npm start, however it ends', () => {
     expect(await launched.lab.exited).toBe(0);
     await expectNothingLeft(launched);
     expect(launched.lab.output()).toMatch(/\[product\s*\] .*SIGTERM: readiness now 503/);
-  }, 60_000);
+  }, 90_000);
 
   it('stops everything on SIGHUP to the launcher alone', async () => {
     const launched = await launch();
@@ -120,7 +120,7 @@ describe('npm start, however it ends', () => {
     process.kill(launched.lab.pid, 'SIGHUP');
     expect(await launched.lab.exited).toBe(0);
     await expectNothingLeft(launched);
-  }, 60_000);
+  }, 90_000);
 
   it('leaves nothing behind when the launcher itself is killed (SIGKILL)', async () => {
     const launched = await launch();
@@ -128,7 +128,20 @@ describe('npm start, however it ends', () => {
     process.kill(launched.lab.pid, 'SIGKILL');
     expect(await launched.lab.exited).toBe('SIGKILL');
     await expectNothingLeft(launched);
-  }, 60_000);
+  }, 90_000);
+
+  it('leaves nothing behind when the launcher is killed while the services are still starting', async () => {
+    const launched = await launch();
+    await launched.lab.waitForOutput(/embedded-mongo ready on/);
+    await expect
+      .poll(() => descendantsOf(launched.lab.pid).length, { timeout: 10_000, interval: 10 })
+      .toBe(2);
+    for (const pid of descendantsOf(launched.lab.pid)) launched.seen.add(pid);
+    process.kill(launched.lab.pid, 'SIGKILL');
+    expect(await launched.lab.exited).toBe('SIGKILL');
+    expect(launched.lab.output()).not.toContain('services ready');
+    await expectNothingLeft(launched);
+  }, 90_000);
 
   it('stops the store when a service cannot start, and exits non-zero', async () => {
     const servicePort = await freePort();
@@ -142,7 +155,7 @@ describe('npm start, however it ends', () => {
     } finally {
       taken.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   it('says why when a live store already holds the port, and leaves the holder alone', async () => {
     const storePort = await freePort();
@@ -162,11 +175,11 @@ describe('npm start, however it ends', () => {
       expect(output).toMatch(/start-up failed: the embedded MongoDB store did not start: .*(in use|held)/);
       expect(output).not.toContain('[product');
       const pids = [...launched.seen];
-      await expect.poll(() => pids.filter(isAlive), { timeout: 20_000, interval: 100 }).toEqual([]);
+      await expect.poll(() => pids.filter(isAlive), { timeout: 30_000, interval: 100 }).toEqual([]);
       expect(isAlive(holder.pid)).toBe(true);
     } finally {
       holder.signal('SIGTERM');
       await holder.exited;
     }
-  }, 60_000);
+  }, 90_000);
 });

@@ -76,13 +76,17 @@ const EXIT_WITH_PARENT_FLAG = '--exit-with-parent';
  */
 export async function runService(service: ServiceName, module: Type<unknown>): Promise<void> {
   let logger: LabLogger | undefined;
+  // Until it listens there is nothing to drain: a parent gone during start-up ends the service at once.
+  let onParentGone = (): void => process.exit(1);
+  if (process.argv.includes(EXIT_WITH_PARENT_FLAG)) watchParent(() => onParentGone());
   try {
     const config = configFor(service);
     logger = createServiceLogger(config);
     const app = await createService(service, module, logger);
     await app.listen(config.port, config.host);
     logger.log(`${service} listening on http://${config.host}:${config.port}`, 'Bootstrap');
-    stopOnSignals(app, config, logger);
+    const stop = stopOnSignals(app, config, logger);
+    onParentGone = () => void stop('parent process gone (stdin closed)');
   } catch (error) {
     const detail = error instanceof ConfigError ? error.message : describeStartupError(error);
     process.stderr.write(`${service} failed to start: ${detail}\n`);
@@ -104,7 +108,11 @@ function describeStartupError(error: unknown): string {
   return error.stack ?? error.message;
 }
 
-function stopOnSignals(app: NestFastifyApplication, config: AppConfig, logger: LabLogger): void {
+function stopOnSignals(
+  app: NestFastifyApplication,
+  config: AppConfig,
+  logger: LabLogger,
+): (reason: string) => Promise<void> {
   let stopping = false;
   const stop = async (reason: string) => {
     if (stopping) return;
@@ -131,10 +139,12 @@ function stopOnSignals(app: NestFastifyApplication, config: AppConfig, logger: L
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  if (process.argv.includes(EXIT_WITH_PARENT_FLAG)) {
-    const parentGone = () => void stop('parent process gone (stdin closed)');
-    // Nobody reads stdout/stderr any more either: a failed write (EPIPE) must not end the service mid-shutdown.
-    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
-    process.stdin.once('end', parentGone).once('error', parentGone).resume();
-  }
+  return stop;
+}
+
+/** Calls `gone` when stdin ends: the parent that holds its other end has exited, however (the kernel closes it). */
+function watchParent(gone: () => void): void {
+  // Nobody reads stdout/stderr then either: a failed write (EPIPE) must not end the service mid-shutdown.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  process.stdin.once('end', gone).once('error', gone).resume();
 }
