@@ -77,7 +77,7 @@ export async function startLab(
       // Recorded before the launcher goes: its children outlive it only as orphans, no longer found under it.
       const pids = descendantsOf(lab.pid);
       lab.signal('SIGINT');
-      const timer = setTimeout(() => void killAll(lab, pids), 20_000);
+      const timer = setTimeout(() => void killAll(lab, pids).catch(() => undefined), 20_000); // waitGone below reports
       await lab.exited;
       clearTimeout(timer);
       await waitGone(pids, 20_000);
