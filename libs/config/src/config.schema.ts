@@ -64,6 +64,8 @@ export interface AppConfig {
      */
     readonly passwordHashConcurrency: number;
     readonly passwordHashQueue: number;
+    /** A hash that waited this long for a thread is shed too (503), whatever the queue's length. */
+    readonly passwordHashMaxWaitMs: number;
   };
   /**
    * Addresses whose `X-Forwarded-For` is believed (proxy-addr syntax), so a backend sees the client's
@@ -152,6 +154,7 @@ export const CONFIG_VARIABLES = [
   'LOGIN_WINDOW_SECONDS',
   'PASSWORD_HASH_CONCURRENCY',
   'PASSWORD_HASH_QUEUE',
+  'PASSWORD_HASH_MAX_WAIT_MS',
   'TRUST_PROXY',
   'UPSTREAM_TIMEOUT_MS',
   'UPSTREAM_TIMEOUTS_MS',

@@ -197,8 +197,9 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       loginWindowSeconds: read.integer('LOGIN_WINDOW_SECONDS', 300, 1, 86_400),
       passwordHashConcurrency: read.integer('PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
       passwordHashQueue: read.integer('PASSWORD_HASH_QUEUE', 16, 0, 10_000),
+      passwordHashMaxWaitMs: read.integer('PASSWORD_HASH_MAX_WAIT_MS', 2000, 10, 60_000),
     },
-    trustProxy: read.text('TRUST_PROXY', 'loopback,uniquelocal', /^[\w.:/,-]+$/, 'must be a comma-separated list of addresses, ranges or loopback/linklocal/uniquelocal'),
+    trustProxy: read.text('TRUST_PROXY', '127.0.0.1', /^[\w.:/,-]+$/, 'must be a comma-separated list of addresses, ranges or loopback/linklocal/uniquelocal'),
     upstreamTimeoutMs: read.integer('UPSTREAM_TIMEOUT_MS', 5000, 50, 120_000),
     upstreamTimeoutsMs: Object.freeze(read.perService('UPSTREAM_TIMEOUTS_MS', 50, 120_000)),
     retry: {

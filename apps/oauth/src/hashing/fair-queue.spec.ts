@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FairQueue, QueueFull } from './fair-queue.js';
 
 /** Work that finishes when the test says so, recording when it started. */
@@ -35,7 +35,7 @@ describe(FairQueue.name, () => {
 
   it('refuses at once when the queue is full, and reports its depth on every change', async () => {
     const depths: number[] = [];
-    const queue = new FairQueue(1, 2, (depth) => depths.push(depth));
+    const queue = new FairQueue(1, 2, { onDepthChange: (depth) => depths.push(depth) });
     const started: string[] = [];
     const jobs = ['running', 'w1', 'w2'].map((name) => gate(started, name));
     const [first, ...waiting] = jobs.map((job, i) => queue.run(`10.0.0.${i}`, job.work));
@@ -75,6 +75,29 @@ describe(FairQueue.name, () => {
     await expect(queue.run('third', async () => 'x')).rejects.toBeInstanceOf(QueueFull);
     running.open();
     expect(await Promise.all(all)).toEqual(['running', 'b1', 'b2', 'o1', 'o2']);
+  });
+
+  it('refuses a job that waited maxWaitMs for a free slot, and runs the others', async () => {
+    vi.useFakeTimers();
+    try {
+      const started: string[] = [];
+      const depths: number[] = [];
+      const queue = new FairQueue(1, 10, { maxWaitMs: 2000, onDepthChange: (depth) => depths.push(depth) });
+      const running = gate(started, 'running');
+      const first = queue.run('a', running.work);
+      const stale = queue.run('b', async () => 'stale');
+      const staleOutcome = stale.catch((error: unknown) => error);
+      await vi.advanceTimersByTimeAsync(1500);
+      const fresh = queue.run('c', async () => 'fresh');
+      await vi.advanceTimersByTimeAsync(600);
+      expect(await staleOutcome).toBeInstanceOf(QueueFull);
+      expect(queue.depth).toBe(1);
+      running.open();
+      expect(await Promise.all([first, fresh])).toEqual(['running', 'fresh']);
+      expect(depths).toEqual([1, 2, 1, 0]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('passes a failure of the work to its caller and goes on with the next', async () => {

@@ -5,11 +5,20 @@ export class QueueFull extends Error {
 
 interface Job {
   readonly start: () => void;
+  readonly timer: NodeJS.Timeout | undefined;
+}
+
+export interface FairQueueOptions {
+  /** A job still waiting after this long is refused ({@link QueueFull}): its caller would have given up. */
+  readonly maxWaitMs?: number;
+  /** Called with the number of waiting jobs whenever it changes. */
+  readonly onDepthChange?: (queued: number) => void;
 }
 
 /**
  * Runs at most `concurrency` jobs at once; up to `maxQueued` more wait, beyond that a job is refused at
- * once ({@link QueueFull}) instead of waiting longer than its caller would. Waiting jobs are taken
+ * once ({@link QueueFull}), and so is one that waited `maxWaitMs` (however slow the jobs have become,
+ * nobody waits longer than its caller would). Waiting jobs are taken
  * round-robin by key (the client address), and one key holds at most half of the queue, so one
  * client's burst neither fills the queue nor puts everyone else behind it.
  */
@@ -20,12 +29,15 @@ export class FairQueue {
   private readonly waiting = new Map<string, Job[]>();
   private readonly maxPerKey: number;
 
+  private readonly onDepthChange: (queued: number) => void;
+
   constructor(
     readonly concurrency: number,
     readonly maxQueued: number,
-    private readonly onDepthChange: (queued: number) => void = () => undefined,
+    private readonly options: FairQueueOptions = {},
   ) {
     this.maxPerKey = Math.max(1, Math.ceil(maxQueued / 2));
+    this.onDepthChange = options.onDepthChange ?? (() => undefined);
   }
 
   /** Jobs waiting (not running). */
@@ -40,12 +52,35 @@ export class FairQueue {
       return Promise.reject(new QueueFull(`${this.queued} waiting, ${this.running} running`));
     }
     return new Promise<T>((resolve, reject) => {
-      const job = { start: () => void this.start(work).then(resolve, reject) };
+      const { maxWaitMs } = this.options;
+      const job: Job = {
+        start: () => {
+          clearTimeout(job.timer);
+          void this.start(work).then(resolve, reject);
+        },
+        timer:
+          maxWaitMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                this.remove(key, job);
+                reject(new QueueFull(`waited ${maxWaitMs} ms without a free thread`));
+              }, maxWaitMs).unref(),
+      };
       if (own) own.push(job);
       else this.waiting.set(key, [job]);
       this.queued++;
       this.onDepthChange(this.queued);
     });
+  }
+
+  private remove(key: string, job: Job): void {
+    const jobs = this.waiting.get(key);
+    const index = jobs?.indexOf(job) ?? -1;
+    if (!jobs || index < 0) return;
+    jobs.splice(index, 1);
+    if (jobs.length === 0) this.waiting.delete(key);
+    this.queued--;
+    this.onDepthChange(this.queued);
   }
 
   private async start<T>(work: () => Promise<T>): Promise<T> {

@@ -77,7 +77,10 @@ export class PasswordHasher {
   constructor(@Optional() @Inject(APP_CONFIG) config?: AppConfig) {
     const depth = queueDepth();
     shedTotal();
-    this.queue = new FairQueue(config?.oauth.passwordHashConcurrency ?? 2, config?.oauth.passwordHashQueue ?? 16, (queued) => depth.set(queued));
+    this.queue = new FairQueue(config?.oauth.passwordHashConcurrency ?? 2, config?.oauth.passwordHashQueue ?? 16, {
+      maxWaitMs: config?.oauth.passwordHashMaxWaitMs ?? 2000,
+      onDepthChange: (queued) => depth.set(queued),
+    });
   }
 
   /**
