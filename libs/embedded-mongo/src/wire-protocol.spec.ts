@@ -86,6 +86,57 @@ describe(decodeRequest.name, () => {
     expect(request.command).toEqual({ insert: 'c', $db: 'app', documents: [{ a: 1 }, { a: 2 }] });
   });
 
+  it('rejects every inconsistent length or section instead of reading past it or looping', () => {
+    const valid = opMsg(1, { insert: 'c', $db: 'app' }, { sequence: ['documents', [{ a: 1 }]] });
+    const sectionAt = 21 + (valid.readInt32LE(21) as number) + 1; // after the body, past the kind byte
+    const withInt = (at: number, value: number) => {
+      const copy = Buffer.from(valid);
+      copy.writeInt32LE(value, at);
+      return copy;
+    };
+    const cases: Array<[string, Buffer]> = [
+      ['sequence size -1, pointing back at its own kind byte', withInt(sectionAt, -1)],
+      ['negative sequence size', withInt(sectionAt, -8)],
+      ['zero sequence size', withInt(sectionAt, 0)],
+      ['sequence size past the message', withInt(sectionAt, 10_000)],
+      ['largest sequence size', withInt(sectionAt, 0x7fffffff)],
+      ['negative body size', withInt(21, -1)],
+      ['body size past the message', withInt(21, valid.length)],
+      ['document in the sequence past its section', withInt(sectionAt + 4 + 'documents'.length + 1, 500)],
+      ['no sections', Buffer.concat([header(20, 1, OP_MSG), Buffer.alloc(4)])],
+      [
+        'unknown required flag',
+        (() => {
+          const copy = Buffer.from(valid);
+          copy.writeUInt32LE(1 << 4, 16);
+          return copy;
+        })(),
+      ],
+      [
+        'two body sections',
+        (() => {
+          const one = opMsg(1, { ping: 1, $db: 'a' });
+          const body = one.subarray(20);
+          const both = Buffer.concat([one, body]);
+          both.writeInt32LE(both.length, 0);
+          return both;
+        })(),
+      ],
+      [
+        'identifier without its NUL',
+        (() => {
+          const copy = Buffer.from(valid);
+          copy.fill(0x61, sectionAt + 4);
+          return copy;
+        })(),
+      ],
+      ['OP_QUERY cut off after its namespace', opQuery(1, 'admin.$cmd', { ping: 1 }).subarray(0, 31)],
+    ];
+    for (const [name, message] of cases) {
+      expect(() => decodeRequest(message), name).toThrow();
+    }
+  });
+
   it('decodes a legacy OP_QUERY command, unwrapping $query', () => {
     const request = decodeRequest(opQuery(3, 'admin.$cmd', { $query: { isMaster: 1 }, $readPreference: {} }));
     expect(request).toMatchObject({ db: 'admin', command: { isMaster: 1 }, moreToCome: false });
@@ -151,6 +202,33 @@ describe(`${EmbeddedMongoServer.name} on raw TCP`, () => {
     expect(readHeader(reply).responseTo).toBe(2);
     expect(body(reply, OP_MSG)).toMatchObject({ n: 1, ok: 1 });
     socket.destroy();
+  });
+
+  it('closes connections beyond the limit with a log line and accepts new ones once others close', async () => {
+    const log: string[] = [];
+    const limited = await EmbeddedMongoServer.start({ maxConnections: 2, log: (line) => log.push(line) });
+    const connectTo = async () => {
+      const socket = connect(limited.port, '127.0.0.1');
+      await once(socket, 'connect');
+      return socket;
+    };
+    try {
+      const [a, b] = [await connectTo(), await connectTo()];
+      const third = await connectTo();
+      await once(third, 'close');
+      expect(log.join('\n')).toMatch(/refused: 2 connections open \(the limit\)/);
+      a.destroy();
+      await once(a, 'close');
+      const fourth = await connectTo();
+      const framer = new MessageFramer();
+      fourth.write(opMsg(9, { ping: 1, $db: 'admin' }));
+      const [chunk] = (await once(fourth, 'data')) as [Buffer];
+      expect(readHeader(framer.push(chunk)[0]).responseTo).toBe(9);
+      b.destroy();
+      fourth.destroy();
+    } finally {
+      await limited.stop();
+    }
   });
 
   it('answers malformed BSON with an error but closes the connection on an oversize message', async () => {
