@@ -105,6 +105,9 @@ describe('fault injection, switched at run time through the gateway (five real s
         UPSTREAM_TIMEOUT_MS: '15000',
         // Half of the product's answers fail in the retry test: its breaker must stay closed there.
         BREAKER_FAILURE_RATIO: '0.95',
+        // Cached signing keys age out within a second: undoing a fault must not depend on them.
+        JWKS_MAX_AGE_MS: '1000',
+        JWKS_COOLDOWN_MS: '500',
       },
       ['gateway', 'oauth', 'customer', 'product'],
     );
@@ -427,4 +430,49 @@ describe('fault injection, switched at run time through the gateway (five real s
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('cannot reach the gateway');
   });
+
+  it('undoes any fault on any service through the gateway with the admin token, also once the cached signing keys aged out', async () => {
+    const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'] as const;
+    const others = (service: string) => SERVICES.filter((s) => s !== service);
+    const kinds: Record<string, (service: string) => Record<string, unknown>> = {
+      // Above the 2 s the verifiers give a key fetch.
+      latency: () => ({ latency: { minMs: 2500, maxMs: 2500 } }),
+      errors: () => ({ errorRatio: 1 }),
+      unreachable: (service) => ({ unreachable: others(service) }),
+      readiness: () => ({ readinessFailing: true }),
+    };
+    const keyFetches = () =>
+      fetch(`${lab.urls.gateway}/metrics`)
+        .then((r) => r.text())
+        .then((text) => Number(/^jwks_fetches_total\{outcome="ok"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0));
+    for (const [kind, fault] of Object.entries(kinds)) {
+      if (kind === 'errors') {
+        // Product's failures open the gateway's breaker to it (before the gateway fails everything
+        // itself): the switch still gets through.
+        expect((await faults('product', 'PUT', fault('product'))).status).toBe(200);
+        for (let i = 0; i < 12; i++) await (await api(`/api/products/${productId}`)).arrayBuffer();
+        const open = await api(`/api/products/${productId}`);
+        expect(open.status).toBe(503);
+        expect(await open.json()).toMatchObject({ code: 'circuit_open' });
+      }
+      // The gateway last, the backends are out of its reach once it has them unreachable.
+      for (const service of [...SERVICES].reverse()) {
+        expect((await faults(service, 'PUT', fault(service))).status, `${kind} on ${service}`).toBe(200);
+      }
+      const fetchedBefore = await keyFetches();
+      // Every verifier's cached keys are older than JWKS_MAX_AGE_MS now.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      // The gateway first: with others unreachable from it, it is what stands between the admin and them.
+      for (const service of SERVICES) {
+        const undone = await faults(service, 'DELETE');
+        expect(undone.status, `undo ${kind} on ${service}`).toBe(200);
+        expect(undone.body.faults).toEqual(NO_FAULT);
+      }
+      expect(await keyFetches(), `the gateway fetched the keys again (${kind})`).toBeGreaterThan(fetchedBefore);
+    }
+    for (const service of SERVICES) {
+      expect((await fetch(`${lab.urls[service]}/health/ready`)).status).toBe(200);
+    }
+    await expect.poll(async () => (await api(`/api/products/${productId}`)).status, { timeout: 15_000, interval: 500 }).toBe(200);
+  }, 90_000);
 });
