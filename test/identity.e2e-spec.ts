@@ -241,10 +241,17 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
       ['/api/customers/../health/ready', auth],
       ['/api/customers/..\\metrics', auth],
       ['/api/customers/./me', auth],
+      ['/api/customers/..#/me', auth],
+      ['/api/customers/%2e%2e%3f/health/ready', auth],
+      ['/.well-known/..%23/metrics', {}],
     ] as const) {
       const response = await rawGet(api, path, headers);
       expect(response.status, path).toBe(400);
-      expect(JSON.parse(response.body), path).toMatchObject({ status: 400, detail: expect.stringContaining("'..'") });
+      expect(JSON.parse(response.body), path).toMatchObject({
+        status: 400,
+        code: 'ambiguous_path',
+        detail: expect.stringContaining("'..'"),
+      });
       expect(response.body, path).not.toContain('# HELP');
     }
     // A dot inside a segment, or `..` in the query, is an ordinary request.
