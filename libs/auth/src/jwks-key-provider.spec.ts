@@ -11,7 +11,7 @@ let fetches = 0;
 let server: Server;
 let url: string;
 let jwks: { keys: object[] };
-let privateKey: CryptoKey;
+let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
 beforeAll(async () => {
   const pair = await generateKeyPair('RS256');

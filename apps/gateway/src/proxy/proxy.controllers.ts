@@ -13,16 +13,15 @@ const HASH_BOUND_MS = 1000;
 
 /**
  * The gateway's timeout for routes that wait for a password hash: at least as long as oauth may
- * legitimately take, a full hashing queue (`PASSWORD_HASH_QUEUE` waiting for
- * `PASSWORD_HASH_CONCURRENCY` threads) plus the hash itself, at {@link HASH_BOUND_MS} a hash; past its
- * queue oauth answers 503 `overloaded` at once. So a burst of sign-ins ends in oauth's fast 429s and
- * 503s, not in gateway timeouts that count against oauth's breaker. `UPSTREAM_TIMEOUTS_MS=oauth=…`
- * raises it further.
+ * legitimately take, the longest a hash may wait for a thread (`PASSWORD_HASH_MAX_WAIT_MS`; past it,
+ * or past a full queue, oauth answers 503 `overloaded` at once) plus the hash itself, at
+ * {@link HASH_BOUND_MS} with room to spare. So a burst of sign-ins ends in oauth's fast 429s and 503s,
+ * not in gateway timeouts that count against oauth's breaker. A longer upstream timeout for oauth
+ * (`UPSTREAM_TIMEOUTS_MS=oauth=…`, else `UPSTREAM_TIMEOUT_MS`) wins.
  */
 export function hashingTimeoutMs(config: AppConfig): number {
-  const { passwordHashConcurrency, passwordHashQueue } = config.oauth;
-  const queued = (Math.ceil(passwordHashQueue / passwordHashConcurrency) + 2) * HASH_BOUND_MS;
-  return Math.max(config.upstreamTimeoutsMs.oauth ?? config.upstreamTimeoutMs, queued);
+  const longestHash = config.oauth.passwordHashMaxWaitMs + 2 * HASH_BOUND_MS;
+  return Math.max(config.upstreamTimeoutsMs.oauth ?? config.upstreamTimeoutMs, longestHash);
 }
 
 /**
