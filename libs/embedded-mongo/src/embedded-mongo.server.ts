@@ -249,6 +249,7 @@ export class EmbeddedMongoServer {
   }
 
   private send(conn: Connection, bytes: Buffer): void {
+    if (!conn.socket.writable) return;
     conn.socket.write(bytes);
     if (conn.socket.writableLength > MAX_UNREAD_REPLY_BYTES) conn.socket.pause();
   }
