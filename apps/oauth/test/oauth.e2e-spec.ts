@@ -57,6 +57,8 @@ describe('oauth service (real process)', () => {
         JWT_AUDIENCE: AUDIENCE,
         LOGIN_MAX_FAILURES: String(MAX_FAILURES),
         LOGIN_WINDOW_SECONDS: '60',
+        // As under Compose: the default secrets are named in a warning at start.
+        NODE_ENV: 'production',
       },
     });
     await waitForHttp(`${base}/health/ready`, 200, 20_000);
@@ -66,6 +68,21 @@ describe('oauth service (real process)', () => {
     oauth?.signal('SIGTERM');
     await oauth?.exited;
     await customers?.close();
+  });
+
+  it('names each secret still at its development default in a warning at start under NODE_ENV=production, never its value', () => {
+    const warnings = oauth
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((record) => record.context === 'Secrets');
+    expect(warnings.map((record) => [record.level, String(record.message).split(' ')[0]])).toEqual([
+      ['warn', 'OAUTH_ADMIN_PASSWORD'],
+      ['warn', 'ORDER_CLIENT_SECRET'],
+      ['warn', 'ADMIN_CLIENT_SECRET'],
+    ]);
+    expect(oauth.output()).not.toMatch(/admin-password|order-service-secret|admin-cli-secret/);
   });
 
   it('publishes its discovery document and a JWKS holding one RS256 public key', async () => {
