@@ -120,7 +120,7 @@ const GRAFANA_VARIABLES = new Set([
  * node-exporter, cAdvisor, blackbox, and Prometheus' synthetic series.
  */
 const KNOWN_METRIC =
-  /^(?:http_(?:server|client)_request_duration_seconds_(?:bucket|count|sum)|orders_total|stock_reservations_total|tokens_issued_total|auth_failures_total|log_records_dropped_total|rate_limited_requests_total|circuit_breaker_state|fault_injection_active|(?:process|nodejs|node|container|probe)_[a-zA-Z0-9_]+|up|ALERTS|ALERTS_FOR_STATE)$/;
+  /^(?:http_(?:server|client)_request_duration_seconds_(?:bucket|count|sum)|orders_total|stock_reservations_total|tokens_issued_total|auth_failures_total|log_records_dropped_total|rate_limited_requests_total|password_hash_shed_total|password_hash_queue_depth|circuit_breaker_state|fault_injection_active|(?:process|nodejs|node|container|probe)_[a-zA-Z0-9_]+|up|ALERTS|ALERTS_FOR_STATE)$/;
 /** Label names those series carry (a typo such as `status` for `status_code` matches nothing). */
 const KNOWN_LABELS = new Set([
   // the services (prom-client default label and histogram/counter labels)
