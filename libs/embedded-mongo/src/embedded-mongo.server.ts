@@ -271,7 +271,10 @@ export class EmbeddedMongoServer {
   }
 
   private fatal(error: Error): void {
-    if (this.fatalError) return;
+    if (this.fatalError || this.stopping) {
+      this.log(`after stop: ${error.message}`);
+      return;
+    }
     this.fatalError = error;
     this.log(`fatal: ${error.message}; closing every connection, nothing more is acknowledged`);
     this.ttl.stop();

@@ -79,6 +79,7 @@ export class Journal {
   private unsyncedFds: number[] = [];
   private dirUnsynced = true;
   private syncing = false;
+  private syncRun: Promise<void> = Promise.resolve();
   private readonly waiters: SyncWaiter[] = [];
   private failure: Error | undefined;
   /** Bytes written to the current file. */
@@ -148,12 +149,22 @@ export class Journal {
     if (seq > this.written) this.write();
     if (this.failure) return Promise.reject(this.failure);
     const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
-    if (!this.syncing) void this.runSync();
+    if (!this.syncing) {
+      this.syncing = true;
+      this.syncRun = this.runSync();
+    }
     return waiting;
   }
 
   private async runSync(): Promise<void> {
-    this.syncing = true;
+    try {
+      await this.syncWaiters();
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private async syncWaiters(): Promise<void> {
     while (this.waiters.length > 0 && !this.failure) {
       const upTo = this.written;
       const fds = [...this.unsyncedFds];
@@ -177,7 +188,6 @@ export class Journal {
       }
       this.onProgress();
     }
-    this.syncing = false;
   }
 
   /**
@@ -196,9 +206,10 @@ export class Journal {
     this.dirUnsynced = true;
   }
 
-  /** Writes what is pending and closes the file; the journal takes no more records. */
-  close(): void {
+  /** Writes what is pending, lets a running fsync finish and closes the file; the journal takes no more records. */
+  async close(): Promise<void> {
     this.write();
+    await this.syncRun;
     if (this.failure) return;
     this.failure = new Error('journal closed');
     for (const fd of [...this.unsyncedFds, this.fd]) this.fs.closeSync(fd);

@@ -204,7 +204,7 @@ export class Persistence {
       await this.checkpoint();
     } finally {
       this.store.listen(undefined);
-      journal.close();
+      await journal.close();
       this.journalInstance = undefined;
     }
   }
