@@ -48,7 +48,7 @@ describe(PasswordHasher.name, () => {
   });
 
   it('sheds a hash beyond its concurrency and queue with 503 overloaded and Retry-After, counted, and still finishes the others', async () => {
-    const small = new PasswordHasher(loadConfig('oauth', { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '1' }));
+    const small = new PasswordHasher(loadConfig('oauth', { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '1', PASSWORD_HASH_MAX_WAIT_MS: '60000' }));
     const before = await shedCount();
     const [running, waiting, shed] = await Promise.allSettled([
       small.hash('one', '10.0.0.1'),
