@@ -44,6 +44,14 @@ export class Product {
   @Column()
   holds?: StockHold[];
 
+  /**
+   * Tokens of put-backs in progress that already returned their stock to this product, written in the
+   * same atomic update as the `$inc`, so a put-back repeated after a crash returns each line once.
+   * Removed once the reservation records the put-back as complete; absent or empty otherwise.
+   */
+  @Column()
+  returns?: string[];
+
   @Column()
   createdAt!: Date;
 

@@ -51,6 +51,15 @@ export class StockReservation {
   @Column({ nullable: true })
   failure!: ReservationFailure | null;
 
+  /**
+   * Set in the same update that ends the reservation (FAILED, or RELEASED from PENDING or RESERVED):
+   * the token of the put-back of `taken` that is not known to be complete. Whoever finds it set (the
+   * next release, a retry) finishes that put-back, once per product line (see `Product.returns`), so a
+   * crash between the status change and the stock going back loses nothing. Null once done.
+   */
+  @Column({ nullable: true })
+  returning?: string | null;
+
   @Column()
   createdAt!: Date;
 

@@ -240,6 +240,70 @@ describe(StockService.name, () => {
     expect(after.map((product) => product.holds)).toEqual([[], []]);
   });
 
+  it('finishes a release that died between its status change and the put-back, returning each line once', async () => {
+    const first = await insertProduct(products, { stock: 10 });
+    const second = await insertProduct(products, { stock: 10 });
+    const orderId = nextOrderId();
+    await stock.reserve(orderId, [line(first, 2), line(second, 3)]);
+    // What a release leaves when its process dies after putting back the first line only.
+    await reservations.updateOne({ orderId }, { $set: { status: 'RELEASED', returning: 'interrupted' } });
+    await products.updateOne({ _id: first._id }, { $inc: { stock: 2 }, $set: { returns: ['interrupted'] } });
+
+    await Promise.all([stock.release(orderId), stock.release(orderId)]);
+    await stock.release(orderId);
+
+    expect([await stockOf(products, first), await stockOf(products, second)]).toEqual([10, 10]);
+    expect(await reservations.findOneBy({ orderId })).toMatchObject({ status: 'RELEASED', returning: null });
+    const after = await products.find({ where: { _id: { $in: [first._id, second._id] } } });
+    expect(after.map((product) => product.returns ?? [])).toEqual([[], []]);
+  });
+
+  it('finishes the put-back of a failure that died before returning what it took, then takes again', async () => {
+    const product = await insertProduct(products, { stock: 10 });
+    const orderId = nextOrderId();
+    const now = new Date();
+    // A reservation that failed on its second line after taking 4 of this product; it died before the put-back.
+    await reservations.insertOne({
+      orderId,
+      status: 'FAILED',
+      lines: [line(product, 4)],
+      taken: [{ ...line(product, 4), name: 'x', unitPriceCents: 1 }],
+      failure: { code: 'out_of_stock', productId: product._id.toHexString() },
+      returning: 'interrupted',
+      createdAt: now,
+      updatedAt: now,
+    });
+    await products.updateOne({ _id: product._id }, { $set: { stock: 6 } });
+
+    const retried = await stock.reserve(orderId, [line(product, 4)]);
+    expect(retried.reservation.status).toBe('RESERVED');
+    expect(await stockOf(products, product)).toBe(6);
+    await stock.release(orderId);
+    expect(await stockOf(products, product)).toBe(10);
+  });
+
+  it('puts back the stock of a failure whose put-back died when the order is released instead', async () => {
+    const product = await insertProduct(products, { stock: 10 });
+    const orderId = nextOrderId();
+    const now = new Date();
+    await reservations.insertOne({
+      orderId,
+      status: 'FAILED',
+      lines: [line(product, 4)],
+      taken: [{ ...line(product, 4), name: 'x', unitPriceCents: 1 }],
+      failure: { code: 'out_of_stock', productId: product._id.toHexString() },
+      returning: 'interrupted',
+      createdAt: now,
+      updatedAt: now,
+    });
+    await products.updateOne({ _id: product._id }, { $set: { stock: 6 } });
+
+    await stock.release(orderId);
+    await stock.release(orderId);
+
+    expect(await stockOf(products, product)).toBe(10);
+  });
+
   it('leaves no hold behind once a reservation is recorded', async () => {
     const product = await insertProduct(products, { stock: 10 });
     await stock.reserve(nextOrderId(), [line(product, 1)]);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   ConflictException,
   HttpException,
@@ -52,7 +53,9 @@ const update = <T>(filter: UpdateFilter<T>) => filter as UpdateFilter<Document>;
  * one atomic conditional update (never below zero), which also leaves a hold naming the order until
  * the reservation's `taken` lists the line; each status change of a reservation is one conditional
  * update, so exactly one party (the reserving request, its failure, a release) puts back what `taken`
- * lists, and whoever ends a PENDING reservation also puts back what is still held for it.
+ * lists, and whoever ends a PENDING reservation also puts back what is still held for it. That put-back
+ * is recorded (`returning`) in the same update as the status change and marked on each product as it
+ * happens, so whoever comes next after a crash (a repeated release) finishes it without doubling it.
  */
 @Injectable()
 export class StockService {
@@ -125,15 +128,22 @@ export class StockService {
   private async releaseOnce(orderId: string): Promise<void> {
     for (;;) {
       const now = new Date();
-      const before = (await this.reservations.findOneAndUpdate(
-        { orderId, status: { $in: ['PENDING', 'RESERVED', 'FAILED'] } },
-        { $set: { status: 'RELEASED', updatedAt: now } },
+      const token = randomUUID();
+      // PENDING or RESERVED: what `taken` lists goes back now. FAILED: it went back (or is going back,
+      // `returning` says) when it failed.
+      const before = ((await this.reservations.findOneAndUpdate(
+        { orderId, status: { $in: ['PENDING', 'RESERVED'] } },
+        { $set: { status: 'RELEASED', returning: token, updatedAt: now } },
         { returnDocument: 'before' },
-      )) as StockReservation | null;
+      )) ??
+        (await this.reservations.findOneAndUpdate(
+          { orderId, status: 'FAILED' },
+          { $set: { status: 'RELEASED', updatedAt: now } },
+          { returnDocument: 'before' },
+        ))) as StockReservation | null;
       if (before) {
-        // A FAILED reservation's stock went back when it failed.
         const recorded = before.status === 'FAILED' ? [] : before.taken;
-        await this.putBack(orderId, recorded);
+        if (before.status !== 'FAILED') await this.finishReturn(orderId, token, recorded);
         // Lines a reserving request took but had not recorded (it is still going, or it died).
         const recordedIds = new Set(recorded.map((line) => line.productId));
         const held =
@@ -146,6 +156,7 @@ export class StockService {
         this.logger.log(
           `stock released for order ${orderId}: ${linesOf(recorded.length + held)} put back (was ${before.status})`,
         );
+        await this.finishLeftovers(orderId);
         return;
       }
       try {
@@ -155,6 +166,7 @@ export class StockService {
           lines: [],
           taken: [],
           failure: null,
+          returning: null,
           createdAt: now,
           updatedAt: now,
         });
@@ -165,7 +177,32 @@ export class StockService {
       }
       // A reservation appeared since the update above; released already, or the next round releases it.
       const existing = await this.reservations.findOneBy({ orderId });
-      if (existing?.status === 'RELEASED') return;
+      if (existing?.status === 'RELEASED') {
+        await this.finishLeftovers(orderId);
+        return;
+      }
+    }
+  }
+
+  /**
+   * What an earlier party that died left undone on an ended reservation: a put-back of `taken` still
+   * `returning`, and (once RELEASED) stock still held for lines it never recorded. Each step is
+   * idempotent, so this may run any number of times, concurrently too.
+   */
+  private async finishLeftovers(orderId: string): Promise<void> {
+    const reservation = await this.reservations.findOneBy({ orderId });
+    if (!reservation || reservation.status === 'PENDING' || reservation.status === 'RESERVED') return;
+    if (reservation.returning) {
+      await this.finishReturn(orderId, reservation.returning, reservation.taken);
+      this.logger.warn(`stock of order ${orderId}: an interrupted put-back of ${linesOf(reservation.taken.length)} finished`);
+    }
+    if (reservation.status === 'RELEASED') {
+      const recordedIds = new Set(reservation.taken.map((line) => line.productId));
+      const held = await this.putBackHeld(
+        orderId,
+        reservation.lines.filter((line) => !recordedIds.has(line.productId)),
+      );
+      if (held > 0) this.logger.warn(`stock of order ${orderId}: ${linesOf(held)} still held put back`);
     }
   }
 
@@ -217,8 +254,10 @@ export class StockService {
       }
       if (existing.status === 'RESERVED') return existing;
       if (existing.status === 'PENDING') break;
+      // A failure whose put-back was interrupted: finish it before the stock is taken again.
+      if (existing.returning) await this.finishLeftovers(orderId);
       const restarted = await this.reservations.findOneAndUpdate(
-        { orderId, status: 'FAILED' },
+        { orderId, status: 'FAILED', returning: null },
         { $set: { status: 'PENDING', taken: [], failure: null, updatedAt: new Date() } },
         { returnDocument: 'after' },
       );
@@ -276,12 +315,13 @@ export class StockService {
       code: product ? 'out_of_stock' : 'unknown_product',
       productId: line.productId,
     };
+    const token = randomUUID();
     const before = (await this.reservations.findOneAndUpdate(
       { orderId, status: 'PENDING' },
-      { $set: { status: 'FAILED', failure, updatedAt: new Date() } },
+      { $set: { status: 'FAILED', failure, returning: token, updatedAt: new Date() } },
       { returnDocument: 'before' },
     )) as StockReservation | null;
-    if (before) await this.putBack(orderId, before.taken);
+    if (before) await this.finishReturn(orderId, token, before.taken);
     this.logger.warn(
       `stock reservation failed for order ${orderId} (${linesOf(lineCount)}): ${failure.code} ${line.productId}; ${linesOf(before?.taken.length ?? 0)} put back`,
     );
@@ -300,17 +340,29 @@ export class StockService {
     });
   }
 
-  /** Lines recorded in `taken`: the caller won the status change that makes them its to put back. */
-  private async putBack(orderId: string, lines: readonly RequestedLine[]): Promise<void> {
+  /**
+   * Puts back the lines recorded in `taken` of an ended reservation whose `returning` is `token`: each
+   * product at most once for that token (the token goes on the product in the same update as the stock),
+   * then marks the put-back complete and removes the tokens. Safe to repeat, and to run concurrently.
+   */
+  private async finishReturn(orderId: string, token: string, lines: readonly RequestedLine[]): Promise<void> {
     for (const line of lines) {
       // A product deleted meanwhile has no stock to return to.
       await this.products.updateOne(
-        { _id: new ObjectId(line.productId) },
+        { _id: new ObjectId(line.productId), returns: { $ne: token } },
         update<Product>({
           $inc: { stock: line.quantity },
+          $push: { returns: token },
           $pull: { holds: { orderId } },
           $set: { updatedAt: new Date() },
         }),
+      );
+    }
+    await this.reservations.updateOne({ orderId, returning: token }, { $set: { returning: null } });
+    if (lines.length > 0) {
+      await this.products.updateMany(
+        { _id: { $in: lines.map((line) => new ObjectId(line.productId)) }, returns: token },
+        update<Product>({ $pull: { returns: token } }),
       );
     }
   }
