@@ -450,10 +450,13 @@ describe('fault injection, switched at run time through the gateway (five real s
         // Product's failures open the gateway's breaker to it (before the gateway fails everything
         // itself): the switch still gets through.
         expect((await faults('product', 'PUT', fault('product'))).status).toBe(200);
-        for (let i = 0; i < 12; i++) await (await api(`/api/products/${productId}`)).arrayBuffer();
-        const open = await api(`/api/products/${productId}`);
-        expect(open.status).toBe(503);
-        expect(await open.json()).toMatchObject({ code: 'circuit_open' });
+        // Earlier successes may still be in the breaker's 10 s window, and it opens above 95 % failures
+        // here: as many failures as it takes (20 per success at most).
+        let code: unknown;
+        for (let i = 0; i < 500 && code !== 'circuit_open'; i++) {
+          code = ((await (await api(`/api/products/${productId}`)).json()) as { code?: string }).code;
+        }
+        expect(code).toBe('circuit_open');
       }
       // The gateway last, the backends are out of its reach once it has them unreachable.
       for (const service of [...SERVICES].reverse()) {
