@@ -80,7 +80,7 @@ export class Journal {
   private dirUnsynced = true;
   private syncing = false;
   private syncRun: Promise<void> = Promise.resolve();
-  private readonly waiters: SyncWaiter[] = [];
+  private waiters: SyncWaiter[] = [];
   private failure: Error | undefined;
   /** Bytes written to the current file. */
   bytes = 0;
@@ -183,9 +183,9 @@ export class Journal {
         break;
       }
       this.synced = Math.max(this.synced, upTo);
-      for (let i = this.waiters.length - 1; i >= 0; i--) {
-        if (this.waiters[i].seq <= this.synced) this.waiters.splice(i, 1)[0].resolve();
-      }
+      const done = this.waiters.filter((w) => w.seq <= this.synced);
+      this.waiters = this.waiters.filter((w) => w.seq > this.synced);
+      for (const waiter of done) waiter.resolve();
       this.onProgress();
     }
   }

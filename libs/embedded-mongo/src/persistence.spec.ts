@@ -361,4 +361,46 @@ describe('EmbeddedMongoServer persistence', () => {
     expect(log.join('\n')).toContain(`taking over the lock of pid ${stale}, which is no longer running`);
     await expect(stat(join(dataDir, 'mongod.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('stops acknowledging and closes every connection when a journal write fails, instead of answering from memory', async () => {
+    const dataDir = await tempDir();
+    let full = false;
+    const journalFs = {
+      ...nodeJournalFs,
+      writeSync: (fd: number, buffer: Buffer, offset: number, length: number) => {
+        if (full)
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        return nodeJournalFs.writeSync(fd, buffer, offset, length);
+      },
+    };
+    const fatal: Error[] = [];
+    const server = await EmbeddedMongoServer.start({
+      dataDir,
+      journalFs,
+      onFatal: (error) => fatal.push(error),
+    });
+    const client = await MongoClient.connect(server.uri, { serverSelectionTimeoutMS: 500 });
+    try {
+      const items = client.db('app').collection('items');
+      await items.insertOne({ kept: true });
+      full = true;
+      await expect(items.insertOne({ lost: true })).rejects.toThrow();
+      expect(fatal.map((e) => e.message)).toEqual([
+        expect.stringMatching(/^journal write to .*journal\.\d+ failed: ENOSPC/),
+      ]);
+      await expect(items.findOne({})).rejects.toThrow();
+    } finally {
+      await client.close(true);
+      await server.stop();
+    }
+    await withServer(dataDir, async (c) =>
+      expect(
+        await c
+          .db('app')
+          .collection('items')
+          .find({}, { projection: { _id: 0 } })
+          .toArray(),
+      ).toEqual([{ kept: true }]),
+    );
+  });
 });
