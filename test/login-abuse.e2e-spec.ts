@@ -87,19 +87,18 @@ describe('login abuse through the gateway (a whole lab)', () => {
     const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => signIn(ADMIN, `wrong-${i}`)));
     const after = await metrics('oauth');
 
-    // The limit's worth get through the throttle; on a machine so slow that one of them waits too long
-    // for a hashing thread, that one is shed (503 overloaded) rather than checked.
+    // The limit's worth get through the throttle and are checked. On a machine so slow that one of them
+    // waits too long for a hashing thread, that one is shed (503 overloaded) instead: not checked, not
+    // counted, so a guess arriving after it may take its place.
     const counts = statusCounts(answers);
     expect(Object.keys(counts).filter((status) => !['400', '429', '503'].includes(status))).toEqual([]);
-    expect(counts[429]).toBe(40 - COMPOSE_PASSWORD_LIMIT);
-    expect((counts[400] ?? 0) + (counts[503] ?? 0)).toBe(COMPOSE_PASSWORD_LIMIT);
+    expect(counts[400]).toBeLessThanOrEqual(COMPOSE_PASSWORD_LIMIT);
+    if (counts[503] === undefined) expect(counts).toEqual({ 400: COMPOSE_PASSWORD_LIMIT, 429: 40 - COMPOSE_PASSWORD_LIMIT });
     for (const shed of answers.filter(({ status }) => status === 503)) expect(shed.body).toMatchObject({ code: 'overloaded' });
     const checked = series(after, 'auth_failures_total', { reason: 'invalid_grant' }) - series(before, 'auth_failures_total', { reason: 'invalid_grant' });
     expect(checked).toBe(counts[400]);
     expect(checked).toBeGreaterThan(0);
-    expect(series(after, 'auth_failures_total', { reason: 'throttled' }) - series(before, 'auth_failures_total', { reason: 'throttled' })).toBe(
-      40 - COMPOSE_PASSWORD_LIMIT,
-    );
+    expect(series(after, 'auth_failures_total', { reason: 'throttled' }) - series(before, 'auth_failures_total', { reason: 'throttled' })).toBe(counts[429]);
     for (const refused of answers.filter(({ status }) => status === 429)) {
       expect(refused.body).toMatchObject({ error: 'invalid_grant' });
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
