@@ -21,7 +21,11 @@ export interface ServerInfo {
   readonly host: string;
   readonly port: number;
   readonly startedAt: Date;
+  /** Whether writes are journaled to a data directory. */
+  readonly persistent?: boolean;
   connections(): { current: number; totalCreated: number };
+  /** The TTL monitor's counters, reported as mongod's `metrics.ttl`. */
+  ttl?(): { passes: number; deletedDocuments: number };
   log(line: string): void;
 }
 
@@ -204,7 +208,8 @@ export class CommandHandler {
       uptimeEstimate: Long.fromNumber(Math.floor(uptimeMillis / 1000)),
       localTime: new Date(),
       connections: { current, available: 1_000_000 - current, totalCreated },
-      storageEngine: { name: 'embedded-memory', persistent: false },
+      storageEngine: { name: 'embedded-memory', persistent: this.server.persistent === true },
+      metrics: { ttl: this.server.ttl?.() ?? { passes: 0, deletedDocuments: 0 } },
       ok: 1,
     };
   }

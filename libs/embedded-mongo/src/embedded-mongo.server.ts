@@ -94,8 +94,17 @@ export class EmbeddedMongoServer {
     readonly port: number,
   ) {
     const connections = () => ({ current: this.connections.size, totalCreated: this.totalConnections });
-    this.handler = new CommandHandler(store, { host, port, startedAt: new Date(), connections, log });
     this.ttl = new TtlMonitor(store, log);
+    const ttl = () => ({ passes: this.ttl.passes, deletedDocuments: this.ttl.deletedDocuments });
+    this.handler = new CommandHandler(store, {
+      host,
+      port,
+      startedAt: new Date(),
+      persistent: persistence !== undefined,
+      connections,
+      ttl,
+      log,
+    });
     this.ttl.start(options.ttlMonitorIntervalMs ?? DEFAULT_TTL_INTERVAL_MS);
     listener.on('connection', (socket: Socket) => this.accept(socket));
   }

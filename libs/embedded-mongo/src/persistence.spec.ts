@@ -329,6 +329,10 @@ describe('EmbeddedMongoServer persistence', () => {
           'no field',
           'not a date',
         ]);
+        const status = await client.db('admin').command({ serverStatus: 1 });
+        expect(status.metrics.ttl.deletedDocuments).toBe(3);
+        expect(status.metrics.ttl.passes).toBeGreaterThan(0);
+        expect(status.storageEngine.persistent).toBe(true);
         image = await crashImage(dataDir);
       },
       { ttlMonitorIntervalMs: 25 },
