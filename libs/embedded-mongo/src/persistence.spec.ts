@@ -285,21 +285,22 @@ describe('EmbeddedMongoServer persistence', () => {
         const counters = client.db('app').collection<{ _id: string; n: number; pad: string }>('counters');
         await counters.insertOne({ _id: 'c', n: 0, pad: 'x'.repeat(1000) });
         let largest = 0;
-        for (let i = 0; i < 300; i++) {
+        for (let i = 0; i < 600; i++) {
           await counters.updateOne({ _id: 'c' }, { $inc: { n: 1 } });
           if (i % 50 === 0)
             for (const j of await journals(dataDir))
-              largest = Math.max(largest, (await stat(join(dataDir, j))).size);
+              largest = Math.max(largest, (await stat(join(dataDir, j)).catch(() => ({ size: 0 }))).size);
         }
         return largest;
       },
       { checkpointBytes },
     );
-    // 300 journaled updates of a 1 KB document are over 300 KB; the journal never holds much more than the threshold.
+    // 600 journaled updates of a 1 KB document are over 600 KB; the journal stays within a few thresholds (a checkpoint
+    // running while more writes arrive lets the next file grow past one).
     expect(largestJournal).toBeGreaterThan(0);
-    expect(largestJournal).toBeLessThan(checkpointBytes + 4096);
+    expect(largestJournal).toBeLessThan(3 * checkpointBytes);
     await withServer(dataDir, async (client) =>
-      expect(await client.db('app').collection('counters').findOne({})).toMatchObject({ n: 300 }),
+      expect(await client.db('app').collection('counters').findOne({})).toMatchObject({ n: 600 }),
     );
   });
 
