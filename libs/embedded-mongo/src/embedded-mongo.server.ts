@@ -167,11 +167,6 @@ export class EmbeddedMongoServer {
     return this.stopping;
   }
 
-  /** Runs one pass of the TTL monitor now; returns how many documents it removed. */
-  expireTtl(now?: number): number {
-    return this.ttl.sweep(now);
-  }
-
   private accept(socket: Socket): void {
     if (this.stopping || this.fatalError) {
       socket.destroy();

@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Socket, connect } from 'node:net';
 import { type Document, deserialize, serialize } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -202,6 +205,45 @@ describe(`${EmbeddedMongoServer.name} on raw TCP`, () => {
     expect(readHeader(reply).responseTo).toBe(2);
     expect(body(reply, OP_MSG)).toMatchObject({ n: 1, ok: 1 });
     socket.destroy();
+  });
+
+  it('answers pipelined commands in order when some wait for the journal or its fsync', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'embedded-mongo-wire-'));
+    const durable = await EmbeddedMongoServer.start({ dataDir });
+    try {
+      const socket = connect(durable.port, '127.0.0.1');
+      await once(socket, 'connect');
+      const framer = new MessageFramer();
+      const replies: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => replies.push(...framer.push(chunk)));
+      const insert = (id: number, j: boolean) =>
+        opMsg(
+          id,
+          { insert: 'piped', $db: 'raw', ...(j ? { writeConcern: { j: true } } : {}) },
+          {
+            sequence: ['documents', [{ _id: id }]],
+          },
+        );
+      socket.write(
+        Buffer.concat([
+          insert(1, true),
+          opMsg(2, { count: 'piped', $db: 'raw' }),
+          insert(3, false),
+          opMsg(4, { ping: 1, $db: 'admin' }),
+          insert(5, true),
+          opMsg(6, { count: 'piped', $db: 'raw' }),
+        ]),
+      );
+      const deadline = Date.now() + 10_000;
+      while (replies.length < 6 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 10));
+      expect(replies.map((r) => readHeader(r).responseTo)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(body(replies[1], OP_MSG)).toMatchObject({ n: 1, ok: 1 });
+      expect(body(replies[5], OP_MSG)).toMatchObject({ n: 3, ok: 1 });
+      socket.destroy();
+    } finally {
+      await durable.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('closes connections beyond the limit with a log line and accepts new ones once others close', async () => {
