@@ -143,14 +143,14 @@ async function waitReady(config) {
 function fail(message) {
   say(paint(31, `start-up failed: ${message}`));
   process.exitCode = 1;
-  stopAll('SIGTERM');
+  stopAll('start-up failed');
   return new Promise(() => {});
 }
 
-async function stopAll(signal) {
+async function stopAll(reason) {
   if (stopping) return;
   stopping = true;
-  say(`${signal}: stopping the services`);
+  say(`${reason}: stopping the services, then the store`);
   const services = [...children].filter(([name]) => name !== 'mongo');
   await Promise.all(services.map(([, child]) => stopChild(child)));
   const mongo = children.get('mongo');

@@ -157,29 +157,50 @@ describe('npm start, however it ends', () => {
     }
   }, 90_000);
 
-  it('says why when a live store already holds the port, and leaves the holder alone', async () => {
-    const storePort = await freePort();
+  // The lab that is already running: a store (the second `npm start` must say which pid holds what).
+  const holders: RunningProcess[] = [];
+  const startHolder = async () => {
+    const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'lab-lifecycle-'));
     dataDirs.push(dataDir);
     const holder = startNode('dist/libs/embedded-mongo/src/cli.js', [
       '--port',
-      String(storePort),
+      String(port),
       '--data-dir',
       dataDir,
     ]);
-    try {
-      await holder.waitForOutput(/embedded-mongo ready on/);
-      const launched = await launch({ EMBEDDED_MONGO_DATA_DIR: dataDir }, { store: storePort });
+    holders.push(holder);
+    await holder.waitForOutput(/embedded-mongo ready on/);
+    return { holder, port, dataDir };
+  };
+  afterAll(async () => {
+    for (const holder of holders) holder.signal('SIGTERM');
+    await Promise.all(holders.map((holder) => holder.exited));
+  });
+
+  it.each([
+    ['port', 'the address is already in use by pid'],
+    ['data directory', 'is in use by embedded-mongo \\(pid'],
+  ])(
+    'names the pid of a live store that holds the %s, starts nothing and leaves the holder alone',
+    async (what, message) => {
+      const { holder, port, dataDir } = await startHolder();
+      const launched =
+        what === 'port'
+          ? await launch({}, { store: port })
+          : await launch({ EMBEDDED_MONGO_DATA_DIR: dataDir });
       expect(await launched.lab.exited).toBe(1);
       const output = launched.lab.output();
-      expect(output).toMatch(/start-up failed: the embedded MongoDB store did not start: .*(in use|held)/);
+      expect(output).toMatch(
+        new RegExp(
+          `start-up failed: the embedded MongoDB store did not start: .*${message} ${holder.pid}\\b`,
+        ),
+      );
       expect(output).not.toContain('[product');
       const pids = [...launched.seen];
       await expect.poll(() => pids.filter(isAlive), { timeout: 30_000, interval: 100 }).toEqual([]);
       expect(isAlive(holder.pid)).toBe(true);
-    } finally {
-      holder.signal('SIGTERM');
-      await holder.exited;
-    }
-  }, 90_000);
+    },
+    90_000,
+  );
 });
