@@ -276,6 +276,41 @@ describe('EmbeddedMongoServer persistence', () => {
     );
   });
 
+  it('holds the acknowledgement of a j: true write until its fsync completes', async () => {
+    const dataDir = await tempDir();
+    let gate: (() => void) | undefined;
+    let gated = false;
+    const journalFs = {
+      ...nodeJournalFs,
+      fsync: async (fd: number) => {
+        if (gated) await new Promise<void>((open) => (gate = open));
+        return nodeJournalFs.fsync(fd);
+      },
+    };
+    await withServer(
+      dataDir,
+      async (client) => {
+        const items = client.db('app').collection('items');
+        await items.insertOne({ warm: true }, { writeConcern: { j: true } });
+        gated = true;
+        let acknowledged = false;
+        const write = items
+          .insertOne({ durable: true }, { writeConcern: { j: true } })
+          .then(() => (acknowledged = true));
+        for (let i = 0; i < 500 && !gate; i++) await new Promise((done) => setTimeout(done, 5));
+        expect(gate).toBeDefined();
+        // The write is applied and journaled; a default-concern read on another connection sees it meanwhile.
+        expect(await items.countDocuments({ durable: true })).toBe(1);
+        expect(acknowledged).toBe(false);
+        gated = false;
+        gate?.();
+        await write;
+        expect(acknowledged).toBe(true);
+      },
+      { journalFs },
+    );
+  });
+
   it('compacts the journal into checkpoints in the background, so it stays small under a steady write load', async () => {
     const dataDir = await tempDir();
     const checkpointBytes = 64 * 1024;
