@@ -292,20 +292,27 @@ describe('EmbeddedMongoServer persistence', () => {
       async (client) => {
         const items = client.db('app').collection('items');
         await items.insertOne({ warm: true }, { writeConcern: { j: true } });
-        gated = true;
-        let acknowledged = false;
-        const write = items
-          .insertOne({ durable: true }, { writeConcern: { j: true } })
-          .then(() => (acknowledged = true));
-        for (let i = 0; i < 500 && !gate; i++) await new Promise((done) => setTimeout(done, 5));
-        expect(gate).toBeDefined();
-        // The write is applied and journaled; a default-concern read on another connection sees it meanwhile.
-        expect(await items.countDocuments({ durable: true })).toBe(1);
-        expect(acknowledged).toBe(false);
-        gated = false;
-        gate?.();
-        await write;
-        expect(acknowledged).toBe(true);
+        const release = () => {
+          gated = false;
+          gate?.();
+        };
+        try {
+          gated = true;
+          let acknowledged = false;
+          const write = items
+            .insertOne({ durable: true }, { writeConcern: { j: true } })
+            .then(() => (acknowledged = true));
+          for (let i = 0; i < 500 && !gate; i++) await new Promise((done) => setTimeout(done, 5));
+          expect(gate).toBeDefined();
+          // The write is applied and journaled; a default-concern read on another connection sees it meanwhile.
+          expect(await items.countDocuments({ durable: true })).toBe(1);
+          expect(acknowledged).toBe(false);
+          release();
+          await write;
+          expect(acknowledged).toBe(true);
+        } finally {
+          release(); // a failed expectation must not leave stop() waiting on the gate
+        }
       },
       { journalFs },
     );
