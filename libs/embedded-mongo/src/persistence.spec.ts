@@ -1,5 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  cp,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EJSON, serialize } from 'bson';
@@ -196,6 +207,23 @@ describe('EmbeddedMongoServer persistence', () => {
       expect(await c.db('app').collection('kept').countDocuments()).toBe(2),
     );
   });
+
+  it.skipIf(process.getuid?.() === 0)(
+    'refuses to start on a checkpoint it may not read (EACCES), naming the file',
+    async () => {
+      const dataDir = await tempDir();
+      await withServer(dataDir, (c) => c.db('app').collection('kept').insertOne({ a: 1 }));
+      const checkpoint = join(dataDir, 'checkpoint.bson');
+      await chmod(checkpoint, 0o000);
+      try {
+        await expect(EmbeddedMongoServer.start({ dataDir })).rejects.toThrow(
+          `embedded-mongo cannot load ${checkpoint}: EACCES`,
+        );
+      } finally {
+        await chmod(checkpoint, 0o644);
+      }
+    },
+  );
 
   it('loads a data directory of the earlier layout (<db>/<collection>.bson + .metadata.json) and turns it into a checkpoint', async () => {
     const dataDir = await tempDir();
