@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import { LabError } from '#lab/errors';
 import type { MongoRepository } from 'typeorm';
 import type { Product } from '../src/products/product.entity.js';
 
@@ -31,13 +32,14 @@ export async function stockOf(
   return (await products.findOneBy({ _id: product._id }))?.stock;
 }
 
-/** The status and body (problem extensions included) of the HTTP exception a call rejects with. */
+/** The status and body (`{message, code, …details}`) of the error a call rejects with. */
 export async function rejectionOf(
   call: Promise<unknown>,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   try {
     await call;
   } catch (error) {
+    if (error instanceof LabError) return { status: error.status, body: error.toRecord() };
     if (error instanceof HttpException)
       return { status: error.getStatus(), body: error.getResponse() as Record<string, unknown> };
     throw error;

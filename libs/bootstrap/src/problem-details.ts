@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { retryAfterOf, UpstreamUnavailableError } from '#lab/http-client';
+import { LabError } from '#lab/errors';
 import { currentTraceContext } from '#lab/telemetry';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -36,34 +36,48 @@ export function problem(request: FastifyRequest, status: number, detail?: string
   };
 }
 
+/** An error's answer: the problem and the headers that go with it. */
+export interface ProblemAnswer {
+  readonly problem: ProblemDetails;
+  /** `Retry-After` (and `Cache-Control: no-store`) when the error says when to come back. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export function sendProblem(reply: FastifyReply, { problem, headers }: ProblemAnswer): void {
+  void reply.status(problem.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(problem);
+}
+
 /**
- * `Retry-After` for an error caused by an open circuit breaker (seconds until its trial call), so
- * clients know when to come back; every service and the gateway answer it that way.
+ * The one place an error becomes an HTTP answer: a {@link LabError}'s code gives the status
+ * (`ERROR_STATUS`), its message the detail, its details the extra fields, its `retryAfterSeconds` the
+ * `Retry-After`; Nest's and Fastify's own exceptions (validation 400, router 404, 413, 415) keep their
+ * status. Every error of every service leaves as problem+json; no stack trace ever leaves the process.
  */
-export function setRetryAfter(reply: FastifyReply, exception: unknown): void {
-  const seconds = retryAfterOf(exception);
-  if (seconds !== undefined) void reply.header('retry-after', String(seconds));
-}
-
-export function sendProblem(reply: FastifyReply, body: ProblemDetails): void {
-  void reply.status(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
-}
-
-/** Every error of every service leaves as problem+json; no stack trace ever leaves the process. */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const request = http.getRequest<FastifyRequest>();
-    const reply = http.getResponse<FastifyReply>();
-    setRetryAfter(reply, exception);
-    sendProblem(reply, toProblem(exception, request, this.logger));
+    sendProblem(http.getResponse<FastifyReply>(), this.answer(exception, http.getRequest<FastifyRequest>()));
+  }
+
+  answer(exception: unknown, request: FastifyRequest): ProblemAnswer {
+    const retryAfter = exception instanceof LabError ? exception.retryAfterSeconds : undefined;
+    const headers: Record<string, string> =
+      retryAfter === undefined ? {} : { 'retry-after': String(retryAfter), 'cache-control': 'no-store' };
+    return { problem: toProblem(exception, request, this.logger), headers };
   }
 }
 
-export function toProblem(exception: unknown, request: FastifyRequest, logger: Logger): ProblemDetails {
+function toProblem(exception: unknown, request: FastifyRequest, logger: Logger): ProblemDetails {
+  if (exception instanceof LabError) {
+    if (exception.code === 'upstream_unavailable' || exception.code === 'upstream_timeout') {
+      // A call to another service failed and the handler let it through: nobody has logged it yet.
+      logger.warn(`${request.method} ${request.url.split('?')[0]} failed: ${exception.message} (request ${request.id})`);
+    }
+    return problem(request, exception.status, exception.message, { code: exception.code, ...exception.details });
+  }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     const response = exception.getResponse();
@@ -78,15 +92,6 @@ export function toProblem(exception: unknown, request: FastifyRequest, logger: L
     );
     if (Array.isArray(message)) return problem(request, status, 'the request is invalid', { errors: message.map(String), ...extensions });
     return problem(request, status, typeof message === 'string' ? message : undefined, extensions);
-  }
-  if (exception instanceof UpstreamUnavailableError) {
-    // A call to another service failed and the handler let it through: the dependency is the problem.
-    logger.warn(
-      `${request.method} ${request.url.split('?')[0]} failed: ${exception.message} (request ${request.id})`,
-    );
-    const status = exception.reason === 'timeout' ? 504 : 503;
-    const detail = `the ${exception.service} service is ${exception.reason === 'timeout' ? 'not answering in time' : 'unavailable'}; try again later`;
-    return problem(request, status, detail, { code: exception.problemCode });
   }
   const fastifyError = exception as Partial<FastifyError>;
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {

@@ -1,6 +1,7 @@
-import { BadRequestException, Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Principal } from '#lab/auth';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
+import { LabError } from '#lab/errors';
 import { useFaultMetrics } from './fault-metrics.js';
 import { type FaultState, faults, type FaultsSnapshot } from './fault-state.js';
 import { applyFaultUpdate, InvalidFaultUpdate, parseFaultUpdate, resetFaults } from './fault-update.js';
@@ -42,7 +43,7 @@ export class FaultsService {
       update = parseFaultUpdate(Buffer.isBuffer(body) ? parseJson(body) : body, this.service);
     } catch (error) {
       if (!(error instanceof InvalidFaultUpdate)) throw error;
-      throw new BadRequestException({ message: error.message, code: 'invalid_fault', errors: error.errors });
+      throw new LabError('invalid_fault', error.message, { details: { errors: error.errors } });
     }
     this.report(applyFaultUpdate(this.state, update), who);
     return this.view();

@@ -1,4 +1,4 @@
-import { BadRequestException, Controller, Get, Module } from '@nestjs/common';
+import { Controller, Get, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { register } from 'prom-client';
@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { Principal } from '#lab/auth';
 import { createService, createServiceLogger } from '#lab/bootstrap';
 import { ConfigModule, configFor } from '#lab/config';
+import { LabError } from '#lab/errors';
 import { useInMemoryTracing } from '../../telemetry/test/in-memory-tracing.js';
 import { delayOf, isExemptFromFaults } from './fault-injection.js';
 import { faults } from './fault-state.js';
@@ -204,12 +205,12 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     } catch (error) {
       refused = error;
     }
-    expect(refused).toBeInstanceOf(BadRequestException);
-    expect((refused as BadRequestException).getResponse()).toMatchObject({
+    expect(refused).toBeInstanceOf(LabError);
+    expect(refused).toMatchObject({
       code: 'invalid_fault',
       errors: ['errorRatio must be a number from 0 to 1'],
     });
-    expect(() => service.update(Buffer.from('{'), admin)).toThrow(BadRequestException);
+    expect(() => service.update(Buffer.from('{'), admin)).toThrow(LabError);
   });
 
   it('counts calls failed as unreachable and marks the active span', async () => {

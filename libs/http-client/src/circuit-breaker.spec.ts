@@ -22,7 +22,8 @@ describe(UpstreamBreaker.name, () => {
     const call = vi.fn(() => Promise.resolve({ status: 200 }));
     await expect(breaker.execute(call)).rejects.toMatchObject({
       reason: 'circuit_open',
-      code: 'CIRCUIT_OPEN',
+      failure: 'CIRCUIT_OPEN',
+      code: 'circuit_open',
       retryAfterSeconds: 2,
     });
     expect(call).not.toHaveBeenCalled();

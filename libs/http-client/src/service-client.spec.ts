@@ -101,7 +101,7 @@ describe(ServiceClient.name, () => {
     const http = client({ PRODUCT_URL: 'http://127.0.0.1:1' });
     await expect(http.call('product', 'GET', '/products')).rejects.toMatchObject({
       reason: 'unreachable',
-      code: 'ECONNREFUSED',
+      failure: 'ECONNREFUSED',
     });
   });
 
@@ -111,7 +111,7 @@ describe(ServiceClient.name, () => {
     const started = Date.now();
     await expect(http.call('product', 'GET', '/slow')).rejects.toMatchObject({
       reason: 'timeout',
-      code: 'UND_ERR_HEADERS_TIMEOUT',
+      failure: 'UND_ERR_HEADERS_TIMEOUT',
     });
     expect(Date.now() - started).toBeLessThan(900);
     expect(calls).toBe(2);
@@ -136,14 +136,14 @@ describe(ServiceClient.name, () => {
     for (let i = 0; i < 3; i++) {
       await expect(http.call('product', 'GET', '/products')).rejects.toMatchObject({
         reason: 'unreachable',
-        code: 'FAULT_INJECTED',
+        failure: 'FAULT_INJECTED',
       });
     }
     expect(calls).toBe(0);
     expect(http.breakerState('product')).toBe('open');
     const rejected = await http.call('product', 'GET', '/products').catch((error: unknown) => error);
     expect(rejected).toBeInstanceOf(UpstreamUnavailableError);
-    expect(rejected).toMatchObject({ reason: 'circuit_open', problemCode: 'circuit_open' });
+    expect(rejected).toMatchObject({ reason: 'circuit_open', code: 'circuit_open' });
     const gauge = await register.getSingleMetric('circuit_breaker_state')?.get();
     expect(
       gauge?.values.filter((v) => v.labels.upstream === 'product').map((v) => [v.labels.state, v.value]),

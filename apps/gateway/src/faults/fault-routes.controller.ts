@@ -1,7 +1,8 @@
-import { Controller, Delete, Get, NotFoundException, Param, Put, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, Param, Put, Req, Res } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Authenticated, CurrentUser, type Principal, Scope } from '#lab/auth';
 import { SERVICE_NAMES, type ServiceName } from '#lab/config';
+import { LabError } from '#lab/errors';
 import { FaultsService, type FaultsView } from '#lab/faults';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyService } from '../proxy/proxy.service.js';
@@ -58,10 +59,7 @@ export class FaultRoutesController {
     own: () => FaultsView,
   ): Promise<void> {
     if (!isServiceName(service)) {
-      throw new NotFoundException({
-        message: `no service named ${JSON.stringify(service)} (one of ${SERVICE_NAMES.join(', ')})`,
-        code: 'unknown_service',
-      });
+      throw new LabError('unknown_service', `no service named ${JSON.stringify(service)} (one of ${SERVICE_NAMES.join(', ')})`);
     }
     if (service === 'gateway') {
       await reply.status(200).send(own());

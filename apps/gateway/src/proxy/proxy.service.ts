@@ -1,12 +1,6 @@
-import {
-  BadRequestException,
-  GatewayTimeoutException,
-  HttpException,
-  Injectable,
-  Logger,
-  ServiceUnavailableException,
-} from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { ServiceName } from '#lab/config';
+import { LabError } from '#lab/errors';
 import {
   endToEndHeaders,
   type RawResponse,
@@ -88,28 +82,23 @@ export interface ForwardOptions {
   readonly breaker?: boolean;
 }
 
-/** The gateway's answer when the owning service gave none: 504 for a timeout, else 503 (Retry-After while its breaker is open). */
-function unavailableAnswer(service: ServiceName, error: UpstreamUnavailableError): Error {
-  const options = { cause: error };
+/**
+ * The gateway's answer when the owning service gave none: 504 `upstream_timeout`, 503
+ * `upstream_unavailable`, or 503 `circuit_open` with Retry-After while its breaker is open.
+ */
+function unavailableAnswer(service: ServiceName, error: UpstreamUnavailableError): LabError {
+  const options = { cause: error, retryAfterSeconds: error.retryAfterSeconds };
   switch (error.reason) {
     case 'timeout':
-      return new GatewayTimeoutException(
-        { message: `the ${service} service did not answer in time`, code: 'upstream_timeout' },
-        options,
-      );
+      return new LabError('upstream_timeout', `the ${service} service did not answer in time`, options);
     case 'circuit_open':
-      return new ServiceUnavailableException(
-        {
-          message: `the ${service} service is unavailable (circuit breaker open); retry in ${error.retryAfterSeconds ?? 1} s`,
-          code: 'circuit_open',
-        },
+      return new LabError(
+        'circuit_open',
+        `the ${service} service is unavailable (circuit breaker open); retry in ${error.retryAfterSeconds ?? 1} s`,
         options,
       );
     default:
-      return new ServiceUnavailableException(
-        { message: `the ${service} service is unavailable`, code: 'upstream_unavailable' },
-        options,
-      );
+      return new LabError('upstream_unavailable', `the ${service} service is unavailable`, options);
   }
 }
 
@@ -140,10 +129,10 @@ export class ProxyService {
         message: `refused ${request.method} ${request.url.split(/[?#]/, 1)[0]}: a fragment, dot segments, backslashes or control characters in the path (request ${request.id})`,
         'gateway.refusal': 'ambiguous_path',
       });
-      throw new BadRequestException({
-        message: "the path must not contain a '#', '.' or '..' segments, backslashes or control characters",
-        code: 'ambiguous_path',
-      });
+      throw new LabError(
+        'ambiguous_path',
+        "the path must not contain a '#', '.' or '..' segments, backslashes or control characters",
+      );
     }
     // The client going away abandons the call: neither a failure of the upstream nor worth a retry.
     const abandoned = new AbortController();
@@ -169,7 +158,7 @@ export class ProxyService {
       if (error instanceof RequestError) throw this.requestFailed(request, path, error);
       if (!(error instanceof UpstreamUnavailableError)) throw error;
       // One line per fast-failed request would flood the logs while a breaker is open; its transitions are logged.
-      const line = `${request.method} ${path} → ${service} failed: ${error.code} (request ${request.id})`;
+      const line = `${request.method} ${path} → ${service} failed: ${error.failure} (request ${request.id})`;
       if (error.reason === 'circuit_open') this.logger.debug(line);
       else this.logger.warn(line);
       throw unavailableAnswer(service, error);
@@ -195,20 +184,15 @@ export class ProxyService {
   }
 
   /** 499 for a client that went away (nginx's code; nobody reads it but the logs), 400 for a request the HTTP client refused. */
-  private requestFailed(request: FastifyRequest, path: string, error: RequestError): HttpException {
+  private requestFailed(request: FastifyRequest, path: string, error: RequestError): LabError {
     const line = `${request.method} ${path} → ${error.service} not forwarded: ${error.message} (request ${request.id})`;
     if (error.reason === 'caller_aborted') {
       this.refused.inc({ reason: 'client_closed' });
       this.logger.log({ message: line, 'gateway.refusal': 'client_closed' });
-      return new HttpException({ message: 'the client closed the request', code: 'client_closed_request' }, 499, {
-        cause: error,
-      });
+      return new LabError('client_closed_request', 'the client closed the request', { cause: error });
     }
     this.refused.inc({ reason: 'invalid_request' });
-    this.logger.warn({ message: line, 'gateway.refusal': 'invalid_request', 'error.code': error.code });
-    return new BadRequestException(
-      { message: 'the request cannot be forwarded as sent', code: 'invalid_request' },
-      { cause: error },
-    );
+    this.logger.warn({ message: line, 'gateway.refusal': 'invalid_request', 'error.code': error.failure });
+    return new LabError('invalid_request', 'the request cannot be forwarded as sent', { cause: error });
   }
 }

@@ -1,8 +1,6 @@
 import {
   type CanActivate,
   type ExecutionContext,
-  HttpException,
-  HttpStatus,
   Inject,
   Injectable,
   Logger,
@@ -13,6 +11,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import { JwtAuthGuard, type Principal } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { LabError } from '#lab/errors';
 import { sharedMetric } from '#lab/telemetry';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
@@ -132,13 +131,10 @@ export class RateLimitGuard implements CanActivate, OnModuleDestroy {
         'rate_limit.reason': reason,
       });
     }
-    void reply.header('retry-after', String(reset));
-    throw new HttpException(
-      {
-        message: `rate limit of ${this.limit} requests per ${this.windowMs / 1000} s exceeded; retry in ${reset} s`,
-        code: 'rate_limited',
-      },
-      HttpStatus.TOO_MANY_REQUESTS,
+    throw new LabError(
+      'rate_limited',
+      `rate limit of ${this.limit} requests per ${this.windowMs / 1000} s exceeded; retry in ${reset} s`,
+      { retryAfterSeconds: reset },
     );
   }
 

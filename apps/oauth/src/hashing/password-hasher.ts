@@ -1,6 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { Inject, Injectable, Logger, Optional, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { LabError } from '#lab/errors';
 import { sharedMetric } from '#lab/telemetry';
 import { Counter, Gauge } from 'prom-client';
 import { FairQueue, QueueFull } from './fair-queue.js';
@@ -45,9 +46,10 @@ const SHED_LOG_INTERVAL_MS = 5000;
  * The password hashing queue is full: answered at once with 503 problem+json, `code: overloaded` and
  * `Retry-After`, instead of waiting longer than the gateway would.
  */
-export class PasswordHashingOverloaded extends ServiceUnavailableException {
-  constructor(readonly retryAfterSeconds: number) {
-    super({ message: `too many passwords are being checked right now; retry in ${retryAfterSeconds} s`, code: 'overloaded' });
+export class PasswordHashingOverloaded extends LabError {
+  constructor(retryAfterSeconds: number) {
+    super('overloaded', `too many passwords are being checked right now; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    this.name = 'PasswordHashingOverloaded';
   }
 }
 

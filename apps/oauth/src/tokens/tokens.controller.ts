@@ -1,11 +1,11 @@
 import { Body, Controller, Header, Headers, HttpCode, Ip, Post, UseFilters } from '@nestjs/common';
 import { parseTokenRequest } from './dto/token-request.dto.js';
-import { OAuthExceptionFilter } from './oauth.exception.js';
+import { TokenErrorFilter } from './token-error.filter.js';
 import type { TokenResponse } from './token.response.js';
 import { TokensService } from './tokens.service.js';
 
 @Controller('oauth')
-@UseFilters(OAuthExceptionFilter)
+@UseFilters(TokenErrorFilter)
 export class TokensController {
   constructor(private readonly tokens: TokensService) {}
 

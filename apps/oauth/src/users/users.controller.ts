@@ -1,11 +1,9 @@
-import { Body, Controller, Ip, Post, UseFilters } from '@nestjs/common';
-import { OverloadedFilter } from '../hashing/overloaded.filter.js';
+import { Body, Controller, Ip, Post } from '@nestjs/common';
 import { CreateUserDto } from './dto/create-user.dto.js';
 import { toUserResponse, type UserResponse } from './user.response.js';
 import { UsersService } from './users.service.js';
 
 @Controller('users')
-@UseFilters(OverloadedFilter)
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 

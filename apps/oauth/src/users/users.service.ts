@@ -1,10 +1,10 @@
-import { ConflictException, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { ConflictException, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { USER_SCOPES } from '#lab/auth';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { isDuplicateKeyError } from '#lab/database';
-import { upstreamFailureOf } from '#lab/http-client';
+import { dependencyUnavailable } from '#lab/http-client';
 import { setSpanAttributes, withSpan } from '#lab/telemetry';
 import { PasswordHasher } from '../hashing/password-hasher.js';
 import { CustomerClient, CustomerServiceUnavailable } from './customer.client.js';
@@ -50,15 +50,7 @@ export class UsersService {
       const reason = error instanceof Error ? error.message : String(error);
       this.logger.warn(`sign-up of user ${userId} undone: the customer profile could not be created (${reason})`);
       if (error instanceof CustomerServiceUnavailable) {
-        // The cause (an open circuit breaker, say) gives the answer its code and Retry-After.
-        const upstream = upstreamFailureOf(error.cause);
-        throw new ServiceUnavailableException(
-          {
-            message: 'the customer service is unavailable, so the account was not created; try again later',
-            code: upstream?.problemCode ?? 'dependency_unavailable',
-          },
-          { cause: upstream },
-        );
+        throw dependencyUnavailable('the customer service is unavailable, so the account was not created; try again later', error.cause);
       }
       throw error;
     }

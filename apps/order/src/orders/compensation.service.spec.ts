@@ -46,7 +46,7 @@ describe(CompensationService.name, () => {
     const placed = await place('died-after-confirm', 2);
     // What a crash between "order CONFIRMED" and "answer recorded" leaves behind.
     await records.updateOne({ key: `${ann.subject}:died-after-confirm` }, { $set: { state: 'IN_PROGRESS', status: null, response: null } });
-    await expect(place('died-after-confirm', 2)).rejects.toMatchObject({ status: 409, response: { code: 'idempotency_in_progress' } });
+    await expect(place('died-after-confirm', 2)).rejects.toMatchObject({ status: 409, code: 'idempotency_in_progress' });
 
     expect(await compensation.sweep()).toMatchObject({ key_settled: 0, key_freed: 0 });
     expect(await sweepLater()).toMatchObject({ key_settled: 1, key_freed: 0 });

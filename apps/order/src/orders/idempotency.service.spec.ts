@@ -1,4 +1,5 @@
-import { HttpException, ServiceUnavailableException, UnprocessableEntityException } from '@nestjs/common';
+import { ServiceUnavailableException } from '@nestjs/common';
+import { LabError } from '#lab/errors';
 import type { TestingModule } from '@nestjs/testing';
 import { getRepositoryToken } from '@nestjs/typeorm';
 import type { MongoRepository } from 'typeorm';
@@ -41,11 +42,11 @@ describe(IdempotencyService.name, () => {
 
   it('replays a 4xx answer, and frees the key after a 5xx so that a retry runs again', async () => {
     const refused = key();
-    const refusal = () => Promise.reject(new UnprocessableEntityException({ message: 'no', code: 'invalid_lines' }));
-    await expect(service.run('u1', refused, {}, refusal)).rejects.toBeInstanceOf(UnprocessableEntityException);
-    const replayed = await service.run('u1', refused, {}, ok({})).catch((error: HttpException) => error);
-    expect(replayed).toBeInstanceOf(HttpException);
-    expect((replayed as HttpException).getResponse()).toMatchObject({ code: 'invalid_lines' });
+    const refusal = () => Promise.reject(new LabError('out_of_stock', 'no', { details: { productId: 'p', available: 1 } }));
+    await expect(service.run('u1', refused, {}, refusal)).rejects.toBeInstanceOf(LabError);
+    const replayed = await service.run('u1', refused, {}, ok({})).catch((error: unknown) => error);
+    expect(replayed).toBeInstanceOf(LabError);
+    expect(replayed).toMatchObject({ code: 'out_of_stock', status: 409, message: 'no', details: { productId: 'p', available: 1 } });
 
     const failed = key();
     await expect(service.run('u1', failed, {}, () => Promise.reject(new ServiceUnavailableException()))).rejects.toMatchObject({ status: 503 });
@@ -59,7 +60,7 @@ describe(IdempotencyService.name, () => {
     const first = service.run('u1', k, {}, () => new Promise<Outcome<object>>((resolve) => (finish = () => resolve({ status: 201, body: { first: true } }))));
     await expect.poll(() => records.countBy({ key: `u1:${k}` })).toBe(1);
 
-    await expect(service.run('u1', k, {}, ok({}))).rejects.toMatchObject({ status: 409, response: { code: 'idempotency_in_progress' } });
+    await expect(service.run('u1', k, {}, ok({}))).rejects.toMatchObject({ status: 409, code: 'idempotency_in_progress' });
     finish();
     expect(await first).toEqual({ status: 201, body: { first: true } });
   });

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { ConflictException, HttpException, Injectable, UnprocessableEntityException } from '@nestjs/common';
+import { HttpException, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { isDuplicateKeyError } from '#lab/database';
+import { LabError } from '#lab/errors';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { IdempotencyRecord } from './idempotency-record.entity.js';
@@ -24,6 +25,9 @@ export interface Attempt {
 
 /** A record whose request has not answered (it is still running, or its process died). */
 export type StuckRecord = Pick<IdempotencyRecord, 'key' | 'orderId' | 'orderCreated' | 'createdAt'>;
+
+const inProgress = () =>
+  new LabError('idempotency_in_progress', 'a request with this Idempotency-Key is in progress; retry shortly');
 
 /**
  * Runs an operation once per (user, Idempotency-Key): a retry of the same request replays the first
@@ -64,9 +68,8 @@ export class IdempotencyService {
       await this.finish(mine, outcome.status, outcome.body as Record<string, unknown>);
       return outcome;
     } catch (error) {
-      if (error instanceof HttpException && error.getStatus() < 500) {
-        const response = error.getResponse();
-        await this.finish(mine, error.getStatus(), typeof response === 'object' ? (response as Record<string, unknown>) : { message: response });
+      if (error instanceof LabError && error.status < 500) {
+        await this.finish(mine, error.status, error.toRecord());
       } else {
         await this.records.deleteOne(mine);
       }
@@ -106,14 +109,15 @@ export class IdempotencyService {
 
   private async replay<T>(id: string, requestHash: string): Promise<Outcome<T>> {
     const record = await this.records.findOne({ where: { key: id } });
-    if (!record) throw new ConflictException({ message: 'a request with this Idempotency-Key is in progress; retry shortly', code: 'idempotency_in_progress' });
+    if (!record) throw inProgress();
     if (record.requestHash !== requestHash) {
-      throw new UnprocessableEntityException({ message: 'this Idempotency-Key was used for a different request', code: 'idempotency_key_reused' });
+      throw new LabError('idempotency_key_reused', 'this Idempotency-Key was used for a different request');
     }
     if (record.state === 'IN_PROGRESS' || record.status === null || record.response === null) {
-      throw new ConflictException({ message: 'a request with this Idempotency-Key is in progress; retry shortly', code: 'idempotency_in_progress' });
+      throw inProgress();
     }
-    if (record.status >= 400) throw new HttpException(record.response, record.status);
+    // A refusal replays as the same error (an answer recorded without a known code, as it was recorded).
+    if (record.status >= 400) throw LabError.fromRecord(record.response) ?? new HttpException(record.response, record.status);
     return { status: record.status, body: record.response as T };
   }
 }

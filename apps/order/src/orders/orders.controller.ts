@@ -1,6 +1,7 @@
-import { BadRequestException, Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { Authenticated, CurrentUser, type Principal, Scope } from '#lab/auth';
 import { type Page, PageQueryDto, toPage } from '#lab/database';
+import { LabError } from '#lab/errors';
 import type { FastifyReply } from 'fastify';
 import { CreateOrderDto } from './dto/create-order.dto.js';
 import { type OrderResponse, toOrderResponse } from './order.response.js';
@@ -23,7 +24,7 @@ export class OrdersController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<OrderResponse> {
     if (!key || !IDEMPOTENCY_KEY.test(key)) {
-      throw new BadRequestException({ message: 'an Idempotency-Key header (1-255 visible ASCII characters) is required', code: 'idempotency_key_required' });
+      throw new LabError('idempotency_key_required', 'an Idempotency-Key header (1-255 visible ASCII characters) is required');
     }
     const outcome = await this.orders.create(user, authorization, key, body.lines);
     void reply.status(outcome.status);

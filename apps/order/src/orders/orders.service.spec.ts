@@ -59,7 +59,7 @@ describe(OrdersService.name, () => {
     const { body } = await place(2);
     stock.down = true;
 
-    await expect(service.cancel(ann, body.id)).rejects.toMatchObject({ status: 503, response: { code: 'dependency_unavailable' } });
+    await expect(service.cancel(ann, body.id)).rejects.toMatchObject({ status: 503, code: 'dependency_unavailable' });
     expect(await statusOf(body.id)).toBe('CANCELLING');
     expect(stock.stock.get(PRODUCT)).toBe(8);
     expect((await compensation.sweep()).cancel_completed).toBe(0);
@@ -91,7 +91,7 @@ describe(OrdersService.name, () => {
 
     await expect(service.cancel(ann, rejected._id.toHexString())).rejects.toMatchObject({
       status: 409,
-      response: { code: 'not_cancellable' },
+      code: 'not_cancellable',
     });
   });
 

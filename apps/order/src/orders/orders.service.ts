@@ -1,16 +1,9 @@
-import {
-  ConflictException,
-  HttpException,
-  Injectable,
-  Logger,
-  NotFoundException,
-  ServiceUnavailableException,
-  UnprocessableEntityException,
-} from '@nestjs/common';
+import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
 import { type PageQueryDto, pageWindow } from '#lab/database';
-import { ServiceClient, UpstreamUnavailableError, upstreamFailureOf } from '#lab/http-client';
+import { type ErrorCode, errorCode, LabError } from '#lab/errors';
+import { dependencyUnavailable, ServiceClient, UpstreamUnavailableError } from '#lab/http-client';
 import { type OrderOutcome, orderCancellationsTotal, ordersTotal, setSpanAttributes, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
@@ -21,18 +14,9 @@ import { type OrderResponse, toOrderResponse } from './order.response.js';
 import { StockClient } from './stock.client.js';
 
 const cents = (amount: number) => Math.round(amount * 100);
-/**
- * 503 for a dependency that failed; when its circuit breaker is open (the cause), the code says so and
- * the answer carries Retry-After (the exception filter reads the cause).
- */
-const unavailable = (what: string, cause?: unknown) => {
-  const upstream = upstreamFailureOf(cause);
-  const code = upstream?.reason === 'circuit_open' ? 'circuit_open' : 'dependency_unavailable';
-  return new ServiceUnavailableException(
-    { message: `${what} is unavailable; nothing was reserved, try again`, code },
-    { cause: upstream },
-  );
-};
+/** 503 for a dependency that failed (`circuit_open` with Retry-After while its breaker is open). */
+const unavailable = (what: string, cause?: unknown) =>
+  dependencyUnavailable(`${what} is unavailable; nothing was reserved, try again`, cause);
 
 /**
  * Places orders as a saga: check the customer, create the order PENDING, reserve its stock at the
@@ -61,7 +45,7 @@ export class OrdersService {
       try {
         const request = lines.map(({ productId, quantity }) => ({ productId, quantity }));
         if (new Set(request.map((line) => line.productId)).size !== request.length) {
-          throw new UnprocessableEntityException({ message: 'list each product once per order', code: 'duplicate_product' });
+          throw new LabError('duplicate_product', 'list each product once per order');
         }
         ran = false;
         const outcome = await this.idempotency.run(user.subject, key, request, (attempt) => {
@@ -93,7 +77,7 @@ export class OrdersService {
       // The compensation sweep freed this key while the request was stuck before here; a retry may be running.
       await this.reject(order, 'abandoned', false);
       this.logger.warn(`order ${orderId} rejected: its Idempotency-Key was freed while the request was stuck`);
-      throw new ServiceUnavailableException({ message: 'the request took too long and was given up; nothing was reserved, try again', code: 'dependency_unavailable' });
+      throw new LabError('dependency_unavailable', 'the request took too long and was given up; nothing was reserved, try again');
     }
 
     let answer;
@@ -129,15 +113,15 @@ export class OrdersService {
     }
     if (status === 409 && body.code === 'out_of_stock') {
       await this.reject(order, 'out_of_stock', false);
-      throw new ConflictException({ message: `not enough stock for product ${body.productId}`, code: 'out_of_stock', productId: body.productId, available: body.available });
+      throw new LabError('out_of_stock', `not enough stock for product ${body.productId}`, { details: { productId: body.productId, available: body.available } });
     }
     if (status === 404) {
       await this.reject(order, 'unknown_product', false);
-      throw new NotFoundException({ message: `product ${body.productId ?? ''} does not exist`.trim(), code: 'unknown_product', productId: body.productId });
+      throw new LabError('unknown_product', `product ${body.productId ?? ''} does not exist`.trim(), { details: { productId: body.productId } });
     }
     if (status === 400 || status === 422) {
       await this.reject(order, 'invalid', false);
-      throw new UnprocessableEntityException({ message: body.detail ?? 'the product service refused the order lines', code: 'invalid_lines' });
+      throw new LabError('invalid_lines', body.detail ?? 'the product service refused the order lines');
     }
     await this.reject(order, 'dependency_unavailable', true);
     this.logger.warn(`order ${orderId} rejected: the product service answered ${status}`);
@@ -153,7 +137,7 @@ export class OrdersService {
       if (error instanceof UpstreamUnavailableError) throw unavailable('the customer service', error);
       throw error;
     }
-    if (status === 404) throw new UnprocessableEntityException({ message: 'create your customer profile before ordering', code: 'no_customer_profile' });
+    if (status === 404) throw new LabError('no_customer_profile', 'create your customer profile before ordering');
     if (status !== 200) throw unavailable('the customer service');
   }
 
@@ -211,7 +195,7 @@ export class OrdersService {
       }
       if (cancelling.status !== 'CANCELLING') {
         orderCancellationsTotal.inc('not_cancellable');
-        throw new ConflictException({ message: `a ${cancelling.status.toLowerCase()} order cannot be cancelled`, code: 'not_cancellable' });
+        throw new LabError('not_cancellable', `a ${cancelling.status.toLowerCase()} order cannot be cancelled`);
       }
       try {
         const cancelled = await this.completeCancel(cancelling._id);
@@ -221,13 +205,9 @@ export class OrdersService {
         orderCancellationsTotal.inc('deferred');
         span.setAttribute('order.cancel_deferred', true);
         this.logger.warn(`cancel of order ${id} deferred (CANCELLING): release failed: ${error instanceof Error ? error.message : String(error)}`);
-        const upstream = upstreamFailureOf(error);
-        throw new ServiceUnavailableException(
-          {
-            message: 'the product service is unavailable: the order is CANCELLING, and its stock is released and the order CANCELLED as soon as it answers (retrying the cancel is harmless)',
-            code: upstream?.reason === 'circuit_open' ? 'circuit_open' : 'dependency_unavailable',
-          },
-          { cause: upstream },
+        throw dependencyUnavailable(
+          'the product service is unavailable: the order is CANCELLING, and its stock is released and the order CANCELLED as soon as it answers (retrying the cancel is harmless)',
+          error,
         );
       }
     });
@@ -266,7 +246,7 @@ export class OrdersService {
   }
 }
 
-const OUTCOME_OF_CODE: Readonly<Record<string, OrderOutcome>> = {
+const OUTCOME_OF_CODE: Readonly<Partial<Record<ErrorCode, OrderOutcome>>> = {
   out_of_stock: 'out_of_stock',
   unknown_product: 'unknown_product',
   invalid_lines: 'invalid',
@@ -280,8 +260,6 @@ const OUTCOME_OF_CODE: Readonly<Record<string, OrderOutcome>> = {
 
 /** The `orders_total` outcome of a failed placement, from the problem code it answers with. */
 export function outcomeOf(error: unknown): OrderOutcome {
-  if (!(error instanceof HttpException)) return 'failed';
-  const response = error.getResponse();
-  const code = typeof response === 'object' && response !== null ? Reflect.get(response, 'code') : undefined;
-  return (typeof code === 'string' && OUTCOME_OF_CODE[code]) || 'failed';
+  const code = errorCode(error);
+  return (code && OUTCOME_OF_CODE[code]) || 'failed';
 }

@@ -1,12 +1,7 @@
-import {
-  BadRequestException,
-  ConflictException,
-  Injectable,
-  Logger,
-  NotFoundException,
-} from '@nestjs/common';
+import { BadRequestException, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { pageWindow } from '#lab/database';
+import { LabError } from '#lab/errors';
 import { stockAdjustmentsTotal, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
@@ -27,7 +22,7 @@ export function productObjectId(id: string): ObjectId | undefined {
 }
 
 export const productNotFound = (id: string) =>
-  new NotFoundException({ message: `product ${id} not found`, code: 'unknown_product', productId: id });
+  new LabError('unknown_product', `product ${id} not found`, { details: { productId: id } });
 
 @Injectable()
 export class ProductsService {
@@ -115,12 +110,11 @@ export class ProductsService {
         stockAdjustmentsTotal.inc('out_of_range');
         span.setAttribute('stock.available', current.stock);
         this.logger.warn(`stock adjustment of product ${id} by ${delta} refused: ${current.stock} in stock`);
-        throw new ConflictException({
-          message: `product ${id} has ${current.stock} in stock: a change of ${delta} would take it ${delta < 0 ? 'below 0' : `above ${MAX_STOCK}`}; nothing was changed`,
-          code: 'stock_out_of_range',
-          productId: id,
-          available: current.stock,
-        });
+        throw new LabError(
+          'stock_out_of_range',
+          `product ${id} has ${current.stock} in stock: a change of ${delta} would take it ${delta < 0 ? 'below 0' : `above ${MAX_STOCK}`}; nothing was changed`,
+          { details: { productId: id, available: current.stock } },
+        );
       }
       const product = this.products.create(updated as Product);
       stockAdjustmentsTotal.inc('adjusted');

@@ -1,6 +1,7 @@
 import type { TestingModule } from '@nestjs/testing';
 import { getRepositoryToken } from '@nestjs/typeorm';
 import type { MongoRepository } from 'typeorm';
+import { errorCode } from '#lab/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertProduct, rejectionOf, stockOf } from '../../test/factories.js';
 import { databaseTestingModule } from '../../test/testing-module.js';
@@ -334,7 +335,7 @@ describe(StockService.name, () => {
     const settle = (call: Promise<unknown>) =>
       call.then(
         () => 'reserved',
-        (error: { response?: { code?: string } }) => error.response?.code,
+        (error: unknown) => errorCode(error),
       );
     // Each order's release starts with its reservation, shortly after it, or once it answered (twice).
     const outcomes = await Promise.all(

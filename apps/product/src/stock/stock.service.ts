@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import {
-  ConflictException,
-  HttpException,
-  Injectable,
-  Logger,
-  NotFoundException,
-  UnprocessableEntityException,
-} from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { isDuplicateKeyError } from '#lab/database';
+import { errorCode, LabError } from '#lab/errors';
 import { type StockReservationResult, stockReservationsTotal, withSpan } from '#lab/telemetry';
 import { type Document, ObjectId, type UpdateFilter } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
@@ -27,11 +21,7 @@ export interface ReserveOutcome {
 }
 
 const released = (orderId: string) =>
-  new ConflictException({
-    message: `the reservation of order ${orderId} was released; it takes no stock`,
-    code: 'reservation_released',
-    orderId,
-  });
+  new LabError('reservation_released', `the reservation of order ${orderId} was released; it takes no stock`, { details: { orderId } });
 
 const linesOf = (count: number) => `${count} ${count === 1 ? 'line' : 'lines'}`;
 
@@ -209,11 +199,7 @@ export class StockService {
   async find(orderId: string): Promise<StockReservation> {
     const reservation = await this.reservations.findOneBy({ orderId });
     if (!reservation) {
-      throw new NotFoundException({
-        message: `no reservation for order ${orderId}`,
-        code: 'unknown_reservation',
-        orderId,
-      });
+      throw new LabError('unknown_reservation', `no reservation for order ${orderId}`, { details: { orderId } });
     }
     return reservation;
   }
@@ -246,11 +232,7 @@ export class StockService {
       if (!existing) break;
       if (existing.status === 'RELEASED') throw released(orderId);
       if (!sameLines(existing.lines, lines)) {
-        throw new UnprocessableEntityException({
-          message: `order ${orderId} already has a reservation with other lines`,
-          code: 'reservation_mismatch',
-          orderId,
-        });
+        throw new LabError('reservation_mismatch', `order ${orderId} already has a reservation with other lines`, { details: { orderId } });
       }
       if (existing.status === 'RESERVED') return existing;
       if (existing.status === 'PENDING') break;
@@ -263,11 +245,7 @@ export class StockService {
       );
       if (restarted) return this.reservations.create(restarted as StockReservation);
     }
-    throw new ConflictException({
-      message: `the reservation of order ${orderId} is in progress; try again shortly`,
-      code: 'reservation_in_progress',
-      orderId,
-    });
+    throw new LabError('reservation_in_progress', `the reservation of order ${orderId} is in progress; try again shortly`, { details: { orderId } });
   }
 
   /**
@@ -309,7 +287,7 @@ export class StockService {
    * Ends a PENDING reservation as FAILED and puts back what it took; answers the error for the line
    * that could not be taken. When a release got there first, the release put the stock back.
    */
-  private async fail(orderId: string, lineCount: number, line: RequestedLine): Promise<HttpException> {
+  private async fail(orderId: string, lineCount: number, line: RequestedLine): Promise<LabError> {
     const product = await this.products.findOneBy({ _id: new ObjectId(line.productId) });
     const failure: ReservationFailure = {
       code: product ? 'out_of_stock' : 'unknown_product',
@@ -326,17 +304,10 @@ export class StockService {
       `stock reservation failed for order ${orderId} (${linesOf(lineCount)}): ${failure.code} ${line.productId}; ${linesOf(before?.taken.length ?? 0)} put back`,
     );
     if (!product) {
-      return new NotFoundException({
-        message: `product ${line.productId} does not exist`,
-        code: 'unknown_product',
-        productId: line.productId,
-      });
+      return new LabError('unknown_product', `product ${line.productId} does not exist`, { details: { productId: line.productId } });
     }
-    return new ConflictException({
-      message: `product ${line.productId} has ${product.stock} in stock, ${line.quantity} requested`,
-      code: 'out_of_stock',
-      productId: line.productId,
-      available: product.stock,
+    return new LabError('out_of_stock', `product ${line.productId} has ${product.stock} in stock, ${line.quantity} requested`, {
+      details: { productId: line.productId, available: product.stock },
     });
   }
 
@@ -387,7 +358,6 @@ export class StockService {
 
 /** The `stock_reservations_total` result of a failed reservation, from its problem code. */
 function resultOf(error: unknown): StockReservationResult {
-  const response = error instanceof HttpException ? error.getResponse() : undefined;
-  const code = typeof response === 'object' && response !== null ? Reflect.get(response, 'code') : undefined;
+  const code = errorCode(error);
   return code === 'out_of_stock' || code === 'unknown_product' ? code : 'rejected';
 }
