@@ -1,3 +1,4 @@
+export * from './access-token.js';
 export * from './auth.decorators.js';
 export * from './auth.module.js';
 export * from './jwks-key-provider.js';
@@ -5,4 +6,4 @@ export * from './jwt-auth.guard.js';
 export * from './principal.js';
 export * from './scopes.guard.js';
 export * from './scopes.js';
-export * from './service-token.provider.js';
+export * from './token-rejected.js';

@@ -4,15 +4,8 @@ import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { sharedMetric } from '#lab/telemetry';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 import { Counter } from 'prom-client';
-import { ACCESS_TOKEN_TYPE, SIGNING_ALGORITHM } from './scopes.js';
-
-/** A token rejected before or during verification, with the reason reported in 401s (and metrics). */
-export class TokenRejected extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
-    this.name = 'TokenRejected';
-  }
-}
+import { ACCESS_TOKEN_TYPE, SIGNING_ALGORITHM } from './access-token.js';
+import { TokenRejected } from './token-rejected.js';
 
 /** The key fetch's timeout: the JWKS is a small static document. */
 export const JWKS_FETCH_TIMEOUT_MS = 2000;

@@ -3,7 +3,7 @@ import { AuthGuard } from '@nestjs/passport';
 import type { FastifyReply } from 'fastify';
 import type { Observable } from 'rxjs';
 import { authFailuresTotal } from '#lab/telemetry';
-import { TokenRejected } from './jwks-key-provider.js';
+import { TokenRejected } from './token-rejected.js';
 import type { Principal } from './principal.js';
 
 /** Why a token was refused, in words safe to return (jsonwebtoken's messages minus expected values). */

@@ -2,9 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import { JwksKeyProvider, TokenRejected } from './jwks-key-provider.js';
+import { JwksKeyProvider } from './jwks-key-provider.js';
 import { type Principal, principalFromClaims } from './principal.js';
-import { SIGNING_ALGORITHM } from './scopes.js';
+import { SIGNING_ALGORITHM } from './access-token.js';
+import { TokenRejected } from './token-rejected.js';
 
 /** Clock skew tolerated on `exp`, `nbf` and `iat`. */
 const CLOCK_TOLERANCE_SECONDS = 30;

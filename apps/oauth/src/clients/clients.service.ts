@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { SERVICE_CLIENTS, type ServiceClientId } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import type { MongoRepository } from 'typeorm';
 import { isDuplicateKeyError } from '#lab/database';
 import { PasswordHasher } from '../hashing/password-hasher.js';
 import { Client } from './client.entity.js';
+import { SERVICE_CLIENTS, type ServiceClientId } from './client-registry.js';
 
 @Injectable()
 export class ClientsService implements OnModuleInit {

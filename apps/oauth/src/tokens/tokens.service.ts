@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { PUBLIC_CLIENT_ID, SERVICE_CLIENTS } from '#lab/auth';
+import { PUBLIC_CLIENT_ID } from '#lab/auth';
 import { authFailuresTotal, TOKEN_GRANTS, type TokenGrant, tokensIssuedTotal, withSpan } from '#lab/telemetry';
 import { type ClientCredentials, parseBasicCredentials } from '../clients/client-authentication.js';
 import { ClientsService } from '../clients/clients.service.js';
@@ -12,6 +12,7 @@ import { OAuthException } from './oauth.exception.js';
 import { InvalidRefreshToken, RefreshTokensService } from './refresh-tokens.service.js';
 import { grantedScopes } from './scopes.js';
 import { toTokenResponse, type TokenResponse } from './token.response.js';
+import { SERVICE_CLIENTS } from '../clients/client-registry.js';
 
 export interface TokenRequestContext {
   /** The `Authorization` header, for HTTP Basic client authentication. */

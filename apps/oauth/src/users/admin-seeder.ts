@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { ADMIN_SCOPES } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import type { MongoRepository } from 'typeorm';
 import { RefreshToken } from '../tokens/refresh-token.entity.js';
 import { CustomerClient } from './customer.client.js';
 import type { User } from './user.entity.js';
 import { UsersService } from './users.service.js';
+import { ADMIN_SCOPES } from './user-scopes.js';
 
 const FIRST_ATTEMPT_DELAY_MS = 500;
 const MAX_RETRY_DELAY_MS = 30_000;

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { OAUTH_SELF_CLIENT_ID, Scope } from '#lab/auth';
+import { Scope } from '#lab/auth';
+import { OAUTH_SELF_CLIENT_ID } from '../clients/client-registry.js';
 import { ServiceClient } from '#lab/http-client';
 import { AccessTokenSigner } from '../keys/access-token.signer.js';
 

@@ -1,6 +1,5 @@
 import { ConflictException, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { USER_SCOPES } from '#lab/auth';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { isDuplicateKeyError } from '#lab/database';
@@ -10,6 +9,7 @@ import { PasswordHasher } from '../hashing/password-hasher.js';
 import { CustomerClient, CustomerServiceUnavailable } from './customer.client.js';
 import type { CreateUserDto } from './dto/create-user.dto.js';
 import { User } from './user.entity.js';
+import { USER_SCOPES } from './user-scopes.js';
 
 export interface NewUser {
   readonly email: string;

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuthModule, ServiceTokenProvider } from '#lab/auth';
+import { AuthModule } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { HttpClientModule, ServiceClient } from '#lab/http-client';
 import { CompensationService } from './compensation.service.js';
@@ -10,6 +10,7 @@ import { Order } from './order.entity.js';
 import { OrdersController } from './orders.controller.js';
 import { OrdersService } from './orders.service.js';
 import { StockClient } from './stock.client.js';
+import { ServiceTokenProvider } from './service-token.provider.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Order, IdempotencyRecord]), AuthModule, HttpClientModule],

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { ServiceTokenProvider } from '#lab/auth';
 import { ServiceClient, type UpstreamResponse } from '#lab/http-client';
+import { ServiceTokenProvider } from './service-token.provider.js';
 
 export interface ReservationAnswer {
   orderId: string;
