@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import helmet from '@fastify/helmet';
-import { ValidationPipe, type Type } from '@nestjs/common';
+import { Logger, ValidationPipe, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type AppConfig, ConfigError, configFor, type ServiceName } from '#lab/config';
-import { FaultsModule, installFaultInjection } from '#lab/faults';
 import { ShutdownState } from '#lab/health';
-import { createLogger, type LabLogger, LoggingModule } from '#lab/logging';
-import { shutdownTelemetry, TelemetryModule } from '#lab/telemetry';
-import { PROBLEM_CONTENT_TYPE, problem, ProblemDetailsFilter } from './problem-details.js';
+import { createServiceLogger, LabLogger } from '#lab/logging';
+import { ObservabilityModule } from '#lab/observability';
+import { attachOpenApi } from '#lab/openapi';
+import { shutdownTelemetry } from '#lab/telemetry';
+import { ProblemDetailsFilter } from './problem-details.js';
 
 const SANE_REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
@@ -18,24 +19,16 @@ export function requestIdOf(request: { headers: Record<string, string | string[]
   return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-/** The service's logger: JSON on stdout, and to Fluentd when `FLUENTD_HOST` is set. */
-export function createServiceLogger(config: AppConfig): LabLogger {
-  return createLogger({
-    service: config.service,
-    level: config.logLevel,
-    ...(config.fluentd && { fluent: { ...config.fluentd, maxBufferedRecords: config.logBufferMaxRecords } }),
-  });
-}
-
 /**
- * Creates a service on Fastify with the lab's conventions, without listening (tests use this too):
- * telemetry (server and handler spans, `/metrics`), logging (request context, access records) and fault
- * injection (`/admin/faults`, latency and error hooks) are part of every service.
+ * Creates a service on Fastify with the lab's conventions, without listening (tests use this too).
+ * `module` is the service's AppModule, which imports what it uses: `ObservabilityModule` for its logger,
+ * traces, `/metrics` and `/admin/faults`. This adds nothing to it: Nest logs through the module's
+ * `LabLogger`, and `ObservabilityModule.setup()` adds the request hooks of traces, logs and the fault
+ * switch, in the order they must run.
  */
 export async function createService(
   service: ServiceName,
   module: Type<unknown>,
-  logger: LabLogger = createServiceLogger(configFor(service)),
 ): Promise<NestFastifyApplication> {
   const config = configFor(service);
   const adapter = new FastifyAdapter({
@@ -45,24 +38,32 @@ export async function createService(
     return503OnClosing: true,
     trustProxy: service === 'gateway' ? false : config.trustProxy,
   });
-  // TelemetryModule first: its onRequest hook opens the server span the logging hook reads.
-  const app = await NestFactory.create<NestFastifyApplication>(
-    { module, imports: [TelemetryModule, LoggingModule.forRoot(logger), FaultsModule] },
-    adapter,
-    { abortOnError: false, logger },
-  );
+  // Nest's own lines wait for the module's logger (a failed start prints them: see runService).
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {
+    abortOnError: false,
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(LabLogger));
+  ObservabilityModule.setup(app);
   const fastify = app.getHttpAdapter().getInstance();
   await app.register(helmet, { contentSecurityPolicy: false });
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  // Injected latency and errors (`/admin/faults`): a preHandler hook, after every onRequest hook (the
-  // server span, the logs' request context), so spans, metrics and access records see them.
-  installFaultInjection(fastify, { problem, contentType: PROBLEM_CONTENT_TYPE });
-  // Also catches what Fastify raises before a handler runs (body too large, malformed JSON).
+  // Also catches what Fastify raises before a handler runs (body too large, malformed JSON, an
+  // injected fault).
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  attachOpenApi(app);
   return app;
+}
+
+export interface RunOptions {
+  /**
+   * Called once HTTP listens, not awaited: a hybrid app connects its message transports here
+   * (`connectMicroservice`), so a broker that is down never delays readiness.
+   */
+  afterListen?: (app: NestFastifyApplication, config: AppConfig) => void;
 }
 
 /** Set by `npm start` on every service: stdin is a pipe from the launcher, which never writes to it. */
@@ -74,22 +75,33 @@ const EXIT_WITH_PARENT_FLAG = '--exit-with-parent';
  * with `--exit-with-parent`, it shuts down the same way when its stdin ends: the launcher is gone,
  * however it went (the kernel closes the pipe even after a SIGKILL).
  */
-export async function runService(service: ServiceName, module: Type<unknown>): Promise<void> {
+export async function runService(
+  service: ServiceName,
+  module: Type<unknown>,
+  options: RunOptions = {},
+): Promise<void> {
   let logger: LabLogger | undefined;
   // Until it listens there is nothing to drain: a parent gone during start-up ends the service at once.
   let onParentGone = (): void => process.exit(1);
   if (process.argv.includes(EXIT_WITH_PARENT_FLAG)) watchParent(() => onParentGone());
+  let config: AppConfig | undefined;
   try {
-    const config = configFor(service);
-    logger = createServiceLogger(config);
-    const app = await createService(service, module, logger);
+    config = configFor(service);
+    const app = await createService(service, module);
+    const appLogger = app.get(LabLogger);
+    logger = appLogger;
     await app.listen(config.port, config.host);
-    logger.log(`${service} listening on http://${config.host}:${config.port}`, 'Bootstrap');
-    const stop = stopOnSignals(app, config, logger);
+    appLogger.log(`${service} listening on http://${config.host}:${config.port}`, 'Bootstrap');
+    options.afterListen?.(app, config);
+    const stop = stopOnSignals(app, config, appLogger);
     onParentGone = () => void stop('parent process gone (stdin closed)');
   } catch (error) {
     const detail = error instanceof ConfigError ? error.message : describeStartupError(error);
     process.stderr.write(`${service} failed to start: ${detail}\n`);
+    // The application's logger may not exist yet: what Nest logged so far goes out through this one.
+    logger ??= config && createServiceLogger(config);
+    if (logger) Logger.overrideLogger(logger);
+    Logger.flush();
     logger?.fatal(`failed to start: ${detail}`, 'Bootstrap');
     await logger?.close(2_000);
     await shutdownTelemetry();

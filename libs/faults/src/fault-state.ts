@@ -1,5 +1,5 @@
+import { Injectable } from '@nestjs/common';
 import type { ServiceName } from '#lab/config';
-import { recordInjected } from './fault-metrics.js';
 
 /** Added latency: a fixed delay (`minMs === maxMs`) or a uniformly random one in [minMs, maxMs]. */
 export interface LatencyFault {
@@ -20,9 +20,11 @@ export interface FaultsSnapshot {
 }
 
 /**
- * The faults switched on in this process (one service per process). Off by default; changed at run
- * time through the admin endpoint, read on the request path and by the HTTP client.
+ * The faults switched on in this service (a provider of `FaultsModule`, one per application). Off by
+ * default; changed at run time through the admin endpoint, read by {@link FaultInjection} on the request
+ * path, in the HTTP client and in readiness.
  */
+@Injectable()
 export class FaultState {
   latency: LatencyFault | undefined;
   /** Share of requests (0–1) answered 500 by the fault, before reaching the handler. */
@@ -32,15 +34,9 @@ export class FaultState {
   /** `/health/ready` answers 503 while true. */
   readinessFailing = false;
 
-  /**
-   * True while calls to `service` must fail as if it were unreachable. The HTTP client asks once per
-   * outgoing call, so a true answer counts in `faults_injected_total{fault="unreachable"}` and adds a
-   * `fault.injected` event to the active span.
-   */
+  /** True while calls to `service` must fail as if it were unreachable. */
   isUnreachable(service: ServiceName): boolean {
-    const unreachable = this.unreachable.size > 0 && this.unreachable.has(service);
-    if (unreachable) recordInjected('unreachable', { 'peer.service': service });
-    return unreachable;
+    return this.unreachable.has(service);
   }
 
   /** Whether a kind of fault is switched on (1 in `fault_injection_active`). */
@@ -74,6 +70,3 @@ export class FaultState {
     this.readinessFailing = false;
   }
 }
-
-/** This process's faults. */
-export const faults = new FaultState();

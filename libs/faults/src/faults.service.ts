@@ -2,8 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Principal } from '#lab/auth';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
 import { LabError } from '#lab/errors';
-import { useFaultMetrics } from './fault-metrics.js';
-import { type FaultState, faults, type FaultsSnapshot } from './fault-state.js';
+import { FaultState, type FaultsSnapshot } from './fault-state.js';
 import { applyFaultUpdate, InvalidFaultUpdate, parseFaultUpdate, resetFaults } from './fault-update.js';
 
 /** What `GET`, `PUT` and `DELETE /admin/faults` answer. */
@@ -11,9 +10,6 @@ export interface FaultsView {
   service: ServiceName;
   faults: FaultsSnapshot;
 }
-
-/** Injection token of the fault state (this process's {@link faults}; tests give their own). */
-export const FAULT_STATE = Symbol('FAULT_STATE');
 
 /**
  * Reads and changes this service's faults. Every change is a warn line naming who (the token's `sub`
@@ -26,10 +22,9 @@ export class FaultsService {
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
-    @Inject(FAULT_STATE) private readonly state: FaultState = faults,
+    private readonly state: FaultState,
   ) {
     this.service = config.service;
-    useFaultMetrics(state);
   }
 
   view(): FaultsView {

@@ -4,12 +4,15 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { register } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Principal } from '#lab/auth';
-import { createService, createServiceLogger } from '#lab/bootstrap';
+import { createService } from '#lab/bootstrap';
 import { ConfigModule, configFor } from '#lab/config';
 import { LabError } from '#lab/errors';
+import { createServiceLogger } from '#lab/logging';
+import { ObservabilityModule } from '#lab/observability';
 import { useInMemoryTracing } from '../../telemetry/test/in-memory-tracing.js';
 import { delayOf, isExemptFromFaults } from './fault-injection.js';
-import { faults } from './fault-state.js';
+import { FaultInjection } from './fault-injection.js';
+import { FaultState } from './fault-state.js';
 import { FaultsService } from './faults.service.js';
 
 @Controller('widgets')
@@ -23,7 +26,12 @@ class WidgetsController {
   }
 }
 
-@Module({ imports: [ConfigModule.forService('customer')], controllers: [WidgetsController] })
+const logger = createServiceLogger(configFor('customer'));
+
+@Module({
+  imports: [ConfigModule.forService('customer'), ObservabilityModule.forRoot({ logger })],
+  controllers: [WidgetsController],
+})
 class WidgetsModule {}
 
 const tracing = useInMemoryTracing();
@@ -43,14 +51,15 @@ const sample = async (name: string, labels: Record<string, string>) => {
 
 describe('fault injection in a service created by the bootstrap lib', () => {
   let app: NestFastifyApplication;
-  const logger = createServiceLogger(configFor('customer'));
+  let faults: FaultState;
   const warnings = vi.spyOn(logger, 'warn');
   const errors = vi.spyOn(logger, 'error');
   const get = (url: string) => app.getHttpAdapter().getInstance().inject({ method: 'GET', url });
 
   beforeAll(async () => {
-    app = await createService('customer', WidgetsModule, logger);
+    app = await createService('customer', WidgetsModule);
     await app.init();
+    faults = app.get(FaultState);
   });
   afterAll(async () => {
     faults.reset();
@@ -143,7 +152,7 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     expect(statuses.filter((status) => status !== 500).every((status) => status === 200)).toBe(true);
   });
 
-  it('never touches the fault switch, probes, scrapes or the signing keys, and shows active faults in /metrics', async () => {
+  it('never touches the fault switch, probes, scrapes, the signing keys or the API description, and shows active faults in /metrics', async () => {
     for (const url of [
       '/admin/faults',
       '/api/admin/faults/order',
@@ -152,9 +161,13 @@ describe('fault injection in a service created by the bootstrap lib', () => {
       '/metrics',
       '/.well-known/jwks.json',
       '/.well-known/openid-configuration',
+      '/openapi.json',
+      '/docs',
+      '/docs/swagger-ui-bundle.js',
     ]) {
       expect(isExemptFromFaults(url)).toBe(true);
     }
+    expect(isExemptFromFaults('/docsx')).toBe(false);
     expect(isExemptFromFaults('/widgets')).toBe(false);
     expect(isExemptFromFaults('/admin/faultsx')).toBe(false);
     expect(isExemptFromFaults('/.well-knownx')).toBe(false);
@@ -208,7 +221,8 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     expect(refused).toBeInstanceOf(LabError);
     expect(refused).toMatchObject({
       code: 'invalid_fault',
-      errors: ['errorRatio must be a number from 0 to 1'],
+      status: 400,
+      details: { errors: ['errorRatio must be a number from 0 to 1'] },
     });
     expect(() => service.update(Buffer.from('{'), admin)).toThrow(LabError);
   });
@@ -217,8 +231,8 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     faults.unreachable.add('product');
     const before = (await sample('faults_injected_total', { fault: 'unreachable' })) ?? 0;
     trace.getTracer('test').startActiveSpan('caller', (span) => {
-      expect(faults.isUnreachable('product')).toBe(true);
-      expect(faults.isUnreachable('oauth')).toBe(false);
+      expect(app.get(FaultInjection).isUnreachable('product')).toBe(true);
+      expect(app.get(FaultInjection).isUnreachable('oauth')).toBe(false);
       span.end();
     });
     expect(await sample('faults_injected_total', { fault: 'unreachable' })).toBe(before + 1);

@@ -5,7 +5,8 @@ import {
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
-import { faults, faultsInjectedTotal } from '#lab/faults';
+import { FaultInjection } from '#lab/faults';
+import { ApiExtension, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheckFilter } from './health-check.filter.js';
 import { ShutdownState } from './shutdown-state.js';
 
@@ -16,6 +17,8 @@ export interface HealthOptions {
 }
 
 @Controller('health')
+@ApiTags('operations')
+@ApiExtension('x-internal', true)
 @UseFilters(HealthCheckFilter)
 export class HealthController {
   constructor(
@@ -23,12 +26,14 @@ export class HealthController {
     private readonly shutdown: ShutdownState,
     private readonly indicator: HealthIndicatorService,
     @Inject(HEALTH_OPTIONS) private readonly options: HealthOptions,
+    private readonly faults: FaultInjection,
     @Optional() private readonly database?: TypeOrmHealthIndicator,
   ) {}
 
   /** The process is up and its event loop turns; nothing external is checked. */
   @Get('live')
   @HealthCheck()
+  @ApiOperation({ summary: 'Liveness: the process is up' })
   live() {
     return this.health.check([]);
   }
@@ -36,18 +41,18 @@ export class HealthController {
   /** Able to serve: not shutting down, the database answers a ping, and no readiness fault is injected. */
   @Get('ready')
   @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: not shutting down, the database answers (503 otherwise)' })
   ready() {
     const { database } = this;
     return this.health.check([
       () => this.shutdown.check(),
-      ...(faults.readinessFailing ? [() => this.injectedFault()] : []),
+      ...(this.faults.failsReadiness() ? [() => this.injectedFault()] : []),
       ...(this.options.database && database ? [() => database.pingCheck('database', { timeout: 1500 })] : []),
     ]);
   }
 
   /** The readiness fault (`PUT /admin/faults {"readinessFailing": true}`): down, whatever the rest says. */
   private injectedFault() {
-    faultsInjectedTotal.inc('readiness');
     return this.indicator.check('fault_injection').down({ state: 'readiness fault injected' });
   }
 }

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { FaultsModule } from '#lab/faults';
 import { HEALTH_OPTIONS, HealthController, type HealthOptions } from './health.controller.js';
 import { ShutdownState } from './shutdown-state.js';
 
@@ -9,7 +10,7 @@ export class HealthModule {
   static forRoot(options: HealthOptions): DynamicModule {
     return {
       module: HealthModule,
-      imports: [TerminusModule.forRoot({ errorLogStyle: 'json' })],
+      imports: [TerminusModule.forRoot({ errorLogStyle: 'json' }), FaultsModule],
       controllers: [HealthController],
       providers: [
         ShutdownState,

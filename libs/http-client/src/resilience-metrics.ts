@@ -1,5 +1,5 @@
-import { Counter, Gauge } from 'prom-client';
-import { sharedMetric } from '#lab/telemetry';
+import type { Counter } from 'prom-client';
+import type { Metrics } from '#lab/telemetry';
 
 export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 export type BreakerStateName = (typeof BREAKER_STATES)[number];
@@ -23,84 +23,73 @@ export interface BreakerStateSource {
   stateName(now: number): BreakerStateName;
 }
 
-const sources = new Set<BreakerStateSource>();
+/**
+ * The breakers the gauge reads: one gauge per process (the default registry), so it reads the breakers
+ * of every client of the process (one per application; tests create several).
+ */
+const BreakerGaugeSources = { all: new Set<BreakerStateSource>() };
 
 /**
- * `circuit_breaker_state{upstream, state}`: 1 for the current state, 0 for the two others, computed at
- * scrape time (nothing on the request path). `half_open` also covers an open breaker whose wait is over
- * and that lets the next call through as a trial.
+ * The HTTP client's resilience metrics, made with the injected {@link Metrics}: every series of every
+ * upstream in `peers` (those of the configuration) at 0 from the start, so a dashboard shows 0 on a
+ * quiet lab and `increase()` counts the first event too.
  */
-function breakerGauge(): Gauge<'upstream' | 'state'> {
-  return sharedMetric(
-    'circuit_breaker_state',
-    () =>
-      new Gauge({
-        name: 'circuit_breaker_state',
-        help: 'State of the circuit breaker for calls to an upstream service: 1 for the current state (closed, open, half_open).',
-        labelNames: ['upstream', 'state'],
-        collect() {
-          const now = Date.now();
-          for (const source of sources) {
-            const current = source.stateName(now);
-            for (const state of BREAKER_STATES)
-              this.set({ upstream: source.upstream, state }, state === current ? 1 : 0);
-          }
-        },
-      }),
-  );
-}
-
-export function watchBreaker(source: BreakerStateSource): () => void {
-  breakerGauge();
-  sources.add(source);
-  return () => sources.delete(source);
-}
-
-/** Counters of the HTTP client's resilience, created on first use, every series of a peer at 0. */
 export class ResilienceCounters {
-  readonly retries = sharedMetric(
-    'http_client_retries_total',
-    () =>
-      new Counter<'peer_service' | 'reason'>({
-        name: 'http_client_retries_total',
-        help: 'Calls to other services retried, by why the previous attempt failed.',
-        labelNames: ['peer_service', 'reason'],
-      }),
-  );
-  readonly refused = sharedMetric(
-    'http_client_retries_refused_total',
-    () =>
-      new Counter<'peer_service'>({
-        name: 'http_client_retries_refused_total',
-        help: 'Retries not made because the retry budget of the upstream was spent.',
-        labelNames: ['peer_service'],
-      }),
-  );
-  readonly rejected = sharedMetric(
-    'circuit_breaker_rejected_total',
-    () =>
-      new Counter<'upstream'>({
-        name: 'circuit_breaker_rejected_total',
-        help: 'Calls failed fast, without calling the upstream, because its circuit breaker was open.',
-        labelNames: ['upstream'],
-      }),
-  );
+  readonly retries: Counter<'peer_service' | 'reason'>;
+  readonly refused: Counter<'peer_service'>;
+  readonly rejected: Counter<'upstream'>;
+  readonly notCounted: Counter<'upstream' | 'reason'>;
 
-  readonly notCounted = sharedMetric(
-    'circuit_breaker_not_counted_total',
-    () =>
-      new Counter<'upstream' | 'reason'>({
-        name: 'circuit_breaker_not_counted_total',
-        help: 'Calls that failed or were refused without it being a failure of the upstream, so neither retried nor counted by its breaker: invalid_request (refused before sending), caller_aborted (the client went away), deliberate_503 (a 503 with Retry-After).',
-        labelNames: ['upstream', 'reason'],
-      }),
-  );
+  constructor(metrics: Metrics, peers: readonly string[]) {
+    this.retries = metrics.counter({
+      name: 'http_client_retries_total',
+      help: 'Calls to other services retried, by why the previous attempt failed.',
+      labelNames: ['peer_service', 'reason'],
+      known: { peer_service: peers, reason: RETRY_REASONS },
+    });
+    this.refused = metrics.counter({
+      name: 'http_client_retries_refused_total',
+      help: 'Retries not made because the retry budget of the upstream was spent.',
+      labelNames: ['peer_service'],
+      known: { peer_service: peers },
+    });
+    this.rejected = metrics.counter({
+      name: 'circuit_breaker_rejected_total',
+      help: 'Calls failed fast, without calling the upstream, because its circuit breaker was open.',
+      labelNames: ['upstream'],
+      known: { upstream: peers },
+    });
+    this.notCounted = metrics.counter({
+      name: 'circuit_breaker_not_counted_total',
+      help: 'Calls that failed or were refused without it being a failure of the upstream, so neither retried nor counted by its breaker: invalid_request (refused before sending), caller_aborted (the client went away), deliberate_503 (a 503 with Retry-After).',
+      labelNames: ['upstream', 'reason'],
+      known: { upstream: peers, reason: NOT_COUNTED_REASONS },
+    });
+    // `circuit_breaker_state{upstream, state}`: 1 for the current state, 0 for the two others, computed at
+    // scrape time (nothing on the request path). `half_open` also covers an open breaker whose wait is
+    // over and that lets the next call through as a trial. Until a breaker exists (the first call), its
+    // upstream reads closed.
+    const gauge = metrics.gauge({
+      name: 'circuit_breaker_state',
+      help: 'State of the circuit breaker for calls to an upstream service: 1 for the current state (closed, open, half_open).',
+      labelNames: ['upstream', 'state'],
+      collect: (gauge) => {
+        const now = Date.now();
+        for (const source of BreakerGaugeSources.all) {
+          const current = source.stateName(now);
+          for (const state of BREAKER_STATES) gauge.set({ upstream: source.upstream, state }, state === current ? 1 : 0);
+        }
+      },
+    });
+    for (const peer of peers) {
+      if ([...BreakerGaugeSources.all].some((source) => source.upstream === peer)) continue;
+      for (const state of BREAKER_STATES) gauge.set({ upstream: peer, state }, state === 'closed' ? 1 : 0);
+    }
+  }
 
-  /** Every series of this peer at 0, so `increase()` counts the first event too. */
-  initPeer(peer: string): void {
-    for (const reason of NOT_COUNTED_REASONS) this.notCounted.inc({ upstream: peer, reason }, 0);
-    for (const reason of RETRY_REASONS) this.retries.inc({ peer_service: peer, reason }, 0);
-    this.refused.inc({ peer_service: peer }, 0);
-    this.rejected.inc({ upstream: peer }, 0);
+  /** Reports this breaker in `circuit_breaker_state` until the returned function is called. */
+  watchBreaker(source: BreakerStateSource): () => void {
+    BreakerGaugeSources.all.add(source);
+    return () => BreakerGaugeSources.all.delete(source);
   }
 }

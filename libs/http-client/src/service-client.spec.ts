@@ -2,7 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '#lab/config';
-import { faults } from '#lab/faults';
+import { FaultInjection, FaultState } from '#lab/faults';
+import { Metrics } from '#lab/telemetry';
+import { TraceService } from 'nestjs-otel';
 import { register } from 'prom-client';
 import { RequestError, UpstreamUnavailableError } from './errors.js';
 import { ServiceClient } from './service-client.js';
@@ -25,6 +27,7 @@ beforeAll(async () => {
 afterAll(() => new Promise((resolve) => server.close(resolve)));
 
 const clients: ServiceClient[] = [];
+const faults = new FaultState();
 function client(env: Record<string, string> = {}) {
   const created = new ServiceClient(
     loadConfig('gateway', {
@@ -34,6 +37,8 @@ function client(env: Record<string, string> = {}) {
       BREAKER_MIN_REQUESTS: '1000',
       ...env,
     }),
+    new FaultInjection(faults, new TraceService(), new Metrics()),
+    new Metrics(),
   );
   clients.push(created);
   return created;

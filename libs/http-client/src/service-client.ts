@@ -1,14 +1,15 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
-import { faults } from '#lab/faults';
+import { FaultInjection } from '#lab/faults';
 import { currentRequestContext } from '#lab/logging';
+import { Metrics } from '#lab/telemetry';
 import { Agent, type Dispatcher, request } from 'undici';
 import { fullJitterDelay } from './backoff.js';
 import { isDeliberateRefusal, UpstreamBreaker } from './circuit-breaker.js';
 import { RequestError, UpstreamUnavailableError } from './errors.js';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
-import { ResilienceCounters, type RetryReason, watchBreaker } from './resilience-metrics.js';
+import { ResilienceCounters, type RetryReason } from './resilience-metrics.js';
 import { RetryBudget } from './retry-budget.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -103,9 +104,16 @@ export class ServiceClient implements OnModuleDestroy {
   private readonly agent: Agent;
   private readonly upstreams = new Map<ServiceName, Upstream>();
   private readonly unwatch: (() => void)[] = [];
-  private readonly counters = new ResilienceCounters();
+  private readonly counters: ResilienceCounters;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly faults: FaultInjection,
+    metrics: Metrics,
+  ) {
+    // Every upstream of the configuration has its series at 0 from the start, called yet or not.
+    const peers = (Object.keys(config.urls) as ServiceName[]).filter((peer) => peer !== config.service);
+    this.counters = new ResilienceCounters(metrics, peers);
     const longest = Math.max(config.upstreamTimeoutMs, ...Object.values(config.upstreamTimeoutsMs));
     this.agent = new Agent({
       keepAliveTimeout: 30_000,
@@ -221,7 +229,7 @@ export class ServiceClient implements OnModuleDestroy {
 
   private async attempt(service: ServiceName, upstream: Upstream, raw: RawRequest): Promise<RawResponse> {
     if (raw.signal?.aborted) throw new RequestError(service, 'caller_aborted', 'CALLER_ABORTED');
-    if (faults.isUnreachable(service))
+    if (this.faults.isUnreachable(service))
       throw new UpstreamUnavailableError(service, 'unreachable', 'FAULT_INJECTED');
     const timeoutMs = raw.timeoutMs ?? upstream.timeoutMs;
     // undici's own headers timeout ticks every ~0.5 s (its fast timers): a 100 ms timeout would fire
@@ -272,8 +280,7 @@ export class ServiceClient implements OnModuleDestroy {
       timeoutMs: config.upstreamTimeoutsMs[service] ?? config.upstreamTimeoutMs,
     };
     this.upstreams.set(service, upstream);
-    this.counters.initPeer(service);
-    this.unwatch.push(watchBreaker(breaker));
+    this.unwatch.push(this.counters.watchBreaker(breaker));
     return upstream;
   }
 

@@ -146,6 +146,7 @@ describe(LoggingModule.name, () => {
       providers: [FakeAuthGuard],
     }).compile();
     app = moduleRef.createNestApplication<NestFastifyApplication>(labAdapter(), { logger: output.logger });
+    LoggingModule.setup(app);
     await app.listen(0, '127.0.0.1');
     url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   });
@@ -276,7 +277,7 @@ describe(LoggingModule.name, () => {
     );
   });
 
-  it('works as an extra import of the root module given to NestFactory.create, as the bootstrap does', async () => {
+  it('works in an application made by NestFactory.create once LoggingModule.setup() is called', async () => {
     @Module({ controllers: [ThingsController] })
     class ThingsModule {}
     const own = capture();
@@ -285,6 +286,7 @@ describe(LoggingModule.name, () => {
       labAdapter(),
       { logger: own.logger },
     );
+    LoggingModule.setup(nest);
     try {
       await nest.listen(0, '127.0.0.1');
       const requestId = `req-${randomUUID()}`;

@@ -1,43 +1,45 @@
-import { type DynamicModule, Global, Injectable, Module, type OnModuleInit } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyInstance } from 'fastify';
-import { LabLogger } from './lab-logger.js';
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { createLogger, LabLogger } from './lab-logger.js';
 import { installRequestLogging } from './request-logging.js';
 
-@Injectable()
-class RequestLoggingInstaller implements OnModuleInit {
-  constructor(
-    private readonly adapterHost: HttpAdapterHost,
-    private readonly logger: LabLogger,
-  ) {}
-
-  onModuleInit(): void {
-    const instance: unknown = this.adapterHost.httpAdapter?.getInstance();
-    if (isFastify(instance)) installRequestLogging(instance, this.logger);
-  }
+/** The service's logger: JSON on stdout, and to Fluentd when `FLUENTD_HOST` is set. */
+export function createServiceLogger(config: AppConfig): LabLogger {
+  return createLogger({
+    service: config.service,
+    level: config.logLevel,
+    ...(config.fluentd && { fluent: { ...config.fluentd, maxBufferedRecords: config.logBufferMaxRecords } }),
+  });
 }
 
 @Global()
 @Module({})
 export class LoggingModule {
   /**
-   * Provides `logger` (inject it as `LabLogger`) and, on Fastify, the request context of every log
-   * line (`request_id`, trace ids) and one access record per request.
+   * Provides the service's logger (inject it as `LabLogger`): `logger` when given, else one made from
+   * the configuration (`APP_CONFIG`) by {@link createServiceLogger}.
    */
-  static forRoot(logger: LabLogger): DynamicModule {
+  static forRoot(logger?: LabLogger): DynamicModule {
     return {
       module: LoggingModule,
       global: true,
-      providers: [{ provide: LabLogger, useValue: logger }, RequestLoggingInstaller],
+      providers: [
+        logger
+          ? { provide: LabLogger, useValue: logger }
+          : { provide: LabLogger, useFactory: createServiceLogger, inject: [APP_CONFIG] },
+      ],
       exports: [LabLogger],
     };
   }
-}
 
-function isFastify(instance: unknown): instance is FastifyInstance {
-  return (
-    typeof instance === 'object' &&
-    instance !== null &&
-    typeof Reflect.get(instance, 'addHook') === 'function'
-  );
+  /**
+   * The request context of every log line (`request_id`, trace ids) and one access record per request:
+   * hooks on the application's Fastify instance. Call it after the application is created, after
+   * `TelemetryModule.setup()` (the context takes the server span's ids), as `ObservabilityModule.setup()`
+   * does.
+   */
+  static setup(app: NestFastifyApplication): void {
+    installRequestLogging(app.getHttpAdapter().getInstance(), app.get(LabLogger));
+  }
 }

@@ -1,5 +1,5 @@
 import type { Counter } from 'prom-client';
-import { boundedCounter } from './prometheus.js';
+import { Metrics } from './metrics.js';
 
 /**
  * A counter with one label whose values are fixed here, so cardinality stays bounded. Registered on the
@@ -24,7 +24,12 @@ export class BusinessCounter<V extends string> {
    * exists at 0 before the first event, so `increase()` also counts that first one.
    */
   init(): Counter<string> {
-    this.counter ??= boundedCounter(this.name, this.help, this.label, this.values);
+    this.counter ??= new Metrics().counter({
+      name: this.name,
+      help: this.help,
+      labelNames: [this.label],
+      known: { [this.label]: this.values },
+    });
     return this.counter;
   }
 }

@@ -95,19 +95,25 @@ export function withHandlerSpan(controller: string, method: string, handler: Han
 }
 
 /**
- * Puts every HTTP route handler of the application in a span. It wraps the controllers' methods when
- * the application is created, before Nest registers its routes, rather than using an interceptor: a
- * global interceptor alone (even one doing nothing) cost a fifth of a hello endpoint's throughput, for
- * the observables Nest then builds around every handler. Idempotent (a controller used by several
- * applications in one process is wrapped once).
+ * Puts every HTTP route handler of the application in a span. {@link wrapControllers} wraps the
+ * controllers' methods once the application is created, before Nest registers its routes (it is called
+ * by `TelemetryModule.setup()`), rather than using an interceptor: a global interceptor alone (even one
+ * doing nothing) cost a fifth of a hello endpoint's throughput, for the observables Nest then builds
+ * around every handler. Idempotent (a controller used by several applications in one process is
+ * wrapped once).
  */
 @Injectable()
 export class HandlerSpans {
-  constructor(discovery: DiscoveryService, scanner: MetadataScanner) {
-    for (const { metatype } of discovery.getControllers()) {
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+  ) {}
+
+  wrapControllers(): void {
+    for (const { metatype } of this.discovery.getControllers()) {
       if (typeof metatype !== 'function') continue;
       const prototype = metatype.prototype as Record<string, unknown>;
-      for (const method of scanner.getAllMethodNames(prototype)) {
+      for (const method of this.scanner.getAllMethodNames(prototype)) {
         const handler = prototype[method];
         if (typeof handler !== 'function' || (handler as Handler)[WRAPPED]) continue;
         if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;

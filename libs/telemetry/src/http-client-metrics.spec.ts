@@ -9,6 +9,7 @@ import { type AppConfig, loadConfig } from '#lab/config';
 import { useInMemoryTracing } from '../test/in-memory-tracing.js';
 import { HTTP_CLIENT_DURATION, HttpClientMetrics, injectedSpanContext } from './http-client-metrics.js';
 import { dropPropagationHeaders } from './instrumentations.js';
+import { Metrics } from './metrics.js';
 import { renderMetrics } from './prometheus.js';
 
 const tracing = useInMemoryTracing();
@@ -48,7 +49,7 @@ describe(HttpClientMetrics.name, () => {
     // As in a service: the undici instrumentation (the preload) subscribes before the telemetry module.
     instrumentation.setTracerProvider(tracing.provider);
     instrumentation.enable();
-    metrics = new HttpClientMetrics(config);
+    metrics = new HttpClientMetrics(config, new Metrics());
     metrics.onModuleInit();
   });
 

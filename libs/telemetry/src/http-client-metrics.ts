@@ -3,7 +3,7 @@ import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@ne
 import { type SpanContext, TraceFlags, trace } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { methodLabel } from './http-server-telemetry.js';
-import { durationHistogram } from './prometheus.js';
+import { Metrics } from './metrics.js';
 import { exemplarOf } from './spans.js';
 
 export const HTTP_CLIENT_DURATION = 'http_client_request_duration_seconds';
@@ -40,15 +40,16 @@ const MAX_PEERS = 256;
  */
 @Injectable()
 export class HttpClientMetrics implements OnModuleInit, OnModuleDestroy {
-  private readonly duration = durationHistogram(
-    HTTP_CLIENT_DURATION,
-    'Duration of HTTP calls to other services, until the response headers.',
-    ['peer_service', 'method', 'status_code'],
-  );
+  private readonly duration;
   private readonly pending = new WeakMap<UndiciRequest, Pending>();
   private readonly peers = new Map<string, string>();
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) config: AppConfig, metrics: Metrics) {
+    this.duration = metrics.durationHistogram({
+      name: HTTP_CLIENT_DURATION,
+      help: 'Duration of HTTP calls to other services, until the response headers.',
+      labelNames: ['peer_service', 'method', 'status_code'],
+    });
     for (const [service, url] of Object.entries(config.urls)) {
       const origin = originOf(url);
       if (origin) this.peers.set(origin, service);

@@ -1,5 +1,4 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import { Injectable } from '@nestjs/common';
 import {
   type Attributes,
   context,
@@ -23,7 +22,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { ROUTE_KEY } from './handler-spans.js';
-import { durationHistogram } from './prometheus.js';
+import { Metrics } from './metrics.js';
 import { exemplarOf, TRACER_NAME } from './spans.js';
 
 export const HTTP_SERVER_DURATION = 'http_server_request_duration_seconds';
@@ -64,31 +63,26 @@ const tracer = trace.getTracer(TRACER_NAME);
  * about a quarter.
  */
 @Injectable()
-export class HttpServerTelemetry implements OnModuleInit {
-  private readonly duration = durationHistogram(
-    HTTP_SERVER_DURATION,
-    'Duration of HTTP requests served, by route template.',
-    ['method', 'route', 'status_code'],
-  );
+export class HttpServerTelemetry {
+  private readonly duration;
   private readonly inFlight = new WeakMap<FastifyRequest, InFlight>();
+  private readonly installedOn = new WeakSet<FastifyInstance>();
 
-  private installed = false;
-
-  // Installed as early as possible, when the application is created, so these hooks run before any
-  // other module's (the logging lib's onRequest reads the server span's ids); in a testing module the
-  // HTTP adapter only arrives later, by onModuleInit.
-  constructor(private readonly adapterHost: HttpAdapterHost) {
-    this.install();
+  constructor(metrics: Metrics) {
+    this.duration = metrics.durationHistogram({
+      name: HTTP_SERVER_DURATION,
+      help: 'Duration of HTTP requests served, by route template.',
+      labelNames: ['method', 'route', 'status_code'],
+    });
   }
 
-  onModuleInit(): void {
-    this.install();
-  }
-
-  private install(): void {
-    const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
-    if (this.installed || typeof fastify?.addHook !== 'function') return;
-    this.installed = true;
+  /**
+   * Adds the hooks to a Fastify instance (once). Called by `ObservabilityModule.setup()` before the
+   * logging lib's hooks, whose `onRequest` reads the server span's ids.
+   */
+  install(fastify: FastifyInstance): void {
+    if (this.installedOn.has(fastify)) return;
+    this.installedOn.add(fastify);
     fastify.addHook('onRequest', (request, _reply, done) => this.onRequest(request, done));
     fastify.addHook('onResponse', (request, reply, done) => this.onResponse(request, reply, done));
     fastify.addHook('onRequestAbort', (request, done) => this.onAbort(request, done));

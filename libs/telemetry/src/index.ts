@@ -1,7 +1,8 @@
 export * from './business-metrics.js';
 export { HTTP_CLIENT_DURATION } from './http-client-metrics.js';
 export { HTTP_SERVER_DURATION } from './http-server-telemetry.js';
-export { OPENMETRICS_TEXT, PROMETHEUS_TEXT, renderMetrics, sharedMetric } from './prometheus.js';
+export { combinations, type GaugeSpec, type KnownLabels, type MetricSpec, Metrics, sharedMetric } from './metrics.js';
+export { OPENMETRICS_TEXT, PROMETHEUS_TEXT, renderMetrics } from './prometheus.js';
 export { shutdownTelemetry } from './shutdown.js';
 export { currentTraceContext, setSpanAttributes, TRACER_NAME, withSpan } from './spans.js';
 export { TelemetryModule } from './telemetry.module.js';

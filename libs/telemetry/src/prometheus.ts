@@ -1,7 +1,5 @@
 import {
   collectDefaultMetrics,
-  Counter,
-  Histogram,
   type Metric,
   type OpenMetricsContentType,
   Registry,
@@ -24,54 +22,6 @@ export function useProcessMetrics(labels: Record<string, string>): void {
   if (runtimeMetricsStarted) return;
   runtimeMetricsStarted = true;
   collectDefaultMetrics();
-}
-
-/**
- * A histogram with exemplars on the default registry, created on first use (a second call returns the
- * same one). prom-client refuses exemplars on a registry whose format is Prometheus text, which cannot
- * carry them; the default registry stays in that format for everyone else's metrics, so the histogram
- * is created unregistered and added after. Text scrapes leave the exemplars out; OpenMetrics ones
- * ({@link renderMetrics}) include them.
- */
-/**
- * The metric called `name` on the default registry (the one `/metrics` serves), made by `create` on
- * first use: every module (and every instance of a class) asking for it shares one series set.
- */
-export function sharedMetric<M>(name: string, create: () => M): M {
-  return (register.getSingleMetric(name) as M | undefined) ?? create();
-}
-
-export function durationHistogram<T extends string>(
-  name: string,
-  help: string,
-  labelNames: readonly T[],
-): Histogram<T> {
-  return sharedMetric(name, () => {
-    const histogram = new Histogram<T>({
-      name,
-      help,
-      labelNames,
-      buckets: DURATION_BUCKETS,
-      enableExemplars: true,
-      registers: [],
-    });
-    register.registerMetric(histogram);
-    return histogram;
-  });
-}
-
-/** A counter on the default registry, created on first use, every listed label value starting at 0. */
-export function boundedCounter<L extends string>(
-  name: string,
-  help: string,
-  label: L,
-  values: readonly string[],
-): Counter<L> {
-  return sharedMetric(name, () => {
-    const counter = new Counter<L>({ name, help, labelNames: [label] });
-    for (const value of values) counter.inc({ [label]: value } as Partial<Record<L, string>>, 0);
-    return counter;
-  });
 }
 
 export const PROMETHEUS_TEXT = Registry.PROMETHEUS_CONTENT_TYPE;

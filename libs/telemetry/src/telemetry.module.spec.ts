@@ -10,14 +10,13 @@ import {
   Param,
   Post,
 } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createService } from '#lab/bootstrap';
 import { ConfigModule } from '#lab/config';
 import { useInMemoryTracing } from '../test/in-memory-tracing.js';
 import { ordersTotal } from './business-metrics.js';
@@ -77,7 +76,8 @@ describe(TelemetryModule.name, () => {
   let app: NestFastifyApplication;
 
   beforeAll(async () => {
-    app = await createService('product', WidgetsModule);
+    app = await NestFactory.create<NestFastifyApplication>(WidgetsModule, new FastifyAdapter(), { logger: false });
+    TelemetryModule.setup(app);
     await app.listen(0, '127.0.0.1');
   });
 
@@ -136,7 +136,8 @@ describe(TelemetryModule.name, () => {
 
     it('is also set up in an application made from a testing module (its HTTP adapter comes after the providers)', async () => {
       const moduleRef = await Test.createTestingModule({ imports: [WidgetsModule] }).compile();
-      const other = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter());
+      const other = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
+      TelemetryModule.setup(other);
       try {
         await other.init();
         await other.getHttpAdapter().getInstance().ready();

@@ -1,26 +1,43 @@
 import { Inject, Module } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DiscoveryModule } from '@nestjs/core';
+import { OpenTelemetryModule } from 'nestjs-otel';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { HandlerSpans } from './handler-spans.js';
 import { HttpClientMetrics } from './http-client-metrics.js';
 import { HttpServerTelemetry } from './http-server-telemetry.js';
 import { MetricsController } from './metrics.controller.js';
+import { Metrics } from './metrics.js';
 import { useProcessMetrics } from './prometheus.js';
 
 /**
- * Traces and metrics of a service: an HTTP server span per request and a span per controller handler,
- * `GET /metrics` (Prometheus text or OpenMetrics), HTTP server and client duration histograms with
- * exemplars, Node runtime metrics, every series labelled with the service. Spans leave the process
- * only when the preload (`register.js`) started the OpenTelemetry SDK with an exporter. Needs the
+ * Traces and metrics of a service: `GET /metrics` (Prometheus text or OpenMetrics), the injected
+ * {@link Metrics} provider every metric is made with, nestjs-otel's `TraceService`, HTTP server and client duration histograms with
+ * exemplars, Node runtime metrics, every series labelled with the service. The server span per request
+ * and the span per controller handler are switched on by {@link TelemetryModule.setup}. Spans leave the
+ * process only when the preload (`register.js`) started the OpenTelemetry SDK with an exporter. Needs the
  * config module (`APP_CONFIG`).
  */
 @Module({
-  imports: [DiscoveryModule],
+  // nestjs-otel for `TraceService` and `@Span` on the preloaded SDK's tracer provider. Its metrics stay
+  // off: `/metrics` is prom-client's, which carries exemplars (the OpenTelemetry Prometheus exporter has none).
+  imports: [DiscoveryModule, OpenTelemetryModule.forRoot()],
   controllers: [MetricsController],
-  providers: [HandlerSpans, HttpServerTelemetry, HttpClientMetrics],
+  providers: [Metrics, HandlerSpans, HttpServerTelemetry, HttpClientMetrics],
+  exports: [OpenTelemetryModule, Metrics, HandlerSpans, HttpServerTelemetry],
 })
 export class TelemetryModule {
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     useProcessMetrics({ service: config.service });
+  }
+
+  /**
+   * Wraps the controllers' handlers in spans and adds the HTTP server span and duration hooks to the
+   * application's Fastify instance. Call it after the application is created and before it listens
+   * (`ObservabilityModule.setup()` does, before the logging lib's hooks, which read the server span).
+   */
+  static setup(app: NestFastifyApplication): void {
+    app.get(HandlerSpans).wrapControllers();
+    app.get(HttpServerTelemetry).install(app.getHttpAdapter().getInstance());
   }
 }

@@ -250,7 +250,12 @@ describe('tracing and metrics of real services started with the telemetry preloa
       );
     }
     expect(received).toEqual([]);
-    expect(product.output()).not.toMatch(/opentelemetry|otlp|zipkin|exporter|ECONNREFUSED/i);
+    // Nest's own "OpenTelemetryModule dependencies initialized" (nestjs-otel) is no complaint.
+    const complaints = product
+      .output()
+      .split('\n')
+      .filter((line) => !line.includes('"context":"InstanceLoader"'));
+    expect(complaints.join('\n')).not.toMatch(/opentelemetry|otlp|zipkin|exporter|ECONNREFUSED/i);
   });
 
   it.each([

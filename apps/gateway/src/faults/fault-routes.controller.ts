@@ -1,9 +1,10 @@
 import { Controller, Delete, Get, Param, Put, Req, Res } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { Authenticated, CurrentUser, type Principal, Scope } from '#lab/auth';
+import { ApiProblems, ApiScopes } from '#lab/openapi';
 import { SERVICE_NAMES, type ServiceName } from '#lab/config';
 import { LabError } from '#lab/errors';
-import { FaultsService, type FaultsView } from '#lab/faults';
+import { FAULT_UPDATE_SCHEMA, FAULTS_VIEW_SCHEMA, FaultsService, type FaultsView } from '#lab/faults';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyService } from '../proxy/proxy.service.js';
 
@@ -18,20 +19,28 @@ const isServiceName = (name: string): name is ServiceName =>
  */
 @Controller('api/admin/faults')
 @Authenticated(Scope.Admin)
+@ApiTags('faults')
+@ApiScopes(Scope.Admin)
+@ApiParam({ name: 'service', enum: SERVICE_NAMES, description: '`gateway` for the gateway\'s own faults.' })
+@ApiProblems(404, 503, 504)
 export class FaultRoutesController {
-  private proxy?: ProxyService;
-
   constructor(
     private readonly faults: FaultsService,
-    private readonly moduleRef: ModuleRef,
+    private readonly proxy: ProxyService,
   ) {}
 
   @Get(':service')
+  @ApiOperation({ summary: "A service's injected faults" })
+  @ApiOkResponse({ schema: FAULTS_VIEW_SCHEMA })
   show(@Param('service') service: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     return this.route(service, request, reply, () => this.faults.view());
   }
 
   @Put(':service')
+  @ApiOperation({ summary: 'Change any subset of its faults (latency, errorRatio, unreachable, readinessFailing)' })
+  @ApiBody({ schema: FAULT_UPDATE_SCHEMA })
+  @ApiOkResponse({ schema: FAULTS_VIEW_SCHEMA })
+  @ApiProblems(400)
   change(
     @Param('service') service: string,
     @CurrentUser() user: Principal,
@@ -43,6 +52,8 @@ export class FaultRoutesController {
   }
 
   @Delete(':service')
+  @ApiOperation({ summary: 'Clear all its faults' })
+  @ApiOkResponse({ schema: FAULTS_VIEW_SCHEMA })
   clear(
     @Param('service') service: string,
     @CurrentUser() user: Principal,
@@ -65,8 +76,6 @@ export class FaultRoutesController {
       await reply.status(200).send(own());
       return;
     }
-    // ProxyModule keeps its ProxyService to itself; the same instance is looked up rather than a second one made.
-    this.proxy ??= this.moduleRef.get(ProxyService, { strict: false });
     // Past the breaker: the faults being undone may be what opened it, and the switch must always reach them.
     await this.proxy.forward(request, reply, service, '/admin/faults', { breaker: false });
   }

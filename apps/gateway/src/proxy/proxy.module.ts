@@ -11,6 +11,7 @@ import { ProxyService } from './proxy.service.js';
   imports: [AuthModule, HttpClientModule, RateLimitModule],
   controllers: [PublicRoutesController, ProtectedRoutesController],
   providers: [ProxyService],
+  exports: [ProxyService],
 })
 export class ProxyModule implements OnModuleInit {
   constructor(private readonly adapterHost: HttpAdapterHost) {}

@@ -1,4 +1,4 @@
-import { ServiceClient } from '#lab/http-client';
+import { HttpClientModule } from '#lab/http-client';
 import type { TestingModule } from '@nestjs/testing';
 import { freePort } from '#lab/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,9 @@ describe(CustomerClient.name, () => {
   const profile = { userId: '0123456789abcdef01234567', email: 'ada@example.com', name: 'Ada' };
 
   async function clientFor(customerUrl: string): Promise<CustomerClient> {
-    const moduleRef = await databaseTestingModule([KeysService, AccessTokenSigner, CustomerClient, ServiceClient], { CUSTOMER_URL: customerUrl });
+    const moduleRef = await databaseTestingModule([KeysService, AccessTokenSigner, CustomerClient], { CUSTOMER_URL: customerUrl }, [
+      HttpClientModule,
+    ]);
     modules.push(moduleRef);
     return moduleRef.get(CustomerClient);
   }
