@@ -73,6 +73,7 @@ function sourceText(): string {
   for (const dir of ['apps', 'libs', 'scripts', 'infra', 'postman', 'test']) walk(dir);
   for (const file of [
     'package.json',
+    'eslint.config.js',
     'docker-compose.yml',
     'docker-compose.light.yml',
     'Dockerfile',
