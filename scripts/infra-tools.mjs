@@ -1,6 +1,6 @@
 // Makes sure the command-line tools the infrastructure tests run are installed: promtool and the
 // Prometheus server (Debian package prometheus), amtool and Alertmanager (prometheus-alertmanager),
-// docker-compose 1.29 (docker-compose). Missing ones are installed with apt-get when running as root;
+// docker-compose 1.29 (docker-compose), headless Chromium for the Swagger UI test (chromium). Missing ones are installed with apt-get when running as root;
 // otherwise it names the packages to install and exits 1. `npm test` runs it first.
 //
 // Debian starts a package's daemon when it is installed; the tests start their own Prometheus and
@@ -16,6 +16,7 @@ const TOOLS = [
   { command: 'amtool', pkg: 'prometheus-alertmanager' },
   { command: 'prometheus-alertmanager', pkg: 'prometheus-alertmanager' },
   { command: 'docker-compose', pkg: 'docker-compose' },
+  { command: 'chromium', pkg: 'chromium' },
 ];
 /** Daemons those packages may start. */
 const DAEMONS = ['/usr/bin/prometheus', '/usr/bin/prometheus-alertmanager'];
@@ -39,7 +40,7 @@ if (!isRoot || !has('apt-get')) {
   process.exit(1);
 }
 
-say(`installing ${needed} with apt-get (about 15 s)…`);
+say(`installing ${needed} with apt-get (about 15 s, a minute with Chromium)…`);
 const before = new Set(daemonPids());
 const ownPolicy = !existsSync(POLICY_RC);
 // Exit status 101: "action forbidden" for every invoke-rc.d call, so postinst starts nothing.

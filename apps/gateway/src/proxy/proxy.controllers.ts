@@ -1,4 +1,5 @@
 import { All, Controller, Delete, Get, Inject, Patch, Post, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import { Authenticated } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -30,6 +31,8 @@ export function hashingTimeoutMs(config: AppConfig): number {
  */
 @Controller()
 @RateLimited('address')
+// Documented by the backends' own documents (the public document at /openapi.json merges them).
+@ApiExcludeController()
 export class PublicRoutesController {
   /** Sign-in and sign-up wait for a password hash: their timeout fits oauth's hashing queue. */
   private readonly hashing: ForwardOptions;
@@ -66,6 +69,7 @@ export class PublicRoutesController {
 @Controller('api')
 @Authenticated()
 @RateLimited('token')
+@ApiExcludeController()
 export class ProtectedRoutesController {
   constructor(private readonly proxy: ProxyService) {}
 

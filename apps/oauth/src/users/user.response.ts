@@ -1,10 +1,18 @@
+import { ApiProperty } from '@nestjs/swagger';
 import type { User } from './user.entity.js';
 
-export interface UserResponse {
-  id: string;
-  email: string;
-  name: string;
-  createdAt: string;
+export class UserResponse {
+  @ApiProperty({ example: '65f0c0ffee0000000000abcd' })
+  id!: string;
+
+  @ApiProperty({ format: 'email' })
+  email!: string;
+
+  @ApiProperty()
+  name!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
 }
 
 export function toUserResponse(user: User): UserResponse {

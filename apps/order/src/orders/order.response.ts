@@ -1,16 +1,49 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { Order } from './order.entity.js';
 
 const money = (cents: number) => Math.round(cents) / 100;
 
-export interface OrderResponse {
-  id: string;
-  userId: string;
-  status: Order['status'];
-  lines: { productId: string; name?: string; quantity: number; unitPrice?: number; lineTotal?: number }[];
-  total: number | null;
+export class OrderLineResponse {
+  @ApiProperty()
+  productId!: string;
+
+  @ApiPropertyOptional({ description: 'Once reserved: the product name at that moment.' })
+  name?: string;
+
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 1000 })
+  quantity!: number;
+
+  @ApiPropertyOptional({ description: 'Once reserved: the price at that moment.' })
+  unitPrice?: number;
+
+  @ApiPropertyOptional()
+  lineTotal?: number;
+}
+
+export class OrderResponse {
+  @ApiProperty({ example: '65f0c0ffee0000000000abcd' })
+  id!: string;
+
+  @ApiProperty({ description: 'The buyer (the token subject).' })
+  userId!: string;
+
+  @ApiProperty({ enum: ['PENDING', 'CONFIRMED', 'REJECTED', 'CANCELLING', 'CANCELLED'] })
+  status!: Order['status'];
+
+  @ApiProperty({ type: [OrderLineResponse] })
+  lines!: OrderLineResponse[];
+
+  @ApiProperty({ type: Number, nullable: true, description: 'Null until the stock is reserved.' })
+  total!: number | null;
+
+  @ApiPropertyOptional({ description: 'Why the order was rejected.' })
   reason?: string;
-  createdAt: string;
-  updatedAt: string;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updatedAt!: string;
 }
 
 export function toOrderResponse(order: Order): OrderResponse {

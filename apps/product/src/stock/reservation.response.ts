@@ -1,3 +1,4 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { fromCents } from '../products/money.js';
 import type {
   RequestedLine,
@@ -7,36 +8,84 @@ import type {
   TakenLine,
 } from './stock-reservation.entity.js';
 
-export interface ReservedLineResponse {
-  productId: string;
-  name: string;
-  quantity: number;
-  unitPrice: number;
-  lineTotal: number;
+export class ReservedLineResponse {
+  @ApiProperty()
+  productId!: string;
+
+  @ApiProperty()
+  name!: string;
+
+  @ApiProperty({ type: 'integer', minimum: 1 })
+  quantity!: number;
+
+  @ApiProperty({ description: 'The price when the stock was taken.' })
+  unitPrice!: number;
+
+  @ApiProperty()
+  lineTotal!: number;
+}
+
+export class RequestedLineResponse implements RequestedLine {
+  @ApiProperty()
+  productId!: string;
+
+  @ApiProperty({ type: 'integer', minimum: 1 })
+  quantity!: number;
+}
+
+export class ReservationFailureResponse implements ReservationFailure {
+  @ApiProperty({ enum: ['out_of_stock', 'unknown_product'] })
+  code!: ReservationFailure['code'];
+
+  @ApiProperty()
+  productId!: string;
 }
 
 /** The answer to a successful reservation: the lines priced when their stock was taken. */
-export interface ReservationResponse {
-  orderId: string;
-  status: 'RESERVED';
-  lines: ReservedLineResponse[];
-  total: number;
+export class ReservationResponse {
+  @ApiProperty()
+  orderId!: string;
+
+  @ApiProperty({ enum: ['RESERVED'] })
+  status!: 'RESERVED';
+
+  @ApiProperty({ type: [ReservedLineResponse] })
+  lines!: ReservedLineResponse[];
+
+  @ApiProperty()
+  total!: number;
 }
 
-export interface ReleaseResponse {
-  orderId: string;
-  status: 'RELEASED';
+export class ReleaseResponse {
+  @ApiProperty()
+  orderId!: string;
+
+  @ApiProperty({ enum: ['RELEASED'] })
+  status!: 'RELEASED';
 }
 
 /** A reservation in any state (for reconciliation). */
-export interface ReservationStateResponse {
-  orderId: string;
-  status: ReservationStatus;
-  lines: RequestedLine[];
-  taken: ReservedLineResponse[];
-  failure: ReservationFailure | null;
-  createdAt: string;
-  updatedAt: string;
+export class ReservationStateResponse {
+  @ApiProperty()
+  orderId!: string;
+
+  @ApiProperty({ enum: ['PENDING', 'RESERVED', 'FAILED', 'RELEASED'] })
+  status!: ReservationStatus;
+
+  @ApiProperty({ type: [RequestedLineResponse] })
+  lines!: RequestedLineResponse[];
+
+  @ApiProperty({ type: [ReservedLineResponse] })
+  taken!: ReservedLineResponse[];
+
+  @ApiProperty({ type: ReservationFailureResponse, nullable: true })
+  failure!: ReservationFailureResponse | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updatedAt!: string;
 }
 
 function toReservedLine(line: TakenLine): ReservedLineResponse {

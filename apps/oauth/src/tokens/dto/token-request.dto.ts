@@ -1,38 +1,46 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
 import { IsOptional, IsString, MaxLength, validate } from 'class-validator';
 import { OAuthException } from '../oauth.exception.js';
 
 /** RFC 6749 token request parameters (their names as on the wire). */
 export class TokenRequestDto {
+  @ApiProperty({ enum: ['password', 'client_credentials', 'refresh_token'] })
   @IsString()
   @MaxLength(64)
   grant_type!: string;
 
+  @ApiPropertyOptional({ description: 'password grant: the e-mail address.' })
   @IsOptional()
   @IsString()
   @MaxLength(254)
   username?: string;
 
+  @ApiPropertyOptional({ description: 'password grant.' })
   @IsOptional()
   @IsString()
   @MaxLength(128)
   password?: string;
 
+  @ApiPropertyOptional({ description: 'Or HTTP Basic; the public client `lab-web` is the default for the password grant.' })
   @IsOptional()
   @IsString()
   @MaxLength(100)
   client_id?: string;
 
+  @ApiPropertyOptional({ description: 'client_credentials grant (or HTTP Basic).' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   client_secret?: string;
 
+  @ApiPropertyOptional({ description: 'Space-separated; at most the scopes the user or client holds.' })
   @IsOptional()
   @IsString()
   @MaxLength(1000)
   scope?: string;
 
+  @ApiPropertyOptional({ description: 'refresh_token grant.' })
   @IsOptional()
   @IsString()
   @MaxLength(200)

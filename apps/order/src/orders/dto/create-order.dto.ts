@@ -1,3 +1,4 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -12,9 +13,11 @@ import {
 } from 'class-validator';
 
 export class OrderLineDto {
+  @ApiProperty({ pattern: '^[0-9a-fA-F]{24}$' })
   @IsMongoId()
   productId!: string;
 
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 1000 })
   @IsInt()
   @Min(1)
   @Max(1000)
@@ -22,6 +25,7 @@ export class OrderLineDto {
 }
 
 export class CreateOrderDto {
+  @ApiProperty({ type: [OrderLineDto], minItems: 1, maxItems: 50, description: 'Each product at most once.' })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(50)

@@ -1,3 +1,4 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -16,15 +17,18 @@ import {
 export const ORDER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export class ReservationParamsDto {
+  @ApiProperty({ pattern: ORDER_ID_PATTERN.source })
   @Matches(ORDER_ID_PATTERN, { message: 'orderId must be 1-64 characters of A-Z, a-z, 0-9, _ and -' })
   orderId!: string;
 }
 
 export class ReservationLineDto {
   /** 24 hexadecimal digits. */
+  @ApiProperty({ pattern: '^[0-9a-fA-F]{24}$' })
   @IsMongoId()
   productId!: string;
 
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 1000 })
   @IsInt()
   @Min(1)
   @Max(1000)
@@ -38,6 +42,7 @@ const productIdOf = (line: unknown): unknown => {
 
 export class ReserveStockDto {
   /** Each product at most once: a second line for the same product is refused, not merged. */
+  @ApiProperty({ type: [ReservationLineDto], minItems: 1, maxItems: 50, description: 'Each product at most once.' })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(50)
