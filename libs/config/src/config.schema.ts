@@ -31,6 +31,14 @@ export interface AppConfig {
     readonly database: string;
   };
   readonly embeddedMongo: { readonly port: number; readonly dataDir: string };
+  /** Order events over RabbitMQ (order publishes, customer consumes). */
+  readonly events: {
+    /** Undefined (unset, or `none`): no broker, the lab runs without events (orders still work; their events wait in the outbox). */
+    readonly amqpUrl: string | undefined;
+    /** Redeliveries of an event whose processing failed, each after {@link retryDelayMs}, before the dead-letter queue. */
+    readonly maxRetries: number;
+    readonly retryDelayMs: number;
+  };
   readonly auth: {
     /** `iss` of every token, and what verifiers require. */
     readonly issuer: string;
@@ -138,6 +146,9 @@ export const CONFIG_VARIABLES = [
   'MONGO_DB_PREFIX',
   'EMBEDDED_MONGO_PORT',
   'EMBEDDED_MONGO_DATA_DIR',
+  'AMQP_URL',
+  'EVENTS_MAX_RETRIES',
+  'EVENTS_RETRY_DELAY_MS',
   'JWT_ISSUER',
   'JWT_AUDIENCE',
   'JWKS_COOLDOWN_MS',

@@ -176,6 +176,12 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       port: read.integer('EMBEDDED_MONGO_PORT', 27027, 0, 65535),
       dataDir: read.text('EMBEDDED_MONGO_DATA_DIR', '.data/mongo', /^[^\0]+$/, 'must be a directory path'),
     },
+    events: {
+      // `none`: no events, and `npm start` starts no broker of its own either.
+      amqpUrl: env.AMQP_URL?.trim() === 'none' ? undefined : read.url('AMQP_URL', undefined, ['amqp:', 'amqps:']),
+      maxRetries: read.integer('EVENTS_MAX_RETRIES', 3, 0, 100),
+      retryDelayMs: read.integer('EVENTS_RETRY_DELAY_MS', 5000, 10, 3_600_000),
+    },
     auth: {
       issuer: read.url('JWT_ISSUER', 'http://localhost:3000', ['http:', 'https:']) as string,
       audience: read.text('JWT_AUDIENCE', 'observability-lab', /^\S{1,200}$/, 'must be a non-empty word'),

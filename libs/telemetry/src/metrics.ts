@@ -59,12 +59,12 @@ export class Metrics {
    * registry stays in that format for everyone else's metrics, so the histogram is made unregistered and
    * added after. Text scrapes leave the exemplars out; OpenMetrics ones include them.
    */
-  durationHistogram<L extends string>(spec: MetricSpec<L>): Histogram<L> {
+  durationHistogram<L extends string>(spec: MetricSpec<L> & { readonly buckets?: readonly number[] }): Histogram<L> {
     const found = existing<Histogram<L>>(spec.name);
     if (found) return found;
     const histogram = new Histogram<L>({
       ...options(spec),
-      buckets: DURATION_BUCKETS,
+      buckets: [...(spec.buckets ?? DURATION_BUCKETS)],
       enableExemplars: true,
       registers: [],
     });

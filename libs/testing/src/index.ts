@@ -3,3 +3,4 @@ export * from './lab.js';
 export * from './otlp-receiver.js';
 export * from './processes.js';
 export * from './zipkin-receiver.js';
+export * from './rabbitmq.js';

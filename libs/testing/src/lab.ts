@@ -50,6 +50,8 @@ export async function startLab(
     env: {
       ...portEnv,
       MONGO_URL: '',
+      // No broker (npm start would start one when rabbitmq-server is installed): the events specs pass AMQP_URL.
+      AMQP_URL: 'none',
       EMBEDDED_MONGO_PORT: mongoPort,
       EMBEDDED_MONGO_DATA_DIR: dataDir,
       RATE_LIMIT_REQUESTS: '1000000',

@@ -1,5 +1,6 @@
 import type { ObjectId } from 'mongodb';
 import { Column, Entity, Index, ObjectIdColumn } from 'typeorm';
+import type { OrderSummary } from '../order-summary/order-summary.js';
 
 export interface Address {
   line1: string;
@@ -27,6 +28,14 @@ export class Customer {
 
   @Column()
   address!: Address | null;
+
+  /** Kept by the order-events consumer; absent until the first event. */
+  @Column()
+  orderSummary?: OrderSummary;
+
+  /** Ids of the latest order events applied to {@link orderSummary} (duplicates change nothing). */
+  @Column()
+  orderEventIds?: string[];
 
   @Column()
   createdAt!: Date;

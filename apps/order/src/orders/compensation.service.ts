@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { type OrderCompensationAction, orderCompensationsTotal, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
+import { pushToOutbox } from '../events/outbox.js';
 import { IdempotencyService, type StuckRecord } from './idempotency.service.js';
 import { Order } from './order.entity.js';
 import { toOrderResponse } from './order.response.js';
@@ -63,7 +64,7 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
       const cutoff = new Date(now.getTime() - ABANDONED_AFTER_MS);
       const abandoned = await this.orders.updateMany(
         { status: 'PENDING', createdAt: { $lt: cutoff } },
-        { $set: { status: 'REJECTED', reason: 'abandoned', releasePending: true, updatedAt: new Date() } },
+        { $set: { status: 'REJECTED', reason: 'abandoned', releasePending: true, updatedAt: new Date() } }, ...pushToOutbox('order.rejected') },
       );
       for (let i = 0; i < abandoned.modifiedCount; i++) done('abandoned');
       if (abandoned.modifiedCount > 0) this.logger.warn(`${abandoned.modifiedCount} abandoned pending orders rejected`);

@@ -1,5 +1,6 @@
 import type { ObjectId } from 'mongodb';
 import { Column, Entity, Index, ObjectIdColumn } from 'typeorm';
+import type { OutboxEntry } from '../events/outbox.js';
 
 /**
  * PENDING → CONFIRMED | REJECTED; CONFIRMED → CANCELLING (cancel asked, stock being released) →
@@ -43,6 +44,10 @@ export class Order {
    */
   @Column()
   releasePending!: boolean;
+
+  /** Events of its status changes not yet confirmed by the broker (see OrderEventsRelay); absent on older orders. */
+  @Column()
+  outbox?: OutboxEntry[];
 
   @Column()
   createdAt!: Date;

@@ -1,0 +1,147 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy, Optional } from '@nestjs/common';
+import { RmqRecordBuilder } from '@nestjs/microservices';
+import { InjectRepository } from '@nestjs/typeorm';
+import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
+import { ORDER_EVENT_SCHEMA_VERSION, type OrderEvent, orderEventId } from '#lab/events';
+import { lastValueFrom, timeout } from 'rxjs';
+import type { MongoRepository } from 'typeorm';
+import { Order } from '../orders/order.entity.js';
+import { OrderEventsClient } from './order-events.client.js';
+import { type OutboxEntry, pullFromOutbox } from './outbox.js';
+import { OutboxMetrics } from './outbox.metrics.js';
+
+/** Provider token of the {@link OrderEventsClient}; null when AMQP_URL is not set (no events). */
+export const ORDER_EVENTS_CLIENT = Symbol('ORDER_EVENTS_CLIENT');
+
+const PASS_EVERY_MS = 250;
+/** After a failed publish (broker down), the next passes wait this long, doubling up to the maximum. */
+const BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 5000;
+/** A publish the broker has not confirmed by then failed (it is published again: the consumer dedupes). */
+const CONFIRM_TIMEOUT_MS = 5000;
+const BATCH = 100;
+const PENDING = { 'outbox.0': { $exists: true } };
+
+const money = (cents: number) => Math.round(cents) / 100;
+
+/** The event an outbox entry stands for, from the order as it is now (nothing it reads changes after the status change). */
+export function toOrderEvent(order: Order, entry: OutboxEntry): OrderEvent {
+  const orderId = order._id.toHexString();
+  return {
+    eventId: orderEventId(orderId, entry.type),
+    type: entry.type,
+    schemaVersion: ORDER_EVENT_SCHEMA_VERSION,
+    orderId,
+    userId: order.userId,
+    total: order.totalCents === null ? null : money(order.totalCents),
+    lines: order.lines.map((line) => ({
+      productId: line.productId,
+      quantity: line.quantity,
+      ...(line.unitPriceCents === undefined ? {} : { unitPrice: money(line.unitPriceCents) }),
+    })),
+    occurredAt: new Date(entry.occurredAt).toISOString(),
+  };
+}
+
+/**
+ * The outbox relay: publishes the events waiting in orders' outboxes, oldest order first and each
+ * order's events in the order they happened, one at a time; removes an event from its outbox once the
+ * broker confirmed it. A failed publish ends the pass (nothing later overtakes it) and the next passes
+ * back off. A crash between the confirm and the removal publishes the event again: the consumer is
+ * idempotent by `eventId`. Each publish runs in the trace context saved with the event, so its PRODUCER
+ * span (amqplib instrumentation) belongs to the trace of the request that changed the order.
+ */
+@Injectable()
+export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('OrderEvents');
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private stopped = false;
+  private failures = 0;
+  private nextPassAt = 0;
+
+  constructor(
+    @InjectRepository(Order) private readonly orders: MongoRepository<Order>,
+    @Optional() @Inject(ORDER_EVENTS_CLIENT) private readonly client: OrderEventsClient | null,
+    private readonly metrics: OutboxMetrics,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.client) this.logger.warn('events off (AMQP_URL not set): order events wait in the outbox until a broker is configured');
+    this.timer = setInterval(() => void this.pass(), PASS_EVERY_MS);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.client?.close();
+  }
+
+  /** One pass (none while another runs; only the count while backing off); answers how many events it published. */
+  async pass(): Promise<number> {
+    if (this.running || this.stopped) return 0;
+    this.running = true;
+    let sent = 0;
+    try {
+      if (this.client && Date.now() >= this.nextPassAt) sent = await this.publishPending(this.client);
+      await this.countPending();
+    } catch (error) {
+      this.logger.error(`outbox pass failed: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      this.running = false;
+    }
+    return sent;
+  }
+
+  private async publishPending(client: OrderEventsClient): Promise<number> {
+    let sent = 0;
+    const orders = await this.orders.find({ where: PENDING, order: { _id: 'ASC' }, take: BATCH });
+    for (const order of orders) {
+      for (const entry of order.outbox ?? []) {
+        if (this.stopped) return sent;
+        const event = toOrderEvent(order, entry);
+        try {
+          await this.publish(client, event, entry);
+        } catch (error) {
+          this.failures++;
+          const wait = Math.min(MAX_BACKOFF_MS, BACKOFF_MS * 2 ** (this.failures - 1));
+          this.nextPassAt = Date.now() + wait;
+          const message = `publish of ${event.type} ${event.eventId} failed, retrying in ${wait} ms: ${error instanceof Error ? error.message : String(error)}`;
+          if (this.failures === 1 || this.failures % 10 === 0) this.logger.warn(message);
+          return sent;
+        }
+        if (this.failures > 0) this.logger.log(`broker back after ${this.failures} failed publishes: sending the outbox`);
+        this.failures = 0;
+        await this.orders.updateOne({ _id: order._id }, pullFromOutbox(entry.type));
+        this.metrics.published.inc({ type: event.type });
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  private publish(client: OrderEventsClient, event: OrderEvent, entry: OutboxEntry): Promise<unknown> {
+    const options = {
+      messageId: event.eventId,
+      type: event.type,
+      contentType: 'application/json',
+      persistent: true,
+      timestamp: Math.floor(Date.parse(event.occurredAt) / 1000),
+      appId: 'order',
+      // Read by amqp-connection-manager's ChannelWrapper (not sent): a message still unsent or unconfirmed
+      // then is dropped from its queue and rejected, rather than sent later behind the events after it.
+      timeout: CONFIRM_TIMEOUT_MS,
+    };
+    const record = new RmqRecordBuilder(event).setOptions(options).build();
+    const parent = propagation.extract(ROOT_CONTEXT, entry.trace ?? {});
+    return context.with(parent, () => lastValueFrom(client.emit(event.type, record).pipe(timeout(CONFIRM_TIMEOUT_MS + 1000)), { defaultValue: undefined }));
+  }
+
+  private async countPending(): Promise<void> {
+    const [row] = await this.orders
+      .aggregate<{ n: number }>([{ $match: PENDING }, { $project: { n: { $size: '$outbox' } } }, { $group: { _id: null, n: { $sum: '$n' } } }])
+      .toArray();
+    this.metrics.pending.set(row?.n ?? 0);
+  }
+}

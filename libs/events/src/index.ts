@@ -1,0 +1,2 @@
+export * from './order-event.js';
+export * from './order-events.topology.js';
