@@ -64,7 +64,7 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
       const cutoff = new Date(now.getTime() - ABANDONED_AFTER_MS);
       const abandoned = await this.orders.updateMany(
         { status: 'PENDING', createdAt: { $lt: cutoff } },
-        { $set: { status: 'REJECTED', reason: 'abandoned', releasePending: true, updatedAt: new Date() } }, ...pushToOutbox('order.rejected') },
+        { $set: { status: 'REJECTED', reason: 'abandoned', releasePending: true, updatedAt: new Date() }, ...pushToOutbox('order.rejected') },
       );
       for (let i = 0; i < abandoned.modifiedCount; i++) done('abandoned');
       if (abandoned.modifiedCount > 0) this.logger.warn(`${abandoned.modifiedCount} abandoned pending orders rejected`);

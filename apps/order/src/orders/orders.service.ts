@@ -102,7 +102,7 @@ export class OrdersService {
       const totalCents = priced.reduce((sum, line) => sum + (line.unitPriceCents ?? 0) * line.quantity, 0);
       const confirmed = await this.orders.findOneAndUpdate(
         { _id: order._id, status: 'PENDING' },
-        { $set: { status: 'CONFIRMED', lines: priced, totalCents, updatedAt: new Date() } }, ...pushToOutbox('order.confirmed') },
+        { $set: { status: 'CONFIRMED', lines: priced, totalCents, updatedAt: new Date() }, ...pushToOutbox('order.confirmed') },
         { returnDocument: 'after' },
       );
       if (!confirmed) {
@@ -146,7 +146,7 @@ export class OrdersService {
   private async reject(order: Order, reason: string, releaseStock: boolean): Promise<void> {
     await this.orders.updateOne(
       { _id: order._id, status: 'PENDING' },
-      { $set: { status: 'REJECTED', reason, releasePending: releaseStock, updatedAt: new Date() } }, ...pushToOutbox('order.rejected') },
+      { $set: { status: 'REJECTED', reason, releasePending: releaseStock, updatedAt: new Date() }, ...pushToOutbox('order.rejected') },
     );
     if (releaseStock) await this.releaseQuietly(order._id);
   }
@@ -237,7 +237,7 @@ export class OrdersService {
     await this.stock.release(orderId);
     const cancelled = await this.orders.findOneAndUpdate(
       { _id: id, status: 'CANCELLING' },
-      { $set: { status: 'CANCELLED', updatedAt: new Date() } }, ...pushToOutbox('order.cancelled') },
+      { $set: { status: 'CANCELLED', updatedAt: new Date() }, ...pushToOutbox('order.cancelled') },
       { returnDocument: 'after' },
     );
     if (cancelled) this.logger.log(`order ${orderId} cancelled: stock released`);
