@@ -1,3 +1,4 @@
+export * from './contract.js';
 export * from './fluentd-receiver.js';
 export * from './lab.js';
 export * from './otlp-receiver.js';
