@@ -534,6 +534,73 @@ async function hasData(prometheus: string, expr: string): Promise<boolean> {
   return body.data.result.some((series) => series.values.some(([, value]) => value !== 'NaN'));
 }
 
+/**
+ * Every Prometheus query of the Grafana dashboards (infra/grafana/dashboards/*.json, as they are at run
+ * time) run against `prometheus` over the last minutes: those that returned no number (`empty`), those
+ * not checked here and why (`skipped`).
+ */
+async function dashboardQueries(
+  prometheus: string,
+): Promise<{ files: string[]; checked: number; empty: string[]; skipped: string[] }> {
+    const files = existsSync(DASHBOARDS_DIR)
+      ? readdirSync(DASHBOARDS_DIR)
+          .filter((name) => name.endsWith('.json'))
+          .sort()
+      : [];
+    const skipped: string[] = [];
+    const empty: string[] = [];
+    let checked = 0;
+    for (const file of files) {
+      const dashboard = JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8')) as Dashboard;
+      const variables = dashboard.templating?.list ?? [];
+      const values = new Map<string, string[]>();
+      const panels: GrafanaPanel[] = [];
+      const collect = (list: GrafanaPanel[] = []) =>
+        list.forEach((panel) => (panels.push(panel), collect(panel.panels)));
+      collect(dashboard.panels);
+      for (const panel of panels) {
+        for (const target of panel.targets ?? []) {
+          const where = `${file} › ${panel.title ?? panel.type} [${target.refId ?? '?'}]`;
+          const datasource = target.datasource ?? panel.datasource;
+          if (!target.expr || !isPrometheus(datasource, variables)) {
+            skipped.push(
+              `${where}: not a Prometheus query (${typeof datasource === 'object' && datasource ? datasource.type : String(datasource)})`,
+            );
+            continue;
+          }
+          const elsewhere = NOT_HERE.find(([pattern]) => pattern.test(target.expr ?? ''));
+          if (elsewhere) {
+            skipped.push(`${where}: ${elsewhere[1]}`);
+            continue;
+          }
+          // Every combination of the variables it uses (a few at most), until one returns data.
+          const used = variables.filter((v) =>
+            new RegExp(`\\$\\{?${v.name}\\b|\\[\\[${v.name}\\]\\]`).test(target.expr ?? ''),
+          );
+          for (const variable of used)
+            if (!values.has(variable.name))
+              values.set(variable.name, await variableValues(variable, prometheus));
+          let combinations: Record<string, string>[] = [{}];
+          for (const variable of used) {
+            combinations = combinations.flatMap((combination) =>
+              (values.get(variable.name) ?? []).map((value) => ({ ...combination, [variable.name]: value })),
+            );
+          }
+          let found = false;
+          for (const combination of combinations.slice(0, 20)) {
+            if (await hasData(prometheus, substitute(target.expr, combination))) {
+              found = true;
+              break;
+            }
+          }
+          checked++;
+          if (!found) empty.push(`${where}: ${target.expr}`);
+        }
+      }
+    }
+  return { files, checked, empty, skipped };
+}
+
 describe('the lab under Prometheus and Alertmanager (real run)', () => {
   const STOPPED: (typeof SERVICES)[number] = 'customer';
   let work: string;
@@ -546,6 +613,7 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
   let amUrl: string;
   let jobs: { kept: string[]; left: string[] };
   let started = Date.now();
+  let atStartUp: Awaited<ReturnType<typeof dashboardQueries>> | undefined;
   const timings: string[] = [];
   const mark = (what: string) => timings.push(`${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
@@ -694,6 +762,15 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
     mark('Prometheus, Alertmanager and the webhook ready');
     // Scraped once before the traffic: a counter first seen after all of its increases has a rate of 0.
     await everyServiceTargetUp();
+    // The dashboards of a quiet lab: every panel has a number (0 at least) before anything happens,
+    // once rate() has two scrapes to work with.
+    await eventually('two scrapes of every service', 15_000, async () =>
+      (await hasData(promUrl, 'min(count_over_time(up{job=~"gateway|oauth|customer|product|order"}[1m])) >= 3'))
+        ? true
+        : undefined,
+    );
+    atStartUp = await dashboardQueries(promUrl);
+    mark('dashboard queries checked at start-up');
     const statuses = await driveTraffic(lab.urls.gateway);
     expect(statuses).toMatchObject({
       'sign-up': 201,
@@ -825,66 +902,25 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
     ).toMatchObject({ 'alert.service': STOPPED });
   }, 60_000);
 
+  it('returns data for every Prometheus panel right after start-up, before any traffic or fault', (context) => {
+    if (!atStartUp || atStartUp.files.length === 0) context.skip();
+    const { checked, empty, skipped } = atStartUp as NonNullable<typeof atStartUp>;
+    // A quantile or a ratio of requests that have not happened is undefined (0 / 0): no number is the
+    // truth there. Every count, rate and state has one, 0 at least.
+    const undefinedWithoutTraffic = (query: string) => /histogram_quantile\(|\)\s*\/\s*\(?sum/.test(query);
+    const missing = empty.filter((query) => !undefinedWithoutTraffic(query));
+    console.log(
+      `[prometheus e2e] at start-up, dashboard queries with data: ${checked - empty.length}/${checked} (skipped ${skipped.length}; ${empty.length - missing.length} quantiles and ratios of no traffic)`,
+    );
+    expect(checked).toBeGreaterThan(0);
+    expect(missing).toEqual([]);
+  });
+
   it('returns data for every Prometheus panel of the Grafana dashboards', async (context) => {
-    const files = existsSync(DASHBOARDS_DIR)
-      ? readdirSync(DASHBOARDS_DIR)
-          .filter((name) => name.endsWith('.json'))
-          .sort()
-      : [];
+    const { files, checked, empty, skipped } = await dashboardQueries(promUrl);
     if (files.length === 0) {
       console.log('[prometheus e2e] no dashboards in infra/grafana/dashboards: nothing to check');
       context.skip();
-    }
-    const skipped: string[] = [];
-    const empty: string[] = [];
-    let checked = 0;
-    for (const file of files) {
-      const dashboard = JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8')) as Dashboard;
-      const variables = dashboard.templating?.list ?? [];
-      const values = new Map<string, string[]>();
-      const panels: GrafanaPanel[] = [];
-      const collect = (list: GrafanaPanel[] = []) =>
-        list.forEach((panel) => (panels.push(panel), collect(panel.panels)));
-      collect(dashboard.panels);
-      for (const panel of panels) {
-        for (const target of panel.targets ?? []) {
-          const where = `${file} › ${panel.title ?? panel.type} [${target.refId ?? '?'}]`;
-          const datasource = target.datasource ?? panel.datasource;
-          if (!target.expr || !isPrometheus(datasource, variables)) {
-            skipped.push(
-              `${where}: not a Prometheus query (${typeof datasource === 'object' && datasource ? datasource.type : String(datasource)})`,
-            );
-            continue;
-          }
-          const elsewhere = NOT_HERE.find(([pattern]) => pattern.test(target.expr ?? ''));
-          if (elsewhere) {
-            skipped.push(`${where}: ${elsewhere[1]}`);
-            continue;
-          }
-          // Every combination of the variables it uses (a few at most), until one returns data.
-          const used = variables.filter((v) =>
-            new RegExp(`\\$\\{?${v.name}\\b|\\[\\[${v.name}\\]\\]`).test(target.expr ?? ''),
-          );
-          for (const variable of used)
-            if (!values.has(variable.name))
-              values.set(variable.name, await variableValues(variable, promUrl));
-          let combinations: Record<string, string>[] = [{}];
-          for (const variable of used) {
-            combinations = combinations.flatMap((combination) =>
-              (values.get(variable.name) ?? []).map((value) => ({ ...combination, [variable.name]: value })),
-            );
-          }
-          let found = false;
-          for (const combination of combinations.slice(0, 20)) {
-            if (await hasData(promUrl, substitute(target.expr, combination))) {
-              found = true;
-              break;
-            }
-          }
-          checked++;
-          if (!found) empty.push(`${where}: ${target.expr}`);
-        }
-      }
     }
     console.log(
       `[prometheus e2e] dashboard queries with data: ${checked - empty.length}/${checked}; skipped ${skipped.length}:\n  ${skipped.join('\n  ')}`,
