@@ -1,8 +1,9 @@
 // Alertmanager's default receiver (infra/alertmanager/alertmanager.yml): every alert becomes one log
 // record of service "alert-webhook", on stdout and to Fluentd (tag app.alert-webhook), so Kibana shows
 // alerts next to the logs that explain them. A plain node:http server: it has one route.
-import { ALERT_WEBHOOK_DEVELOPMENT_TOKEN, alertWebhookConfig, ConfigError } from '#lab/config';
+import { ConfigError } from '#lab/config';
 import { createLogger } from '#lab/logging';
+import { ALERT_WEBHOOK_DEVELOPMENT_TOKEN, alertWebhookConfig } from './alert-webhook.config.js';
 import { createAlertWebhook } from './alert-webhook.server.js';
 
 const SERVICE = 'alert-webhook';

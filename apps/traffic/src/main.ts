@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { request } from 'undici';
+import { processEnvironment } from '#lab/config';
 import { failureName, LabApi } from './lab-api.js';
 import { runOpenLoop } from './open-loop.js';
 import { formatWeights, OptionsError, parseOptions, TASKS, type TrafficOptions, USAGE } from './options.js';
@@ -22,7 +23,7 @@ const fail = (text: string) => process.stderr.write(`traffic: ${text}\n`);
 
 const options = ((): TrafficOptions => {
   try {
-    const parsed = parseOptions(process.argv.slice(2), process.env);
+    const parsed = parseOptions(process.argv.slice(2), processEnvironment());
     if (parsed) return parsed;
     say(USAGE);
     process.exit(0);

@@ -1,4 +1,4 @@
 export * from './config.schema.js';
 export * from './load-config.js';
 export * from './config.module.js';
-export * from './alert-webhook.config.js';
+export * from './environment.js';

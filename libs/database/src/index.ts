@@ -1,3 +1,4 @@
 export * from './database.module.js';
 export * from './duplicate-key.js';
+export * from './object-id.js';
 export * from './page-query.dto.js';

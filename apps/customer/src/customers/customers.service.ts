@@ -1,8 +1,7 @@
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
-import { isDuplicateKeyError, type PageQueryDto, pageWindow } from '#lab/database';
-import { ObjectId } from 'mongodb';
+import { isDuplicateKeyError, objectIdFrom, type PageQueryDto, pageWindow } from '#lab/database';
 import type { MongoRepository } from 'typeorm';
 import { Customer } from './customer.entity.js';
 import type { CreateCustomerDto } from './dto/create-customer.dto.js';
@@ -49,7 +48,8 @@ export class CustomersService {
 
   /** The owner, an admin, or a service allowed to read customers; anyone else gets 404, as if it did not exist. */
   async findVisible(principal: Principal, id: string): Promise<Customer> {
-    const customer = ObjectId.isValid(id) && id.length === 24 ? await this.customers.findOne({ where: { _id: new ObjectId(id) } }) : null;
+    const _id = objectIdFrom(id);
+    const customer = _id ? await this.customers.findOneBy({ _id }) : null;
     const allowed = customer && (customer.userId === principal.subject || hasScope(principal, Scope.Admin) || hasScope(principal, Scope.CustomersRead));
     if (!customer || !allowed) throw new NotFoundException(`customer ${id} not found`);
     return customer;

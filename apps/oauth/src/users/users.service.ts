@@ -1,8 +1,7 @@
 import { ConflictException, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
-import { isDuplicateKeyError } from '#lab/database';
+import { isDuplicateKeyError, objectIdFrom } from '#lab/database';
 import { dependencyUnavailable } from '#lab/http-client';
 import { setSpanAttributes, withSpan } from '#lab/telemetry';
 import { PasswordHasher } from '../hashing/password-hasher.js';
@@ -89,7 +88,7 @@ export class UsersService {
   }
 
   findById(id: string): Promise<User | null> {
-    if (!/^[0-9a-f]{24}$/.test(id)) return Promise.resolve(null);
-    return this.users.findOneBy({ _id: new ObjectId(id) });
+    const _id = objectIdFrom(id);
+    return _id ? this.users.findOneBy({ _id }) : Promise.resolve(null);
   }
 }

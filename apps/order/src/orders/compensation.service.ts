@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type OrderCompensationAction, orderCompensationsTotal, withSpan } from '#lab/telemetry';
+import { objectIdFrom } from '#lab/database';
 import { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { pushToOutbox } from '../events/outbox.js';
@@ -115,7 +116,7 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
    * order), and otherwise a fresh attempt (nothing of the order stays reserved).
    */
   private async settleKey(record: StuckRecord): Promise<OrderCompensationAction | undefined> {
-    const orderId = typeof record.orderId === 'string' && ObjectId.isValid(record.orderId) ? new ObjectId(record.orderId) : undefined;
+    const orderId = typeof record.orderId === 'string' ? objectIdFrom(record.orderId) : undefined;
     const order = orderId ? await this.orders.findOneBy({ _id: orderId }) : null;
     // PENDING: the abandoned-order rule rejects it first (its clock started after the key's).
     if (order?.status === 'PENDING') return undefined;

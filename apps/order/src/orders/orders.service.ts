@@ -1,7 +1,7 @@
 import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
-import { type PageQueryDto, pageWindow } from '#lab/database';
+import { objectIdFrom, type PageQueryDto, pageWindow } from '#lab/database';
 import { type ErrorCode, errorCode, LabError } from '#lab/errors';
 import { dependencyUnavailable, ServiceClient, UpstreamUnavailableError } from '#lab/http-client';
 import { type OrderOutcome, orderCancellationsTotal, ordersTotal, setSpanAttributes, withSpan } from '#lab/telemetry';
@@ -164,7 +164,8 @@ export class OrdersService {
   }
 
   async findVisible(user: Principal, id: string): Promise<Order> {
-    const order = ObjectId.isValid(id) && id.length === 24 ? await this.orders.findOne({ where: { _id: new ObjectId(id) } }) : null;
+    const _id = objectIdFrom(id);
+    const order = _id ? await this.orders.findOneBy({ _id }) : null;
     if (!order || (order.userId !== user.subject && !hasScope(user, Scope.Admin))) throw new NotFoundException(`order ${id} not found`);
     return order;
   }

@@ -1,6 +1,6 @@
 import { BadRequestException, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { pageWindow } from '#lab/database';
+import { objectIdFrom, pageWindow } from '#lab/database';
 import { LabError } from '#lab/errors';
 import { stockAdjustmentsTotal, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
@@ -14,11 +14,6 @@ import { Product } from './product.entity.js';
 /** The text as a regular expression that matches only itself. */
 export function literalPattern(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** A product id as stored, or undefined for anything that cannot be one (answered as 404). */
-export function productObjectId(id: string): ObjectId | undefined {
-  return /^[0-9a-fA-F]{24}$/.test(id) ? new ObjectId(id) : undefined;
 }
 
 export const productNotFound = (id: string) =>
@@ -45,7 +40,7 @@ export class ProductsService {
   }
 
   async findById(id: string): Promise<Product> {
-    const _id = productObjectId(id);
+    const _id = objectIdFrom(id);
     const product = _id ? await this.products.findOneBy({ _id }) : null;
     if (!product) throw productNotFound(id);
     return product;
@@ -81,7 +76,7 @@ export class ProductsService {
     const delta = changes.stockDelta;
     if (Object.keys(set).length === 0 && delta === undefined)
       throw new BadRequestException('give at least one of name, description, price, stockDelta');
-    const _id = productObjectId(id);
+    const _id = objectIdFrom(id);
     if (!_id) throw productNotFound(id);
     if (delta === undefined) {
       const updated = await this.products.findOneAndUpdate(
@@ -128,7 +123,7 @@ export class ProductsService {
   }
 
   async remove(id: string): Promise<void> {
-    const _id = productObjectId(id);
+    const _id = objectIdFrom(id);
     const { deletedCount } = _id ? await this.products.deleteOne({ _id }) : { deletedCount: 0 };
     if (deletedCount !== 1) throw productNotFound(id);
     this.logger.log(`product ${id} deleted`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadAlertWebhookConfig } from './alert-webhook.config.js';
-import { ConfigError } from './load-config.js';
+import { ConfigError } from '#lab/config';
 
 describe(loadAlertWebhookConfig.name, () => {
   it('listens on 127.0.0.1:9095 at info, stdout only, by default', () => {

@@ -1,5 +1,4 @@
-import type { ConfigVariable, LogLevel } from './config.schema.js';
-import { ConfigError, type Env } from './load-config.js';
+import { ConfigError, type ConfigVariable, type Env, type LogLevel, processEnvironment } from '#lab/config';
 
 /** Configuration of the alert-webhook app: Alertmanager's receiver, which logs every alert. */
 export interface AlertWebhookConfig {
@@ -68,5 +67,5 @@ export function loadAlertWebhookConfig(env: Env): AlertWebhookConfig {
 
 /** The process environment, validated: what the alert-webhook's `main.ts` starts with. */
 export function alertWebhookConfig(): AlertWebhookConfig {
-  return loadAlertWebhookConfig(process.env);
+  return loadAlertWebhookConfig(processEnvironment());
 }
