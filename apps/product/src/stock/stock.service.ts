@@ -106,8 +106,8 @@ export class StockService {
   /**
    * Puts back whatever the order's reservation took, exactly once however many releases race, and
    * leaves it RELEASED. With no reservation yet, a RELEASED tombstone makes a late reservation fail.
+   * In a `stock.release` span; counted as `stock_reservations_total{result="released"}`.
    */
-  /** In a `stock.release` span; counted as `stock_reservations_total{result="released"}`. */
   release(orderId: string): Promise<void> {
     return withSpan('stock.release', { 'order.id': orderId }, async () => {
       await this.releaseOnce(orderId);
