@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLab, type RunningProcess, startLab, startNode, waitForHttp } from '#lab/testing';
+import { Contract, type RunningLab, type RunningProcess, startLab, startNode, waitForHttp } from '#lab/testing';
 import { type OrderBody, type Product, shopper } from './shopper.js';
 
 describe('commerce through the gateway (all five services running for real)', () => {
   let lab: RunningLab;
-  const shop = shopper(() => lab.urls.gateway);
+  // Every answer is checked against the public OpenAPI document.
+  let contract: Contract;
+  const shop = shopper(() => lab.urls.gateway, (input, init) => contract.fetch(input, init));
   let adminToken: string;
   let ann: string;
 
   beforeAll(async () => {
     lab = await startLab();
+    contract = await Contract.load(lab.urls.gateway);
     adminToken = await shop.admin();
     ann = await shop.signUp('ann');
   }, 90_000);
@@ -20,7 +23,7 @@ describe('commerce through the gateway (all five services running for real)', ()
   });
 
   it('browses the seeded catalogue, orders, shows the order, cancels it and restores the stock', async () => {
-    const browse = await fetch(`${lab.urls.gateway}/api/products?limit=5`);
+    const browse = await contract.fetch(`${lab.urls.gateway}/api/products?limit=5`);
     expect(browse.status).toBe(200);
     const page = (await browse.json()) as { items: Product[]; total: number };
     expect(page.total).toBeGreaterThanOrEqual(10);
@@ -135,7 +138,7 @@ describe('commerce through the gateway (all five services running for real)', ()
 
   it('answers 400, never 500, to numeric edges, and refuses null and arrays in a profile', async () => {
     for (const body of ['{"name":"x","price":1e-7,"stock":1}', '{"name":"x","price":1e308,"stock":1}', '{"name":"x","price":-0,"stock":1}', '{"name":"x","price":"NaN","stock":1}', '{"name":"x","price":1,"stock":"1"}']) {
-      const response = await fetch(`${lab.urls.gateway}/api/products`, {
+      const response = await contract.fetch(`${lab.urls.gateway}/api/products`, {
         method: 'POST',
         headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
         body,
@@ -154,7 +157,8 @@ describe('commerce through the gateway (all five services running for real)', ()
 describe('commerce with the product service stopped in the middle of a run', () => {
   let lab: RunningLab;
   let product: RunningProcess | undefined;
-  const shop = shopper(() => lab.urls.gateway);
+  let contract: Contract;
+  const shop = shopper(() => lab.urls.gateway, (input, init) => contract.fetch(input, init));
   const startProduct = async () => {
     product = startNode('dist/apps/product/src/main.js', [], { env: lab.env });
     await waitForHttp(`${lab.urls.product}/health/ready`, 200, 20_000);
@@ -165,6 +169,7 @@ describe('commerce with the product service stopped in the middle of a run', () 
     // gateway's breaker to it and the last orders would be refused there, never reaching the saga.
     lab = await startLab({ BREAKER_MIN_REQUESTS: '100000' }, ['gateway', 'oauth', 'customer', 'order']);
     await startProduct();
+    contract = await Contract.load(lab.urls.gateway);
   }, 90_000);
 
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLab, startLab } from '#lab/testing';
+import { Contract, type RunningLab, startLab } from '#lab/testing';
 
 const ISSUER = 'http://localhost:3000';
 const AUDIENCE = 'observability-lab';
@@ -36,16 +36,19 @@ function rawGet(base: string, path: string, headers: Record<string, string> = {}
   });
 }
 
-/** Calls through the gateway at `base()` (read at call time: the lab starts in beforeAll). */
-function client(base: () => string) {
+/**
+ * Calls through the gateway at `base()` (read at call time: the lab starts in beforeAll) with `send` (a
+ * contract's fetch checks every answer against the OpenAPI document).
+ */
+function client(base: () => string, send: (input: string, init?: RequestInit) => Promise<Response> = fetch) {
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${base()}${path}`, {
+    send(`${base()}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(body),
     });
   const tokenRequest = (fields: Record<string, string>) =>
-    fetch(`${base()}/api/oauth/token`, {
+    send(`${base()}/api/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams(fields).toString(),
@@ -65,7 +68,7 @@ function client(base: () => string) {
     return { id, email, password, token: tokens.access_token, refresh: tokens.refresh_token ?? '' };
   };
   const me = (token: string, root = `${base()}/api`, headers: Record<string, string> = {}) =>
-    fetch(`${root}/customers/me`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+    send(`${root}/customers/me`, { headers: { authorization: `Bearer ${token}`, ...headers } });
 
   return { post, tokenRequest, passwordGrant, signUp, me };
 }
@@ -77,7 +80,9 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
   let kid: string;
   let user: { id: string; email: string; password: string; token: string; refresh: string };
 
-  const { post, tokenRequest, passwordGrant, signUp, me } = client(() => api);
+  // Every answer through the gateway is checked against the public OpenAPI document.
+  let contract: Contract;
+  const { post, tokenRequest, passwordGrant, signUp, me } = client(() => api, (input, init) => contract.fetch(input, init));
 
   /** A token with the lab's claims, signed with the given key; overrides replace or (undefined) remove claims. */
   const forge = (
@@ -108,7 +113,8 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
     writeFileSync(keyFile, signingKey.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     lab = await startLab({ OAUTH_SIGNING_KEY_FILE: keyFile, JWKS_COOLDOWN_MS: '0' });
     api = lab.urls.gateway;
-    const jwks = (await (await fetch(`${api}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    contract = await Contract.load(api);
+    const jwks = (await (await contract.fetch(`${api}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
     kid = jwks.keys[0].kid;
     user = await signUp('ann');
   }, 90_000);
@@ -176,7 +182,7 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
   it.each(invalid)('answers 401 for %s at the gateway, before any backend, and at the backend itself', async (_name, make) => {
     const token = await make();
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    const viaGateway = await fetch(`${api}/api/customers/me`, { headers });
+    const viaGateway = await contract.fetch(`${api}/api/customers/me`, { headers });
     expect(viaGateway.status).toBe(401);
     expect(viaGateway.headers.get('www-authenticate')).toMatch(/^Bearer realm="observability-lab"/);
     expect(viaGateway.headers.get('content-type')).toContain('application/problem+json');
@@ -187,7 +193,7 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
   });
 
   it('refuses key rotation to a user without the admin scope', async () => {
-    const response = await fetch(`${api}/api/oauth/keys/rotate`, {
+    const response = await contract.fetch(`${api}/api/oauth/keys/rotate`, {
       method: 'POST',
       headers: { authorization: `Bearer ${user.token}` },
     });
@@ -197,23 +203,23 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
   it("hides another user's customer record behind a 404", async () => {
     const other = await signUp('bob');
     const profile = (await (await me(other.token)).json()) as { id: string };
-    const response = await fetch(`${api}/api/customers/${profile.id}`, { headers: { authorization: `Bearer ${user.token}` } });
+    const response = await contract.fetch(`${api}/api/customers/${profile.id}`, { headers: { authorization: `Bearer ${user.token}` } });
     expect(response.status).toBe(404);
     const own = (await (await me(user.token)).json()) as { id: string };
-    expect((await fetch(`${api}/api/customers/${own.id}`, { headers: { authorization: `Bearer ${user.token}` } })).status).toBe(200);
+    expect((await contract.fetch(`${api}/api/customers/${own.id}`, { headers: { authorization: `Bearer ${user.token}` } })).status).toBe(200);
   });
 
   it('lets an admin list customers and forbids it to users', async () => {
     const admin = await passwordGrant(ADMIN.email, ADMIN.password);
-    const list = await fetch(`${api}/api/customers?limit=2`, { headers: { authorization: `Bearer ${admin.access_token}` } });
+    const list = await contract.fetch(`${api}/api/customers?limit=2`, { headers: { authorization: `Bearer ${admin.access_token}` } });
     expect(list.status).toBe(200);
     expect(await list.json()).toMatchObject({ page: 1, limit: 2, items: expect.any(Array), total: expect.any(Number) });
-    expect((await fetch(`${api}/api/customers`, { headers: { authorization: `Bearer ${user.token}` } })).status).toBe(403);
+    expect((await contract.fetch(`${api}/api/customers`, { headers: { authorization: `Bearer ${user.token}` } })).status).toBe(403);
   });
 
   it('updates the own profile and rejects unknown fields with 400', async () => {
     const patch = (body: unknown) =>
-      fetch(`${api}/api/customers/me`, {
+      contract.fetch(`${api}/api/customers/me`, {
         method: 'PATCH',
         headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),

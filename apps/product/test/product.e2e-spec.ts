@@ -1,4 +1,4 @@
-import { freePort, type RunningProcess, startNode, waitForHttp } from '#lab/testing';
+import { Contract, freePort, type RunningProcess, startNode, waitForHttp } from '#lab/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OAuthJwksStandIn, type PrincipalName } from './oauth-jwks-stand-in.js';
 
@@ -22,6 +22,8 @@ describe('product service (real process)', () => {
   let base: string;
   const tokens = {} as Record<PrincipalName, string>;
   const errorBodies: string[] = [];
+  // Every answer is checked against the service's own OpenAPI document (internal endpoints included).
+  let contract: Contract;
 
   async function call(
     method: string,
@@ -31,7 +33,7 @@ describe('product service (real process)', () => {
     const headers: Record<string, string> = {};
     if (options.as) headers.authorization = `Bearer ${tokens[options.as]}`;
     if (options.json !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${base}${path}`, {
+    const response = await contract.fetch(`${base}${path}`, {
       method,
       headers,
       body: options.json === undefined ? undefined : JSON.stringify(options.json),
@@ -62,6 +64,7 @@ describe('product service (real process)', () => {
       env: { PRODUCT_PORT: String(port), HOST: '127.0.0.1', MONGO_URL: '', OAUTH_URL: oauth.url },
     });
     await waitForHttp(`${base}/health/ready`, 200, 20_000);
+    contract = await Contract.load(base);
   });
 
   afterAll(async () => {
