@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, type LabLogger } from '#lab/logging';
+import { LabLogger } from '#lab/logging';
 import { type FluentdReceiver, startFluentdReceiver } from '#lab/testing';
 import { type AlertWebhook, createAlertWebhook } from './alert-webhook.server.js';
 
@@ -67,7 +67,7 @@ describe(createAlertWebhook.name, () => {
       buffered = complete.pop() ?? '';
       for (const line of complete) lines.push(JSON.parse(line) as Record<string, unknown>);
     });
-    logger = createLogger({
+    logger = new LabLogger({
       service: 'alert-webhook',
       level: 'info',
       stdout,
@@ -265,7 +265,7 @@ describe(createAlertWebhook.name, () => {
 describe('AlertWebhook.close', () => {
   it('stops accepting connections, answers readiness 503 on those still open, and resolves when they are done', async () => {
     const webhook = createAlertWebhook({
-      logger: createLogger({ service: 'alert-webhook', level: 'error', stdout: new PassThrough() }),
+      logger: new LabLogger({ service: 'alert-webhook', level: 'error', stdout: new PassThrough() }),
     });
     await new Promise<void>((resolve) => webhook.server.listen(0, '127.0.0.1', resolve));
     const { port } = webhook.server.address() as AddressInfo;

@@ -2,7 +2,7 @@
 // record of service "alert-webhook", on stdout and to Fluentd (tag app.alert-webhook), so Kibana shows
 // alerts next to the logs that explain them. A plain node:http server: it has one route.
 import { ConfigError } from '#lab/config';
-import { createLogger } from '#lab/logging';
+import { createServiceLogger } from '#lab/logging';
 import { ALERT_WEBHOOK_DEVELOPMENT_TOKEN, alertWebhookConfig } from './alert-webhook.config.js';
 import { createAlertWebhook } from './alert-webhook.server.js';
 
@@ -21,11 +21,7 @@ const config = (() => {
   }
 })();
 
-const logger = createLogger({
-  service: SERVICE,
-  level: config.logLevel,
-  ...(config.fluentd && { fluent: { ...config.fluentd, maxBufferedRecords: config.logBufferMaxRecords } }),
-});
+const logger = createServiceLogger({ ...config, service: SERVICE });
 const webhook = createAlertWebhook({ logger, token: config.token });
 if (config.token === undefined) {
   logger.warn('ALERT_WEBHOOK_TOKEN is not set: notifications are taken from anyone who can reach this port', CONTEXT);

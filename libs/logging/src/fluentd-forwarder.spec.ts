@@ -8,7 +8,7 @@ import { register } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FluentdReceiver, startFluentdReceiver } from '#lab/testing';
 import { DROPPED_RECORDS_METRIC, FluentdForwarder } from './fluentd-forwarder.js';
-import { createLogger, type FluentdTarget, type LabLogger } from './lab-logger.js';
+import { type FluentdTarget, LabLogger } from './lab-logger.js';
 
 type Json = Record<string, unknown>;
 
@@ -31,7 +31,7 @@ function logger(fluent: FluentdTarget): { logger: LabLogger; stdout: () => Json[
       callback();
     },
   });
-  const created = createLogger({ service: 'order', level: 'info', stdout, fluent });
+  const created = new LabLogger({ service: 'order', level: 'info', stdout, fluent });
   cleanups.push(() => created.close(100));
   return { logger: created, stdout: () => lines.map((line) => JSON.parse(line) as Json) };
 }

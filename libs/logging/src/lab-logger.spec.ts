@@ -5,7 +5,7 @@ import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, LabLogger, type LoggerOptions } from './lab-logger.js';
+import { LabLogger, type LoggerOptions } from './lab-logger.js';
 import { REDACTED } from './redact.js';
 import { runWithRequestContext } from './request-context.js';
 
@@ -19,7 +19,7 @@ function loggerWithOutput(options: Partial<LoggerOptions> = {}) {
       callback();
     },
   });
-  const logger = createLogger({ service: 'order', level: 'info', stdout, ...options });
+  const logger = new LabLogger({ service: 'order', level: 'info', stdout, ...options });
   return { logger, lines, records: () => lines.map((line) => JSON.parse(line) as Json) };
 }
 
@@ -112,7 +112,7 @@ describe(LabLogger.name, () => {
     verbose.logger.debug('shown');
     verbose.logger.verbose('shown');
     expect(verbose.records().map((r) => r.level)).toEqual(['debug', 'verbose']);
-    expect(() => createLogger({ service: 'order', level: 'loud' })).toThrow(/Unknown log level "loud"/);
+    expect(() => new LabLogger({ service: 'order', level: 'loud' })).toThrow(/Unknown log level "loud"/);
   });
 
   it('adds trace_id and span_id of the active span, also after awaits', async () => {

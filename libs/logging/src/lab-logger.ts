@@ -189,11 +189,6 @@ export class LabLogger implements LoggerService {
   }
 }
 
-/** Creates the logger of a service; see {@link LabLogger}. */
-export function createLogger(options: LoggerOptions): LabLogger {
-  return new LabLogger(options);
-}
-
 function parseLevel(level: string): LabLogLevel {
   const normalized = level === 'log' ? 'info' : level;
   const known = LOG_LEVELS.find((candidate) => candidate === normalized);

@@ -23,7 +23,7 @@ import { context, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createLogger, LabLogger } from './lab-logger.js';
+import { LabLogger } from './lab-logger.js';
 import { LoggingModule } from './logging.module.js';
 
 type Json = Record<string, unknown>;
@@ -120,7 +120,7 @@ function capture() {
       callback();
     },
   });
-  const logger = createLogger({ service: 'things', level: 'info', stdout });
+  const logger = new LabLogger({ service: 'things', level: 'info', stdout });
   const records = () => lines.map((line) => JSON.parse(line) as Json);
   return { logger, records, access: () => records().filter((r) => r.context === 'AccessLog') };
 }

@@ -1,12 +1,18 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
-import { createLogger, LabLogger } from './lab-logger.js';
+import { LabLogger } from './lab-logger.js';
 import { installRequestLogging } from './request-logging.js';
 
-/** The service's logger: JSON on stdout, and to Fluentd when `FLUENTD_HOST` is set. */
-export function createServiceLogger(config: AppConfig): LabLogger {
-  return createLogger({
+/** What a process's logger is made from: a service's `AppConfig`, or the alert-webhook's configuration. */
+export type LogSettings = Pick<AppConfig, 'logLevel' | 'fluentd' | 'logBufferMaxRecords'> & { readonly service: string };
+
+/**
+ * The one way a process makes its logger: JSON on stdout, and to Fluentd when `FLUENTD_HOST` is set.
+ * (Tests that want the lines construct a {@link LabLogger} with their own `stdout`.)
+ */
+export function createServiceLogger(config: LogSettings): LabLogger {
+  return new LabLogger({
     service: config.service,
     level: config.logLevel,
     ...(config.fluentd && { fluent: { ...config.fluentd, maxBufferedRecords: config.logBufferMaxRecords } }),
