@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 // @ts-expect-error -- newman ships no type declarations and @types/newman is not a dependency (typed below)
 import newmanUntyped from 'newman';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLab, startLab } from '#lab/testing';
+import { Contract, type RunningLab, startLab } from '#lab/testing';
 
 /** The part of Newman's Node API and run summary this spec uses. */
 interface NewmanRunOptions {
@@ -27,6 +27,7 @@ interface NewmanSummary {
     }[];
     executions: {
       item: { name: string };
+      request: { method: string; url: { toString(): string } };
       response?: { code: number; headers: { get(name: string): string | undefined }; stream?: Buffer };
     }[];
     timings: { started: number; completed: number };
@@ -87,6 +88,20 @@ function answerTo(summary: NewmanSummary, name: string): Record<string, unknown>
   return JSON.parse(response?.stream?.toString() ?? 'null') as Record<string, unknown>;
 }
 
+/** Every answer the run got that the public OpenAPI document does not describe (operation, status, schema). */
+function contractViolations(summary: NewmanSummary, contract: Contract): string[] {
+  const violations: string[] = [];
+  for (const { item, request, response } of summary.run.executions) {
+    if (!response) continue;
+    try {
+      contract.assertMatches(request.method, request.url.toString(), response.code, response.headers.get('content-type') ?? null, response.stream?.toString() ?? '');
+    } catch (error) {
+      violations.push(`${item.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return violations;
+}
+
 /** Checks a run passed, printing every failure first so CI output shows them. */
 function expectPassed(summary: NewmanSummary, label: string): void {
   const { stats } = summary.run;
@@ -109,12 +124,14 @@ function expectPassed(summary: NewmanSummary, label: string): void {
 
 describe('the Postman collection under Newman, against the real lab', () => {
   let lab: RunningLab;
+  let contract: Contract;
 
   beforeAll(async () => {
     lab = await startLab({
       LOGIN_WINDOW_SECONDS: String(LOGIN_WINDOW_SECONDS),
       RATE_LIMIT_REQUESTS: String(RATE_LIMIT_REQUESTS),
     });
+    contract = await Contract.load(lab.urls.gateway);
   }, 60_000);
 
   afterAll(async () => {
@@ -125,6 +142,9 @@ describe('the Postman collection under Newman, against the real lab', () => {
     const first = await runCollection(lab.urls.gateway);
     const firstEnded = Date.now();
     expectPassed(first, 'first run');
+    // Every answer it got is one the public OpenAPI document describes.
+    expect(contractViolations(first, contract)).toEqual([]);
+    expect(contract.checked.size).toBeGreaterThan(25);
 
     // The brute-force request was refused with 429; waiting what it said is enough for password grants again.
     const throttled = first.run.executions.find((execution) => execution.response?.code === 429);
