@@ -96,6 +96,7 @@ const DASHBOARD_UIDS: Record<string, string> = {
   'host.json': 'lab-host',
   'containers.json': 'lab-containers',
   'alerts.json': 'lab-alerts',
+  'events.json': 'lab-events',
 };
 
 /** Grafana's own pseudo data sources, valid in any dashboard. */
@@ -120,7 +121,7 @@ const GRAFANA_VARIABLES = new Set([
  * node-exporter, cAdvisor, blackbox, and Prometheus' synthetic series.
  */
 const KNOWN_METRIC =
-  /^(?:http_(?:server|client)_request_duration_seconds_(?:bucket|count|sum)|orders_total|stock_reservations_total|tokens_issued_total|auth_failures_total|log_records_dropped_total|rate_limited_requests_total|password_hash_shed_total|password_hash_queue_depth|circuit_breaker_state|fault_injection_active|(?:process|nodejs|node|container|probe)_[a-zA-Z0-9_]+|up|ALERTS|ALERTS_FOR_STATE)$/;
+  /^(?:http_(?:server|client)_request_duration_seconds_(?:bucket|count|sum)|orders_total|stock_reservations_total|tokens_issued_total|auth_failures_total|log_records_dropped_total|rate_limited_requests_total|password_hash_shed_total|password_hash_queue_depth|circuit_breaker_state|fault_injection_active|events_published_total|events_consumed_total|outbox_pending_events|events_consume_lag_seconds_(?:bucket|count|sum)|(?:process|nodejs|node|container|probe|rabbitmq)_[a-zA-Z0-9_]+|up|ALERTS|ALERTS_FOR_STATE)$/;
 /** Label names those series carry (a typo such as `status` for `status_code` matches nothing). */
 const KNOWN_LABELS = new Set([
   // the services (prom-client default label and histogram/counter labels)
@@ -138,6 +139,10 @@ const KNOWN_LABELS = new Set([
   'upstream',
   'state',
   'fault',
+  'type',
+  // RabbitMQ (rabbitmq_prometheus)
+  'queue',
+  'vhost',
   // Prometheus
   'job',
   'instance',

@@ -17,6 +17,7 @@ import {
   descendantsOf,
   type FluentdReceiver,
   freePort,
+  type RabbitMqBroker,
   repoRoot,
   type RunningLab,
   type RunningProcess,
@@ -24,6 +25,7 @@ import {
   startFluentdReceiver,
   startLab,
   startNode,
+  startRabbitMq,
 } from '#lab/testing';
 
 // Prometheus, Alertmanager and their rules, checked with the real tools (Debian's promtool 2.42 and
@@ -606,6 +608,7 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
   let work: string;
   let lab: RunningLab | undefined;
   let fluentd: FluentdReceiver | undefined;
+  let broker: RabbitMqBroker | undefined;
   let webhook: RunningProcess | undefined;
   let prometheus: Tool | undefined;
   let alertmanager: Tool | undefined;
@@ -712,7 +715,8 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
     const [promPort, amPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
     promUrl = `http://127.0.0.1:${promPort}`;
     amUrl = `http://127.0.0.1:${amPort}`;
-    fluentd = await startFluentdReceiver();
+    // A broker of its own: the order events flow, and RabbitMQ's metrics are scraped (jobs rabbitmq*).
+    [fluentd, broker] = await Promise.all([startFluentdReceiver(), startRabbitMq()]);
     const fluentEnv = { FLUENTD_HOST: '127.0.0.1', FLUENTD_PORT: String(fluentd.port) };
 
     const webhookToken = `e2e-${randomUUID()}`;
@@ -731,13 +735,14 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
       `--web.listen-address=127.0.0.1:${amPort}`,
       '--cluster.listen-address=',
     ]);
-    lab = await startLab(fluentEnv);
+    lab = await startLab({ ...fluentEnv, AMQP_URL: broker.url });
     mark('lab ready');
 
     const local: Record<string, string> = {
       'localhost:9090': `127.0.0.1:${promPort}`,
       'alertmanager:9093': `127.0.0.1:${amPort}`,
       'alert-webhook:9095': `127.0.0.1:${webhookPort}`,
+      'rabbitmq:15692': new URL(broker.prometheusUrl).host,
     };
     const composePorts = { gateway: 3000, oauth: 3001, customer: 3002, product: 3003, order: 3004 };
     for (const service of SERVICES)
@@ -786,7 +791,7 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
   afterAll(async () => {
     webhook?.signal('SIGTERM');
     await Promise.all([prometheus?.stop(), alertmanager?.stop(), lab?.stop(), webhook?.exited]);
-    await fluentd?.stop();
+    await Promise.all([fluentd?.stop(), broker?.close()]);
     if (lab) expect(descendantsOf(lab.process.pid)).toEqual([]);
     rmSync(work, { recursive: true, force: true });
     console.log(`[prometheus e2e] ${timings.join(', ')}`);
