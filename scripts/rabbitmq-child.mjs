@@ -126,7 +126,7 @@ if (values['exit-with-parent']) {
 const started = Date.now();
 while (!stopping && Date.now() - started < READY_TIMEOUT_MS) {
   if (await accepts(amqpPort)) {
-    say(`ready on amqp://127.0.0.1:${amqpPort} in ${((Date.now() - started) / 1000).toFixed(1)} s (pid ${beamPid() ?? broker.pid}, data in ${dir})`);
+    say(`ready on amqp://127.0.0.1:${amqpPort} in ${((Date.now() - started) / 1000).toFixed(1)} s (pid ${beamPid() ?? broker.pid}, epmd port ${epmdPort}, data in ${dir})`);
     break;
   }
   await new Promise((done) => setTimeout(done, 250));

@@ -1,5 +1,6 @@
 // `npm start`: builds if needed, starts the embedded MongoDB-compatible store (unless MONGO_URL is
-// set) and the five services as separate processes with prefixed output, prints the URLs once every
+// set), a RabbitMQ broker for the order events (unless AMQP_URL is set, or `none`; only when
+// rabbitmq-server is installed: without it the lab runs without events and says so) and the five services as separate processes with prefixed output, prints the URLs once every
 // service is ready, and stops everything on Ctrl-C / SIGTERM / SIGHUP: the services first, then the store.
 // The environment (and a `.env.local` file, if present) reaches every service. `npm start -- order product`
 // starts only the services named.
@@ -7,9 +8,11 @@
 // No child outlives the launcher, however it ends. Each child runs in a process group of its own, so a
 // terminal's Ctrl-C or hang-up reaches only the launcher, which stops them in order; and each gets
 // `--exit-with-parent` with a stdin pipe the launcher never writes: the kernel closes it when the launcher
-// dies, even by SIGKILL, and the child then shuts down as on SIGTERM.
+// dies, even by SIGKILL, and the child then shuts down as on SIGTERM. The broker (an Erlang VM and its
+// epmd) cannot watch a pipe: scripts/rabbitmq-child.mjs does it for them, and stops both.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +23,10 @@ const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code, text) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
-const COLORS = { launcher: 1, mongo: 90, gateway: 36, oauth: 35, customer: 32, product: 33, order: 34 };
+const COLORS = { launcher: 1, mongo: 90, rabbitmq: 95, gateway: 36, oauth: 35, customer: 32, product: 33, order: 34 };
+/** Where Debian/Ubuntu (apt install rabbitmq-server) and Homebrew (brew install rabbitmq) put the broker's start script. */
+const RABBITMQ_SCRIPTS = ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/opt/homebrew/sbin/rabbitmq-server', '/usr/local/sbin/rabbitmq-server'];
+const BROKER_READY_TIMEOUT_MS = 90_000;
 const say = (text) => console.log(`${paint(COLORS.launcher, '[launcher]')} ${text}`);
 
 if (Number(process.versions.node.split('.')[0]) < 22) {
@@ -57,6 +63,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => s
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 const env = { ...process.env };
+// The broker first: it takes about 10 s, while the store and the services start.
+const broker = startBroker();
 let mongoNote = `${env.MONGO_URL} (MONGO_URL)`;
 if (!configs[0].mongo.url) {
   const { port, dataDir } = configs[0].embeddedMongo;
@@ -78,6 +86,9 @@ if (!configs[0].mongo.url) {
   mongoNote = `${env.MONGO_URL} (embedded, data in ${dataDir})`;
 }
 
+// The services get the broker's address (its ports are picked before they start).
+await broker.started;
+
 // OpenTelemetry starts before each service (preload); it exports only where the OTEL_* variables point.
 const telemetry = join(root, 'dist/libs/telemetry/src/register.js');
 for (const config of configs) {
@@ -87,6 +98,7 @@ for (const config of configs) {
 }
 
 await Promise.all(configs.map((config) => waitReady(config))).catch((error) => fail(error.message));
+const amqpNote = await broker.ready;
 const width = Math.max(...configs.map((c) => c.service.length));
 say(`all ${configs.length} services ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 for (const config of configs) {
@@ -94,7 +106,69 @@ for (const config of configs) {
   say(`  ${config.service.padEnd(width)}  ${url}${config.service === 'gateway' ? '   <- public entry point' : ''}`);
 }
 say(`  ${'mongo'.padEnd(width)}  ${mongoNote}`);
+say(`  ${'rabbitmq'.padEnd(width)}  ${amqpNote}`);
 say('press Ctrl-C to stop');
+
+/**
+ * AMQP_URL as given, `none` (no events), or a broker of our own on free ports with its data in
+ * .data/rabbitmq when rabbitmq-server is installed; else the lab runs without events. Sets env.AMQP_URL
+ * for the services; `ready` resolves with the line the launcher prints for it.
+ */
+function startBroker() {
+  const given = env.AMQP_URL?.trim();
+  if (!configs.some(({ service }) => service === 'order' || service === 'customer'))
+    return { ready: Promise.resolve('not needed (neither order nor customer runs)') };
+  if (given === 'none') return { ready: Promise.resolve('none (AMQP_URL=none): the lab runs without events') };
+  if (given) return { ready: Promise.resolve(`${given.replace(/\/\/[^@/]*@/, '//…@')} (AMQP_URL)`) };
+  if (!RABBITMQ_SCRIPTS.some((path) => existsSync(path))) {
+    env.AMQP_URL = 'none';
+    say('no RabbitMQ: running without order events (profiles answer orders: null); to have them: sudo apt install rabbitmq-server (macOS: brew install rabbitmq)');
+    return { ready: Promise.resolve('none (rabbitmq-server is not installed): the lab runs without events') };
+  }
+  const dataDir = resolve(root, configs[0].events.brokerDataDir);
+  const ready = (async () => {
+    const [amqpPort, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+    const url = `amqp://127.0.0.1:${amqpPort}`;
+    env.AMQP_URL = url;
+    const child = startChild('rabbitmq', [
+      join(root, 'scripts/rabbitmq-child.mjs'),
+      '--data-dir', dataDir,
+      '--amqp-port', String(amqpPort),
+      '--dist-port', String(distPort),
+      '--epmd-port', String(epmdPort),
+    ]);
+    return { child, url };
+  })();
+  return {
+    started: ready,
+    ready: ready.then(({ child, url }) =>
+      new Promise((done) => {
+        const timer = setTimeout(() => done(`${url} (not ready after ${BROKER_READY_TIMEOUT_MS / 1000} s: the services keep trying)`), BROKER_READY_TIMEOUT_MS);
+        child.on('line', (line) => {
+          if (!/\[rabbitmq\] ready on /.test(line)) return;
+          clearTimeout(timer);
+          done(`${url} (started here, data in ${configs[0].events.brokerDataDir})`);
+        });
+        child.on('exit', () => {
+          clearTimeout(timer);
+          done(`${url} (the broker exited: the lab runs without events; see its lines above)`);
+        });
+      }),
+    ),
+  };
+}
+
+/** A port on 127.0.0.1 nothing listens on now. */
+function freePort() {
+  return new Promise((done, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
 
 function displayHost(host) {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
@@ -150,11 +224,10 @@ function fail(message) {
 async function stopAll(reason) {
   if (stopping) return;
   stopping = true;
-  say(`${reason}: stopping the services, then the store`);
-  const services = [...children].filter(([name]) => name !== 'mongo');
+  say(`${reason}: stopping the services, then the store and the broker`);
+  const services = [...children].filter(([name]) => name !== 'mongo' && name !== 'rabbitmq');
   await Promise.all(services.map(([, child]) => stopChild(child)));
-  const mongo = children.get('mongo');
-  if (mongo) await stopChild(mongo);
+  await Promise.all(['mongo', 'rabbitmq'].map((name) => children.get(name)).filter(Boolean).map(stopChild));
   process.exit(process.exitCode ?? 0);
 }
 

@@ -31,6 +31,8 @@ describe('npm start', () => {
       env: {
         ...env,
         MONGO_URL: '',
+        // No broker of its own (test/start-rabbitmq.e2e-spec.ts covers that): five services and the store.
+        AMQP_URL: 'none',
         EMBEDDED_MONGO_PORT: String(mongoPort),
         EMBEDDED_MONGO_DATA_DIR: dataDir,
       },

@@ -38,6 +38,8 @@ export interface AppConfig {
     /** Redeliveries of an event whose processing failed, each after {@link retryDelayMs}, before the dead-letter queue. */
     readonly maxRetries: number;
     readonly retryDelayMs: number;
+    /** Where the broker `npm start` starts itself (no AMQP_URL, rabbitmq-server installed) keeps its data. */
+    readonly brokerDataDir: string;
   };
   readonly auth: {
     /** `iss` of every token, and what verifiers require. */
@@ -149,6 +151,7 @@ export const CONFIG_VARIABLES = [
   'AMQP_URL',
   'EVENTS_MAX_RETRIES',
   'EVENTS_RETRY_DELAY_MS',
+  'BROKER_DATA_DIR',
   'JWT_ISSUER',
   'JWT_AUDIENCE',
   'JWKS_COOLDOWN_MS',

@@ -181,6 +181,7 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       amqpUrl: env.AMQP_URL?.trim() === 'none' ? undefined : read.url('AMQP_URL', undefined, ['amqp:', 'amqps:']),
       maxRetries: read.integer('EVENTS_MAX_RETRIES', 3, 0, 100),
       retryDelayMs: read.integer('EVENTS_RETRY_DELAY_MS', 5000, 10, 3_600_000),
+      brokerDataDir: read.text('BROKER_DATA_DIR', '.data/rabbitmq', /^[^\0]+$/, 'must be a directory path'),
     },
     auth: {
       issuer: read.url('JWT_ISSUER', 'http://localhost:3000', ['http:', 'https:']) as string,
