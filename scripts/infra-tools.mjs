@@ -1,6 +1,7 @@
 // Makes sure the command-line tools the infrastructure tests run are installed: promtool and the
 // Prometheus server (Debian package prometheus), amtool and Alertmanager (prometheus-alertmanager),
-// docker-compose 1.29 (docker-compose), headless Chromium for the Swagger UI test (chromium). Missing ones are installed with apt-get when running as root;
+// docker-compose 1.29 (docker-compose), headless Chromium for the Swagger UI test (chromium), RabbitMQ for the order events'
+// specs (rabbitmq-server, run as plain foreground processes by the tests). Missing ones are installed with apt-get when running as root;
 // otherwise it names the packages to install and exits 1. `npm test` runs it first.
 //
 // Debian starts a package's daemon when it is installed; the tests start their own Prometheus and
@@ -17,9 +18,12 @@ const TOOLS = [
   { command: 'prometheus-alertmanager', pkg: 'prometheus-alertmanager' },
   { command: 'docker-compose', pkg: 'docker-compose' },
   { command: 'chromium', pkg: 'chromium' },
+  // The order events' e2e specs start brokers of their own (libs/testing startRabbitMq).
+  { command: '/usr/lib/rabbitmq/bin/rabbitmq-server', pkg: 'rabbitmq-server' },
 ];
-/** Daemons those packages may start. */
+/** Daemons those packages may start (RabbitMQ: its Erlang VM and epmd, whatever the Erlang version). */
 const DAEMONS = ['/usr/bin/prometheus', '/usr/bin/prometheus-alertmanager'];
+const isDaemon = (exe) => DAEMONS.includes(exe) || /\/erts-[^/]+\/bin\/(?:beam\.smp|epmd)$/.test(exe);
 const POLICY_RC = '/usr/sbin/policy-rc.d';
 
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -80,7 +84,7 @@ function daemonPids() {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (DAEMONS.includes(readlinkSync(`/proc/${entry}/exe`))) pids.push(Number(entry));
+      if (isDaemon(readlinkSync(`/proc/${entry}/exe`))) pids.push(Number(entry));
     } catch {
       // exited, or not ours to read
     }
@@ -91,7 +95,7 @@ function daemonPids() {
 /** Stops the daemons the install started despite the policy (e.g. through systemd), not older ones. */
 function stopNewDaemons(before) {
   // Only units of packages this run installed: they cannot have been running before.
-  const units = packages.filter((pkg) => pkg.startsWith('prometheus'));
+  const units = packages.filter((pkg) => pkg.startsWith('prometheus') || pkg === 'rabbitmq-server');
   if (units.length > 0 && has('systemctl'))
     spawnSync('systemctl', ['stop', ...units], { stdio: 'ignore', timeout: 30_000 });
   const started = daemonPids().filter((pid) => !before.has(pid));
