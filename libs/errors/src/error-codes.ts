@@ -26,6 +26,8 @@ export const ERROR_STATUS = {
   /** nginx's code for a client that went away before the answer; only the logs read it. */
   client_closed_request: 499,
   // This service or one it depends on
+  /** An error the fault switch injected (`/admin/faults` errorRatio). */
+  injected_fault: 500,
   overloaded: 503,
   dependency_unavailable: 503,
   upstream_unavailable: 503,

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, InternalServerErrorException } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Attributes } from '@opentelemetry/api';
 import { TraceService } from 'nestjs-otel';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServiceName } from '#lab/config';
+import { type ErrorCode, LabError } from '#lab/errors';
 import { Metrics } from '#lab/telemetry';
 import { FAULT_KINDS, type FaultKind, FaultState, type LatencyFault } from './fault-state.js';
 
-export const INJECTED_FAULT_CODE = 'injected_fault';
+export const INJECTED_FAULT_CODE = 'injected_fault' satisfies ErrorCode;
 export const FAULT_ACTIVE_METRIC = 'fault_injection_active';
 export const FAULTS_INJECTED_METRIC = 'faults_injected_total';
 
@@ -89,10 +90,7 @@ export class FaultInjection {
       const ratio = state.errorRatio;
       if (ratio > 0 && this.random() < ratio) {
         this.record('errors', { 'fault.error_ratio': ratio });
-        throw new InternalServerErrorException({
-          message: 'an error was injected by the fault injection of this service',
-          code: INJECTED_FAULT_CODE,
-        });
+        throw new LabError(INJECTED_FAULT_CODE, 'an error was injected by the fault injection of this service');
       }
     });
   }
