@@ -3,6 +3,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConfigModule, type Env, loadConfig } from '#lab/config';
 import { DatabaseModule } from '#lab/database';
+import { TelemetryModule } from '#lab/telemetry';
 import { OAUTH_ENTITIES } from '../src/entities.js';
 
 /**
@@ -19,6 +20,7 @@ export async function databaseTestingModule(
       ConfigModule.forConfig(loadConfig('oauth', env)),
       DatabaseModule.forRoot(OAUTH_ENTITIES),
       TypeOrmModule.forFeature(OAUTH_ENTITIES),
+      TelemetryModule,
       ...imports,
     ],
     providers,

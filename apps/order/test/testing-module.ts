@@ -4,10 +4,12 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConfigModule, loadConfig } from '#lab/config';
 import { DatabaseModule } from '#lab/database';
 import { ServiceClient } from '#lab/http-client';
+import { TelemetryModule } from '#lab/telemetry';
 import { CompensationService } from '../src/orders/compensation.service.js';
 import { IdempotencyRecord } from '../src/orders/idempotency-record.entity.js';
 import { IdempotencyService } from '../src/orders/idempotency.service.js';
 import { Order } from '../src/orders/order.entity.js';
+import { OrderMetrics } from '../src/orders/order.metrics.js';
 import { OrdersService } from '../src/orders/orders.service.js';
 import { StockClient } from '../src/orders/stock.client.js';
 import type { CustomerServiceStandIn, ProductStockStandIn } from './stand-ins.js';
@@ -23,11 +25,17 @@ export async function orderTestingModule(stock: ProductStockStandIn, customers: 
     OrdersService,
     IdempotencyService,
     CompensationService,
+    OrderMetrics,
     { provide: StockClient, useValue: stock },
     { provide: ServiceClient, useValue: customers },
   ];
   const moduleRef = await Test.createTestingModule({
-    imports: [ConfigModule.forConfig(loadConfig('order', {})), DatabaseModule.forRoot(ENTITIES), TypeOrmModule.forFeature(ENTITIES)],
+    imports: [
+      ConfigModule.forConfig(loadConfig('order', {})),
+      DatabaseModule.forRoot(ENTITIES),
+      TypeOrmModule.forFeature(ENTITIES),
+      TelemetryModule,
+    ],
     providers,
   }).compile();
   await moduleRef.init();

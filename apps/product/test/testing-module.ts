@@ -3,7 +3,10 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConfigModule, type Env, loadConfig } from '#lab/config';
 import { DatabaseModule } from '#lab/database';
+import { TelemetryModule } from '#lab/telemetry';
 import { PRODUCT_ENTITIES } from '../src/entities.js';
+import { ProductMetrics } from '../src/products/product.metrics.js';
+import { StockMetrics } from '../src/stock/stock.metrics.js';
 
 /**
  * A testing module with the product entities on a database: an in-memory embedded store started for
@@ -15,8 +18,9 @@ export async function databaseTestingModule(providers: Provider[], env: Env = {}
       ConfigModule.forConfig(loadConfig('product', env)),
       DatabaseModule.forRoot(PRODUCT_ENTITIES),
       TypeOrmModule.forFeature(PRODUCT_ENTITIES),
+      TelemetryModule,
     ],
-    providers,
+    providers: [...providers, StockMetrics, ProductMetrics],
   }).compile();
   await moduleRef.init();
   return moduleRef;

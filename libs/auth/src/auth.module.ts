@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
+import { TelemetryModule } from '#lab/telemetry';
+import { AuthMetrics } from './auth.metrics.js';
 import { JwksKeyProvider } from './jwks-key-provider.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
@@ -7,8 +9,8 @@ import { ScopesGuard } from './scopes.guard.js';
 
 /** Every service verifies tokens itself (nothing trusts a header the gateway could have been bypassed for). */
 @Module({
-  imports: [PassportModule],
-  providers: [JwksKeyProvider, JwtStrategy, JwtAuthGuard, ScopesGuard],
-  exports: [JwksKeyProvider, JwtAuthGuard, ScopesGuard],
+  imports: [PassportModule, TelemetryModule],
+  providers: [AuthMetrics, JwksKeyProvider, JwtStrategy, JwtAuthGuard, ScopesGuard],
+  exports: [AuthMetrics, JwksKeyProvider, JwtAuthGuard, ScopesGuard],
 })
 export class AuthModule {}

@@ -1,5 +1,6 @@
 export * from './access-token.js';
 export * from './auth.decorators.js';
+export * from './auth.metrics.js';
 export * from './auth.module.js';
 export * from './jwks-key-provider.js';
 export * from './jwt-auth.guard.js';

@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '#lab/config';
+import { Metrics } from '#lab/telemetry';
+import { AuthMetrics } from './auth.metrics.js';
 import { JwksKeyProvider } from './jwks-key-provider.js';
 
 /** A stand-in for oauth's `/.well-known/jwks.json`: serves one key, or fails; counts the fetches. */
@@ -32,7 +34,8 @@ afterAll(() => new Promise((resolve) => server.close(resolve)));
 
 const token = (kid: string) =>
   new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid }).sign(privateKey);
-const provider = (env: Record<string, string>) => new JwksKeyProvider(loadConfig('gateway', { OAUTH_URL: url, ...env }));
+const provider = (env: Record<string, string>) =>
+  new JwksKeyProvider(loadConfig('gateway', { OAUTH_URL: url, ...env }), new AuthMetrics(new Metrics()));
 
 describe(JwksKeyProvider.name, () => {
   it('fetches the keys at most once per cooldown for tokens with unknown key ids, whether the fetch succeeded or failed', async () => {

@@ -1,9 +1,9 @@
 import { KeyObject } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
-import { sharedMetric } from '#lab/telemetry';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet } from 'jose';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
+import { AuthMetrics } from './auth.metrics.js';
 import { ACCESS_TOKEN_TYPE, SIGNING_ALGORITHM } from './access-token.js';
 import { TokenRejected } from './token-rejected.js';
 
@@ -11,18 +11,6 @@ import { TokenRejected } from './token-rejected.js';
 export const JWKS_FETCH_TIMEOUT_MS = 2000;
 
 type Header = ReturnType<typeof decodeProtectedHeader>;
-
-function jwksFetches(): Counter<'outcome'> {
-  return sharedMetric(
-    'jwks_fetches_total',
-    () =>
-      new Counter<'outcome'>({
-        name: 'jwks_fetches_total',
-        help: "Fetches of the oauth service's JWKS by outcome (ok, failed), and fetches not made because one was made less than JWKS_COOLDOWN_MS ago (cooldown).",
-        labelNames: ['outcome'],
-      }),
-  );
-}
 
 /**
  * Finds the public key for a token in the oauth service's JWKS: fetched on first use, fetched again
@@ -39,17 +27,17 @@ export class JwksKeyProvider {
   private readonly url: URL;
   private readonly cooldownMs: number;
   private readonly maxAgeMs: number;
-  private readonly fetches = jwksFetches();
+  private readonly fetches: Counter<'outcome'>;
   private keys?: ReturnType<typeof createLocalJWKSet>;
   private fetchedAt = 0;
   private lastAttemptAt?: number;
   private pending?: Promise<boolean>;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) config: AppConfig, metrics: AuthMetrics) {
+    this.fetches = metrics.jwksFetches;
     this.url = new URL(`${config.urls.oauth}/.well-known/jwks.json`);
     this.cooldownMs = config.auth.jwksCooldownMs;
     this.maxAgeMs = config.auth.jwksMaxAgeMs;
-    for (const outcome of ['ok', 'failed', 'cooldown']) this.fetches.inc({ outcome }, 0);
   }
 
   async keyFor(token: string): Promise<KeyObject> {

@@ -2,7 +2,7 @@ import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestj
 import { AuthGuard } from '@nestjs/passport';
 import type { FastifyReply } from 'fastify';
 import type { Observable } from 'rxjs';
-import { authFailuresTotal } from '#lab/telemetry';
+import { AuthMetrics } from './auth.metrics.js';
 import { TokenRejected } from './token-rejected.js';
 import type { Principal } from './principal.js';
 
@@ -20,9 +20,8 @@ export function rejectionReason(error: unknown, info: unknown): string {
 /** 401 with `WWW-Authenticate` (RFC 6750) unless the bearer token verifies; sets `request.user`. */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor() {
+  constructor(private readonly metrics: AuthMetrics) {
     super();
-    authFailuresTotal.init();
   }
 
   /** A request an earlier guard already verified (the gateway's rate limit) is not verified twice. */
@@ -34,7 +33,7 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   override handleRequest<TUser = Principal>(error: unknown, user: TUser | false, info: unknown, context: ExecutionContext): TUser {
     if (user && !error) return user;
     const reason = rejectionReason(error, info);
-    authFailuresTotal.inc(reason === 'missing bearer token' ? 'missing_token' : reason === 'token expired' ? 'expired' : 'invalid_token');
+    this.metrics.failures.inc({ reason: reason === 'missing bearer token' ? 'missing_token' : reason === 'token expired' ? 'expired' : 'invalid_token' });
     const challenge =
       reason === 'missing bearer token'
         ? 'Bearer realm="observability-lab"'

@@ -1,7 +1,7 @@
 import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { authFailuresTotal } from '#lab/telemetry';
+import { AuthMetrics } from './auth.metrics.js';
 import type { Principal } from './principal.js';
 
 export const REQUIRED_SCOPES = 'lab:required-scopes';
@@ -9,7 +9,10 @@ export const REQUIRED_SCOPES = 'lab:required-scopes';
 /** 403 `insufficient_scope` unless the principal holds every scope the handler (or its class) requires. */
 @Injectable()
 export class ScopesGuard implements CanActivate {
-  constructor(private readonly reflector: Reflector) {}
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly metrics: AuthMetrics,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
     const required =
@@ -17,7 +20,7 @@ export class ScopesGuard implements CanActivate {
     const user = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>().user;
     const missing = required.filter((scope) => !user?.scopes.includes(scope));
     if (missing.length === 0) return true;
-    authFailuresTotal.inc('insufficient_scope');
+    this.metrics.failures.inc({ reason: 'insufficient_scope' });
     context
       .switchToHttp()
       .getResponse<FastifyReply>()

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { Counter } from 'prom-client';
-import { sharedMetric } from '#lab/telemetry';
+import type { Counter } from 'prom-client';
+import { Metrics } from '#lab/telemetry';
 
 export interface FluentdForwarderOptions {
   readonly host: string;
@@ -17,24 +17,13 @@ export interface FluentdForwarderOptions {
   readonly connectTimeoutMs?: number;
   /** Most records in one PackedForward message (one ack each). */
   readonly maxBatchRecords?: number;
+  /** What `log_records_dropped_total` is made with: the application's, or one of its own (a logger made before the application). */
+  readonly metrics?: Metrics;
   /** State changes worth a line on stdout (never sent to Fluentd: that would loop). */
   readonly onNotice?: (level: 'info' | 'warn', message: string) => void;
 }
 
 export const DROPPED_RECORDS_METRIC = 'log_records_dropped_total';
-
-/** Shared by every forwarder of the process, on prom-client's default registry (the one `/metrics` serves). */
-function droppedRecords(): Counter<'reason'> {
-  return sharedMetric(
-    DROPPED_RECORDS_METRIC,
-    () =>
-      new Counter({
-        name: DROPPED_RECORDS_METRIC,
-        help: 'Log records not shipped to Fluentd, by reason (buffer_full: Fluentd unreachable for too long).',
-        labelNames: ['reason'],
-      }),
-  );
-}
 
 const MAX_BATCH_BYTES = 1024 * 1024;
 
@@ -268,6 +257,8 @@ export class FluentdForwarder {
   private dropping = false;
   private idleWaiters: (() => void)[] = [];
 
+  private readonly dropped: Counter<'reason'>;
+
   constructor(private readonly options: FluentdForwarderOptions) {
     this.maxBufferedRecords = options.maxBufferedRecords ?? 10_000;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
@@ -296,7 +287,12 @@ export class FluentdForwarder {
     // Connection errors (fluent-logger has already dropped the socket); without a listener it says nothing.
     this.sender.on('error', (error) => this.onConnectionError(error));
     // Present at 0 from the start, so that `rate()` and alerts see the series before the first drop.
-    droppedRecords().inc({ reason: 'buffer_full' }, 0);
+    this.dropped = (options.metrics ?? new Metrics()).counter({
+      name: DROPPED_RECORDS_METRIC,
+      help: 'Log records not shipped to Fluentd, by reason (buffer_full: Fluentd unreachable for too long).',
+      labelNames: ['reason'],
+      known: { reason: ['buffer_full'] },
+    });
   }
 
   /** Records waiting for Fluentd's acknowledgement (sent or not). */
@@ -308,7 +304,7 @@ export class FluentdForwarder {
   send(record: Record<string, unknown>, timeMs: number = Date.now()): boolean {
     if (this.closed) return false;
     if (this.queue.length >= this.maxBufferedRecords) {
-      droppedRecords().inc({ reason: 'buffer_full' });
+      this.dropped.inc({ reason: 'buffer_full' });
       if (!this.dropping) {
         this.dropping = true;
         this.notice(

@@ -2,6 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { Writable } from 'node:stream';
 import winston from 'winston';
+import type { Metrics } from '#lab/telemetry';
 import { FluentdForwarder } from './fluentd-forwarder.js';
 import { redactFields, redactText } from './redact.js';
 import { currentRequestContext } from './request-context.js';
@@ -33,6 +34,8 @@ export interface LoggerOptions {
   readonly fluent?: FluentdTarget;
   /** Where the JSON lines go; `process.stdout` unless a test wants them. */
   readonly stdout?: NodeJS.WritableStream;
+  /** The application's metrics (`log_records_dropped_total`), when it has them yet. */
+  readonly metrics?: Metrics;
 }
 
 /** One log record as written to stdout and shipped to Fluentd. */
@@ -76,6 +79,7 @@ export class LabLogger implements LoggerService {
       new FluentdForwarder({
         ...fluent,
         tag: fluent.tag ?? `app.${options.service}`,
+        ...(options.metrics && { metrics: options.metrics }),
         // Built without the request context: the forwarder's sockets and timers may have inherited one.
         onNotice: (level, message) =>
           this.writeLine({

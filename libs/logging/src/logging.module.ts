@@ -1,6 +1,7 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { Metrics, TelemetryModule } from '#lab/telemetry';
 import { LabLogger } from './lab-logger.js';
 import { installRequestLogging } from './request-logging.js';
 
@@ -11,10 +12,11 @@ export type LogSettings = Pick<AppConfig, 'logLevel' | 'fluentd' | 'logBufferMax
  * The one way a process makes its logger: JSON on stdout, and to Fluentd when `FLUENTD_HOST` is set.
  * (Tests that want the lines construct a {@link LabLogger} with their own `stdout`.)
  */
-export function createServiceLogger(config: LogSettings): LabLogger {
+export function createServiceLogger(config: LogSettings, metrics?: Metrics): LabLogger {
   return new LabLogger({
     service: config.service,
     level: config.logLevel,
+    ...(metrics && { metrics }),
     ...(config.fluentd && { fluent: { ...config.fluentd, maxBufferedRecords: config.logBufferMaxRecords } }),
   });
 }
@@ -30,10 +32,15 @@ export class LoggingModule {
     return {
       module: LoggingModule,
       global: true,
+      imports: logger ? [] : [TelemetryModule],
       providers: [
         logger
           ? { provide: LabLogger, useValue: logger }
-          : { provide: LabLogger, useFactory: createServiceLogger, inject: [APP_CONFIG] },
+          : {
+              provide: LabLogger,
+              useFactory: (config: AppConfig, metrics: Metrics) => createServiceLogger(config, metrics),
+              inject: [APP_CONFIG, Metrics],
+            },
       ],
       exports: [LabLogger],
     };

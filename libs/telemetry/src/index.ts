@@ -1,8 +1,7 @@
-export * from './business-metrics.js';
 export { HTTP_CLIENT_DURATION } from './http-client-metrics.js';
 export { HTTP_SERVER_DURATION } from './http-server-telemetry.js';
-export { combinations, type GaugeSpec, type KnownLabels, type MetricSpec, Metrics, sharedMetric } from './metrics.js';
+export { type GaugeSpec, type KnownLabels, type MetricSpec, Metrics } from './metrics.js';
 export { OPENMETRICS_TEXT, PROMETHEUS_TEXT, renderMetrics } from './prometheus.js';
 export { shutdownTelemetry } from './shutdown.js';
-export { currentTraceContext, setSpanAttributes, TRACER_NAME, withSpan } from './spans.js';
+export { currentTraceContext, TRACER_NAME } from './spans.js';
 export { TelemetryModule } from './telemetry.module.js';

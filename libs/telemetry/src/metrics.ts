@@ -91,8 +91,3 @@ export function combinations<L extends string>(known: KnownLabels<L> | undefined
   }
   return sets;
 }
-
-/** @deprecated Being replaced by the injected {@link Metrics} provider. */
-export function sharedMetric<M>(name: string, create: () => M): M {
-  return existing<M>(name) ?? create();
-}

@@ -1,30 +1,43 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useInMemoryTracing } from '../test/in-memory-tracing.js';
-import { currentTraceContext, exemplarOf, setSpanAttributes, withSpan } from './spans.js';
+import { Span, TraceService } from 'nestjs-otel';
+import { currentTraceContext, exemplarOf } from './spans.js';
 
 const tracing = useInMemoryTracing();
 
-describe(withSpan.name, () => {
+/** A service as the apps write them: business spans with nestjs-otel's `@Span`, attributes through `TraceService`. */
+class Orders {
+  constructor(private readonly traces: TraceService) {}
+
+  @Span('order.create', (lines: number) => ({ attributes: { 'order.line_count': lines } }))
+  async create(_lines: number): Promise<string | undefined> {
+    this.traces.getSpan()?.setAttributes({ 'order.id': 'o-1' });
+    trace.getTracer('test').startSpan('inner').end();
+    return currentTraceContext()?.traceId;
+  }
+
+  @Span('stock.reserve')
+  async reserve(): Promise<never> {
+    throw new RangeError('out of stock');
+  }
+}
+
+describe('business spans (@Span and TraceService)', () => {
+  const orders = new Orders(new TraceService());
   beforeEach(() => tracing.exporter.reset());
 
   it('runs the work in an active span with its attributes, parent of the spans started inside', async () => {
-    const result = await withSpan('order.create', { 'order.line_count': 2 }, async (span) => {
-      setSpanAttributes({ 'order.id': 'o-1' });
-      trace.getTracer('test').startSpan('inner').end();
-      return span.spanContext().traceId;
-    });
+    const traceId = await orders.create(2);
     const [outer] = tracing.spans('order.create');
     expect(outer.attributes).toEqual({ 'order.line_count': 2, 'order.id': 'o-1' });
     expect(outer.status.code).toBe(SpanStatusCode.UNSET);
     expect(tracing.spans('inner')[0].parentSpanContext?.spanId).toBe(outer.spanContext().spanId);
-    expect(result).toBe(outer.spanContext().traceId);
+    expect(traceId).toBe(outer.spanContext().traceId);
   });
 
   it('records a thrown error on the span, sets ERROR and rethrows it', async () => {
-    await expect(
-      withSpan('stock.reserve', {}, () => Promise.reject(new RangeError('out of stock'))),
-    ).rejects.toThrow('out of stock');
+    await expect(orders.reserve()).rejects.toThrow('out of stock');
     const [span] = tracing.spans('stock.reserve');
     expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'out of stock' });
     expect(span.events.map((event) => [event.name, event.attributes?.['exception.type']])).toEqual([
@@ -35,13 +48,14 @@ describe(withSpan.name, () => {
 });
 
 describe(currentTraceContext.name, () => {
-  it('gives the ids of the active span, and nothing outside a trace', async () => {
+  it('gives the ids of the active span, and nothing outside a trace', () => {
     expect(currentTraceContext()).toBeUndefined();
-    await withSpan('token.issue', {}, async (span) => {
+    trace.getTracer('test').startActiveSpan('token.issue', (span) => {
       expect(currentTraceContext()).toEqual({
         traceId: span.spanContext().traceId,
         spanId: span.spanContext().spanId,
       });
+      span.end();
     });
   });
 });

@@ -1,5 +1,4 @@
 import {
-  type Attributes,
   type Span,
   type SpanContext,
   SpanStatusCode,
@@ -7,36 +6,11 @@ import {
   trace,
 } from '@opentelemetry/api';
 
-/** The instrumentation scope of the lab's own spans (handlers and business operations). */
-export const TRACER_NAME = 'observability-lab';
-
-const tracer = trace.getTracer(TRACER_NAME);
-
 /**
- * Runs `fn` in a new span that is active for everything it calls (database and HTTP calls become its
- * children). A thrown error is recorded on the span, which then has ERROR status, and rethrown.
+ * The instrumentation scope of the handler spans. Business spans are nestjs-otel's `@Span` (scope
+ * `nestjs-otel`), their attributes and events set through its `TraceService`.
  */
-export function withSpan<T>(
-  name: string,
-  attributes: Attributes,
-  fn: (span: Span) => Promise<T>,
-): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (error) {
-      recordError(span, error, true);
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
-}
-
-/** Adds attributes to the active span (the handler's or a business span); a no-op without one. */
-export function setSpanAttributes(attributes: Attributes): void {
-  trace.getActiveSpan()?.setAttributes(attributes);
-}
+export const TRACER_NAME = 'observability-lab';
 
 /** Trace and span id of the active span, for logs and error responses; undefined outside a trace. */
 export function currentTraceContext(): { traceId: string; spanId: string } | undefined {

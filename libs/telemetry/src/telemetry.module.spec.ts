@@ -19,8 +19,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigModule } from '#lab/config';
 import { useInMemoryTracing } from '../test/in-memory-tracing.js';
-import { ordersTotal } from './business-metrics.js';
-import { withSpan } from './spans.js';
+import { Span } from 'nestjs-otel';
+import { Metrics } from './metrics.js';
 import { TelemetryModule } from './telemetry.module.js';
 
 @Controller('widgets')
@@ -37,13 +37,23 @@ class WidgetsController {
 
   @Get(':id')
   findOne(@Param('id') id: string) {
-    return withSpan('widget.load', { 'widget.id': id }, async () => ({ id }));
+    return this.load(id);
   }
 
   @Post()
   async create(@Body() body: Record<string, unknown>) {
     await new Promise((resolve) => setTimeout(resolve, 1));
-    return withSpan('widget.create', {}, async () => body);
+    return this.store(body);
+  }
+
+  @Span('widget.load', (id: string) => ({ attributes: { 'widget.id': id } }))
+  private async load(id: string) {
+    return { id };
+  }
+
+  @Span('widget.create')
+  private async store(body: Record<string, unknown>) {
+    return body;
   }
 }
 
@@ -244,7 +254,9 @@ describe(TelemetryModule.name, () => {
     });
 
     it('keeps counter names intact in Prometheus text after an OpenMetrics scrape (which renames them)', async () => {
-      ordersTotal.inc('confirmed');
+      new Metrics()
+        .counter({ name: 'orders_total', help: 'Order placements by outcome.', labelNames: ['outcome'], known: { outcome: ['confirmed', 'out_of_stock'] } })
+        .inc({ outcome: 'confirmed' });
       const openMetrics = await get('/metrics', { accept: 'application/openmetrics-text' });
       expect(openMetrics.body).toMatch(/^# TYPE orders counter$/m);
       expect(openMetrics.body).toMatch(/^orders_total\{outcome="confirmed",service="product"\} 1$/m);

@@ -9,9 +9,9 @@ import {
   UpstreamUnavailableError,
   upstreamUnavailable,
 } from '#lab/http-client';
-import { sharedMetric } from '#lab/telemetry';
+import { Metrics } from '#lab/telemetry';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
 
 /**
  * End-to-end headers the gateway does not pass on either way, besides the hop-by-hop ones
@@ -26,18 +26,6 @@ const UNTRUSTED = /^(x-user-|x-internal-|x-forwarded-)/;
 /** Why the gateway refused to forward a request (`gateway_requests_refused_total{reason}`). */
 export const REFUSAL_REASONS = ['ambiguous_path', 'invalid_request', 'client_closed'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
-
-export function refusedRequests(): Counter<'reason'> {
-  return sharedMetric(
-    'gateway_requests_refused_total',
-    () =>
-      new Counter<'reason'>({
-        name: 'gateway_requests_refused_total',
-        help: 'Requests the gateway did not forward or whose answer it could not deliver, by reason: ambiguous_path (400), invalid_request (400, refused by the HTTP client), client_closed (499, the client went away first).',
-        labelNames: ['reason'],
-      }),
-  );
-}
 
 /** A dot segment, also one followed by an encoded `?` or `#` or by `;` parameters (`..%3f`, `%2e%2e%23x`, `..;x`). */
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}(?:(?:%3f|%23|;).*)?$/i;
@@ -110,10 +98,18 @@ function unavailableAnswer(service: ServiceName, error: UpstreamUnavailableError
 @Injectable()
 export class ProxyService {
   private readonly logger = new Logger('Proxy');
-  private readonly refused = refusedRequests();
+  private readonly refused: Counter<'reason'>;
 
-  constructor(private readonly client: ServiceClient) {
-    for (const reason of REFUSAL_REASONS) this.refused.inc({ reason }, 0);
+  constructor(
+    private readonly client: ServiceClient,
+    metrics: Metrics,
+  ) {
+    this.refused = metrics.counter({
+      name: 'gateway_requests_refused_total',
+      help: 'Requests the gateway did not forward or whose answer it could not deliver, by reason: ambiguous_path (400), invalid_request (400, refused by the HTTP client), client_closed (499, the client went away first).',
+      labelNames: ['reason'],
+      known: { reason: REFUSAL_REASONS },
+    });
   }
 
   async forward(

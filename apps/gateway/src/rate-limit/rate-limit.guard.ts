@@ -12,9 +12,9 @@ import { Reflector } from '@nestjs/core';
 import { JwtAuthGuard, type Principal } from '#lab/auth';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { LabError } from '#lab/errors';
-import { sharedMetric } from '#lab/telemetry';
+import { Metrics } from '#lab/telemetry';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { type RateLimitStore, type WindowCount, windowEnd } from './rate-limit.store.js';
 
 export const RATE_LIMIT_STORE = Symbol('RATE_LIMIT_STORE');
@@ -32,18 +32,6 @@ export const RateLimited = (kind: RateLimitKind) => SetMetadata(RATE_LIMITED, ki
 export const LIMITED_REASONS = ['subject', 'address', 'unauthenticated'] as const;
 type LimitedReason = (typeof LIMITED_REASONS)[number];
 
-function rateLimitedCounter(): Counter<'reason'> {
-  return sharedMetric(
-    RATE_LIMITED_REQUESTS,
-    () =>
-      new Counter<'reason'>({
-        name: RATE_LIMITED_REQUESTS,
-        help: 'Requests answered 429 by the rate limit, by whose count was over: a token subject, an address (anonymous), or an address whose requests failed authentication (unauthenticated).',
-        labelNames: ['reason'],
-      }),
-  );
-}
-
 /**
  * The gateway's per-client rate limit on every routed request (`@RateLimited`): `RATE_LIMIT_REQUESTS`
  * per fixed window of `RATE_LIMIT_WINDOW_SECONDS`. A global guard, so it runs before any other: on a
@@ -60,18 +48,24 @@ export class RateLimitGuard implements CanActivate, OnModuleDestroy {
   private readonly limit: number;
   private readonly windowMs: number;
   private readonly policy: string;
-  private readonly limited = rateLimitedCounter();
+  private readonly limited: Counter<'reason'>;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(RATE_LIMIT_STORE) private readonly store: RateLimitStore | undefined,
     private readonly reflector: Reflector,
     private readonly auth: JwtAuthGuard,
+    metrics: Metrics,
   ) {
+    this.limited = metrics.counter({
+      name: RATE_LIMITED_REQUESTS,
+      help: 'Requests answered 429 by the rate limit, by whose count was over: a token subject, an address (anonymous), or an address whose requests failed authentication (unauthenticated).',
+      labelNames: ['reason'],
+      known: { reason: LIMITED_REASONS },
+    });
     this.limit = config.rateLimit.requests;
     this.windowMs = config.rateLimit.windowSeconds * 1000;
     this.policy = `"default";q=${this.limit};w=${config.rateLimit.windowSeconds}`;
-    for (const reason of LIMITED_REASONS) this.limited.inc({ reason }, 0);
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

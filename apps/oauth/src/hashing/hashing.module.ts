@@ -1,7 +1,8 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
+import { TelemetryModule } from '#lab/telemetry';
 import { PasswordHasher } from './password-hasher.js';
 
-@Module({ providers: [PasswordHasher], exports: [PasswordHasher] })
+@Module({ imports: [TelemetryModule], providers: [PasswordHasher], exports: [PasswordHasher] })
 export class HashingModule implements OnModuleInit {
   constructor(private readonly hasher: PasswordHasher) {}
 

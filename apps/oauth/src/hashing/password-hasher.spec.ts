@@ -1,12 +1,13 @@
 import { loadConfig } from '#lab/config';
 import { register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { Metrics } from '#lab/telemetry';
 import { PasswordHasher, PasswordHashingOverloaded } from './password-hasher.js';
 
 const shedCount = async () => (await register.getSingleMetric('password_hash_shed_total')?.get())?.values[0]?.value ?? 0;
 
 describe(PasswordHasher.name, () => {
-  const hasher = new PasswordHasher();
+  const hasher = new PasswordHasher(new Metrics());
 
   it('verifies the password it hashed and rejects any other', async () => {
     const hash = await hasher.hash('correct horse battery staple');
@@ -48,7 +49,7 @@ describe(PasswordHasher.name, () => {
   });
 
   it('sheds a hash beyond its concurrency and queue with 503 overloaded and Retry-After, counted, and still finishes the others', async () => {
-    const small = new PasswordHasher(loadConfig('oauth', { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '1', PASSWORD_HASH_MAX_WAIT_MS: '60000' }));
+    const small = new PasswordHasher(new Metrics(), loadConfig('oauth', { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '1', PASSWORD_HASH_MAX_WAIT_MS: '60000' }));
     const before = await shedCount();
     const [running, waiting, shed] = await Promise.allSettled([
       small.hash('one', '10.0.0.1'),

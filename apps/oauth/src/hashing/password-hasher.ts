@@ -2,8 +2,8 @@ import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { LabError } from '#lab/errors';
-import { sharedMetric } from '#lab/telemetry';
-import { Counter, Gauge } from 'prom-client';
+import { Metrics } from '#lab/telemetry';
+import type { Counter } from 'prom-client';
 import { FairQueue, QueueFull } from './fair-queue.js';
 
 interface ScryptParameters {
@@ -53,17 +53,6 @@ export class PasswordHashingOverloaded extends LabError {
   }
 }
 
-const shedTotal = () =>
-  sharedMetric(
-    'password_hash_shed_total',
-    () => new Counter({ name: 'password_hash_shed_total', help: 'Sign-ins and sign-ups refused with 503 because the password hashing queue was full.' }),
-  );
-const queueDepth = () =>
-  sharedMetric(
-    'password_hash_queue_depth',
-    () => new Gauge({ name: 'password_hash_queue_depth', help: 'Password hashes waiting for a thread (not yet running).' }),
-  );
-
 /**
  * scrypt hashes in the PHC string format (`$scrypt$ln=14,r=8,p=5$<salt>$<hash>`), so a later change
  * of cost still verifies the hashes stored before it. Runs on libuv's thread pool, never the event loop.
@@ -75,10 +64,17 @@ export class PasswordHasher {
   private readonly queue: FairQueue;
   private shedSinceLog = 0;
   private lastShedLog = 0;
+  private readonly shed: Counter;
 
-  constructor(@Optional() @Inject(APP_CONFIG) config?: AppConfig) {
-    const depth = queueDepth();
-    shedTotal();
+  constructor(metrics: Metrics, @Optional() @Inject(APP_CONFIG) config?: AppConfig) {
+    this.shed = metrics.counter({
+      name: 'password_hash_shed_total',
+      help: 'Sign-ins and sign-ups refused with 503 because the password hashing queue was full.',
+    });
+    const depth = metrics.gauge({
+      name: 'password_hash_queue_depth',
+      help: 'Password hashes waiting for a thread (not yet running).',
+    });
     this.queue = new FairQueue(config?.oauth.passwordHashConcurrency ?? 2, config?.oauth.passwordHashQueue ?? 16, {
       maxWaitMs: config?.oauth.passwordHashMaxWaitMs ?? 2000,
       onDepthChange: (queued) => depth.set(queued),
@@ -130,7 +126,7 @@ export class PasswordHasher {
       return await this.queue.run(key, work);
     } catch (error) {
       if (!(error instanceof QueueFull)) throw error;
-      shedTotal().inc();
+      this.shed.inc();
       this.logShed();
       // Roughly when the queue has room again: what waits, divided among the threads, at ~0.25 s a hash.
       throw new PasswordHashingOverloaded(Math.max(1, Math.ceil((this.queue.depth * 0.25) / this.queue.concurrency)));

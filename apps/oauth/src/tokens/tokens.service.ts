@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { PUBLIC_CLIENT_ID } from '#lab/auth';
-import { authFailuresTotal, TOKEN_GRANTS, type TokenGrant, tokensIssuedTotal, withSpan } from '#lab/telemetry';
+import { AuthMetrics, PUBLIC_CLIENT_ID } from '#lab/auth';
+import { Span, TraceService } from 'nestjs-otel';
 import { type ClientCredentials, parseBasicCredentials } from '../clients/client-authentication.js';
 import { ClientsService } from '../clients/clients.service.js';
 import { PasswordHasher } from '../hashing/password-hasher.js';
@@ -11,6 +11,7 @@ import { LoginThrottle, Reservation } from './login-throttle.service.js';
 import { OAuthException } from './oauth.exception.js';
 import { InvalidRefreshToken, RefreshTokensService } from './refresh-tokens.service.js';
 import { grantedScopes } from './scopes.js';
+import { TOKEN_GRANTS, type TokenGrant, TokenMetrics } from './token.metrics.js';
 import { toTokenResponse, type TokenResponse } from './token.response.js';
 import { SERVICE_CLIENTS } from '../clients/client-registry.js';
 
@@ -31,32 +32,34 @@ export class TokensService {
     private readonly refreshTokens: RefreshTokensService,
     private readonly throttle: LoginThrottle,
     private readonly hasher: PasswordHasher,
-  ) {
-    tokensIssuedTotal.init();
-    authFailuresTotal.init();
-  }
+    private readonly metrics: TokenMetrics,
+    private readonly authMetrics: AuthMetrics,
+    private readonly traces: TraceService,
+  ) {}
 
   /**
    * In a `token.issue` span; counts `tokens_issued_total{grant}`, and failed password or client
    * authentications in `auth_failures_total{reason}`.
    */
-  grant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+  @Span('token.issue', (request: TokenRequestDto, _context: TokenRequestContext) => ({
+    attributes: { 'oauth.grant_type': String(request.grant_type) },
+  }))
+  async grant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
     const grantType = String(request.grant_type);
-    return withSpan('token.issue', { 'oauth.grant_type': grantType }, async (span) => {
-      try {
-        const response = await this.issue(request, context);
-        span.setAttribute('oauth.scope', response.scope);
-        if (isGrant(grantType)) tokensIssuedTotal.inc(grantType);
-        return response;
-      } catch (error) {
-        if (error instanceof OAuthException) {
-          if (error.getStatus() === 429) authFailuresTotal.inc('throttled');
-          else if (error.code === 'invalid_grant') authFailuresTotal.inc('invalid_grant');
-          else if (error.code === 'invalid_client') authFailuresTotal.inc('invalid_client');
-        }
-        throw error;
+    try {
+      const response = await this.issue(request, context);
+      this.traces.getSpan()?.setAttribute('oauth.scope', response.scope);
+      if (isGrant(grantType)) this.metrics.issued.inc({ grant: grantType });
+      return response;
+    } catch (error) {
+      if (error instanceof OAuthException) {
+        const failures = this.authMetrics.failures;
+        if (error.getStatus() === 429) failures.inc({ reason: 'throttled' });
+        else if (error.code === 'invalid_grant') failures.inc({ reason: 'invalid_grant' });
+        else if (error.code === 'invalid_client') failures.inc({ reason: 'invalid_client' });
       }
-    });
+      throw error;
+    }
   }
 
   private issue(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {

@@ -1,9 +1,9 @@
 import { ConflictException, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import { Span, TraceService } from 'nestjs-otel';
 import type { MongoRepository } from 'typeorm';
 import { isDuplicateKeyError, objectIdFrom } from '#lab/database';
 import { dependencyUnavailable } from '#lab/http-client';
-import { setSpanAttributes, withSpan } from '#lab/telemetry';
 import { PasswordHasher } from '../hashing/password-hasher.js';
 import { CustomerClient, CustomerServiceUnavailable } from './customer.client.js';
 import type { CreateUserDto } from './dto/create-user.dto.js';
@@ -25,14 +25,16 @@ export class UsersService {
     @InjectRepository(User) private readonly users: MongoRepository<User>,
     private readonly hasher: PasswordHasher,
     private readonly customers: CustomerClient,
+    private readonly traces: TraceService,
   ) {}
 
   /**
    * Signs a user up: the account, then its customer profile. When the profile cannot be created the
    * account is deleted again (503), so a retry starts from scratch.
    */
+  @Span('user.register')
   register(user: CreateUserDto, ip?: string): Promise<User> {
-    return withSpan('user.register', {}, () => this.signUp(user, ip));
+    return this.signUp(user, ip);
   }
 
   private async signUp({ email, password, name }: CreateUserDto, ip: string | undefined): Promise<User> {
@@ -41,7 +43,7 @@ export class UsersService {
     const user = await this.insert({ email, password, name, scopes: USER_SCOPES }, ip);
     if (!user) throw new ConflictException('an account with this email already exists');
     const userId = user._id.toHexString();
-    setSpanAttributes({ 'enduser.id': userId });
+    this.traces.getSpan()?.setAttributes({ 'enduser.id': userId });
     try {
       await this.customers.createProfile({ userId, email, name });
     } catch (error) {

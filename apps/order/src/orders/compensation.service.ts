@@ -1,12 +1,13 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { type OrderCompensationAction, orderCompensationsTotal, withSpan } from '#lab/telemetry';
 import { objectIdFrom } from '#lab/database';
 import { ObjectId } from 'mongodb';
+import { Span, TraceService } from 'nestjs-otel';
 import type { MongoRepository } from 'typeorm';
 import { pushToOutbox } from '../events/outbox.js';
 import { IdempotencyService, type StuckRecord } from './idempotency.service.js';
 import { Order } from './order.entity.js';
+import { type OrderCompensationAction, OrderMetrics } from './order.metrics.js';
 import { toOrderResponse } from './order.response.js';
 import { OrdersService } from './orders.service.js';
 
@@ -39,9 +40,9 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
     @InjectRepository(Order) private readonly orders: MongoRepository<Order>,
     private readonly ordersService: OrdersService,
     private readonly idempotency: IdempotencyService,
-  ) {
-    orderCompensationsTotal.init();
-  }
+    private readonly metrics: OrderMetrics,
+    private readonly traces: TraceService,
+  ) {}
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
@@ -59,7 +60,7 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
     this.running = true;
     const done = (action: OrderCompensationAction) => {
       report[action]++;
-      orderCompensationsTotal.inc(action);
+      this.metrics.compensations.inc({ action });
     };
     try {
       const cutoff = new Date(now.getTime() - ABANDONED_AFTER_MS);
@@ -95,19 +96,20 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
   }
 
   /** One compensating step on one order, in an `order.compensate` span; false when it has to wait for a later pass. */
-  private step(id: ObjectId, action: OrderCompensationAction, run: () => Promise<boolean>): Promise<boolean> {
-    const orderId = id.toHexString();
-    return withSpan('order.compensate', { 'order.id': orderId, 'order.compensation.action': action }, async (span) => {
-      try {
-        const finished = await run();
-        span.setAttribute('order.compensation.finished', finished);
-        return finished;
-      } catch (error) {
-        span.setAttribute('order.compensation.finished', false);
-        this.logger.warn(`${action} of order ${orderId} failed, will retry: ${error instanceof Error ? error.message : String(error)}`);
-        return false;
-      }
-    });
+  @Span('order.compensate', (id: ObjectId, action: OrderCompensationAction, _run: () => Promise<boolean>) => ({
+    attributes: { 'order.id': id.toHexString(), 'order.compensation.action': action },
+  }))
+  private async step(id: ObjectId, action: OrderCompensationAction, run: () => Promise<boolean>): Promise<boolean> {
+    const span = this.traces.getSpan();
+    try {
+      const finished = await run();
+      span?.setAttribute('order.compensation.finished', finished);
+      return finished;
+    } catch (error) {
+      span?.setAttribute('order.compensation.finished', false);
+      this.logger.warn(`${action} of order ${id.toHexString()} failed, will retry: ${error instanceof Error ? error.message : String(error)}`);
+      return false;
+    }
   }
 
   /**

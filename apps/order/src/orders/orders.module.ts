@@ -7,6 +7,7 @@ import { CompensationService } from './compensation.service.js';
 import { IdempotencyRecord } from './idempotency-record.entity.js';
 import { IdempotencyService } from './idempotency.service.js';
 import { Order } from './order.entity.js';
+import { OrderMetrics } from './order.metrics.js';
 import { OrdersController } from './orders.controller.js';
 import { OrdersService } from './orders.service.js';
 import { StockClient } from './stock.client.js';
@@ -17,6 +18,7 @@ import { ServiceTokenProvider } from './service-token.provider.js';
   controllers: [OrdersController],
   providers: [
     OrdersService,
+    OrderMetrics,
     IdempotencyService,
     StockClient,
     CompensationService,

@@ -4,12 +4,13 @@ import { hasScope, type Principal, Scope } from '#lab/auth';
 import { objectIdFrom, type PageQueryDto, pageWindow } from '#lab/database';
 import { type ErrorCode, errorCode, LabError } from '#lab/errors';
 import { dependencyUnavailable, ServiceClient, UpstreamUnavailableError } from '#lab/http-client';
-import { type OrderOutcome, orderCancellationsTotal, ordersTotal, setSpanAttributes, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
+import { Span, TraceService } from 'nestjs-otel';
 import type { MongoRepository } from 'typeorm';
 import type { OrderLineDto } from './dto/create-order.dto.js';
 import { type Attempt, IdempotencyService, type Outcome } from './idempotency.service.js';
 import { Order, type OrderLine } from './order.entity.js';
+import { OrderMetrics, type OrderOutcome } from './order.metrics.js';
 import { type OrderResponse, toOrderResponse } from './order.response.js';
 import { pushToOutbox } from '../events/outbox.js';
 import { StockClient } from './stock.client.js';
@@ -33,36 +34,35 @@ export class OrdersService {
     private readonly idempotency: IdempotencyService,
     private readonly stock: StockClient,
     private readonly http: ServiceClient,
-  ) {
-    ordersTotal.init();
-    orderCancellationsTotal.init();
-  }
+    private readonly metrics: OrderMetrics,
+    private readonly traces: TraceService,
+  ) {}
 
   /** In an `order.create` span; every placement counts once in `orders_total{outcome}`. */
-  create(user: Principal, authorization: string, key: string, lines: OrderLineDto[]): Promise<Outcome<OrderResponse>> {
-    const attributes = { 'order.line_count': lines.length, 'enduser.id': user.subject };
-    return withSpan('order.create', attributes, async () => {
-      let ran: boolean | undefined;
-      try {
-        const request = lines.map(({ productId, quantity }) => ({ productId, quantity }));
-        if (new Set(request.map((line) => line.productId)).size !== request.length) {
-          throw new LabError('duplicate_product', 'list each product once per order');
-        }
-        ran = false;
-        const outcome = await this.idempotency.run(user.subject, key, request, (attempt) => {
-          ran = true;
-          return this.place(user, authorization, request, attempt);
-        });
-        setSpanAttributes({ 'order.id': outcome.body.id, 'order.replayed': !ran });
-        ordersTotal.inc(ran ? 'confirmed' : 'replayed');
-        return outcome;
-      } catch (error) {
-        const outcome = outcomeOf(error);
-        // A replayed failure (the first attempt's 409, say) is a replay, not a second failure.
-        ordersTotal.inc(ran === false && outcome !== 'idempotency_conflict' ? 'replayed' : outcome);
-        throw error;
+  @Span('order.create', (user: Principal, _authorization: string, _key: string, lines: OrderLineDto[]) => ({
+    attributes: { 'order.line_count': lines.length, 'enduser.id': user.subject },
+  }))
+  async create(user: Principal, authorization: string, key: string, lines: OrderLineDto[]): Promise<Outcome<OrderResponse>> {
+    let ran: boolean | undefined;
+    try {
+      const request = lines.map(({ productId, quantity }) => ({ productId, quantity }));
+      if (new Set(request.map((line) => line.productId)).size !== request.length) {
+        throw new LabError('duplicate_product', 'list each product once per order');
       }
-    });
+      ran = false;
+      const outcome = await this.idempotency.run(user.subject, key, request, (attempt) => {
+        ran = true;
+        return this.place(user, authorization, request, attempt);
+      });
+      this.traces.getSpan()?.setAttributes({ 'order.id': outcome.body.id, 'order.replayed': !ran });
+      this.metrics.orders.inc({ outcome: ran ? 'confirmed' : 'replayed' });
+      return outcome;
+    } catch (error) {
+      const outcome = outcomeOf(error);
+      // A replayed failure (the first attempt's 409, say) is a replay, not a second failure.
+      this.metrics.orders.inc({ outcome: ran === false && outcome !== 'idempotency_conflict' ? 'replayed' : outcome });
+      throw error;
+    }
   }
 
   private async place(user: Principal, authorization: string, lines: OrderLine[], attempt: Attempt): Promise<Outcome<OrderResponse>> {
@@ -73,7 +73,7 @@ export class OrdersService {
     await this.orders.insertOne({ _id: attempt.orderId, ...fields });
     const order = this.orders.create({ _id: attempt.orderId, ...fields });
     const orderId = order._id.toHexString();
-    setSpanAttributes({ 'order.id': orderId });
+    this.traces.getSpan()?.setAttributes({ 'order.id': orderId });
     if (!(await attempt.orderCreated())) {
       // The compensation sweep freed this key while the request was stuck before here; a retry may be running.
       await this.reject(order, 'abandoned', false);
@@ -182,37 +182,37 @@ export class OrdersService {
    * order changes nothing; a CANCELLING one is finished by this call. In an `order.cancel` span;
    * counted in `order_cancellations_total{result}`.
    */
-  cancel(user: Principal, id: string): Promise<Order> {
-    return withSpan('order.cancel', { 'order.id': id, 'enduser.id': user.subject }, async (span) => {
-      const order = await this.findVisible(user, id);
-      span.setAttribute('order.status_before', order.status);
-      if (order.status === 'CANCELLED') {
-        orderCancellationsTotal.inc('already_cancelled');
-        return order;
-      }
-      const cancelling = order.status === 'CONFIRMED' ? await this.markCancelling(order) : order;
-      if (cancelling.status === 'CANCELLED') {
-        orderCancellationsTotal.inc('already_cancelled');
-        return cancelling;
-      }
-      if (cancelling.status !== 'CANCELLING') {
-        orderCancellationsTotal.inc('not_cancellable');
-        throw new LabError('not_cancellable', `a ${cancelling.status.toLowerCase()} order cannot be cancelled`);
-      }
-      try {
-        const cancelled = await this.completeCancel(cancelling._id);
-        orderCancellationsTotal.inc('cancelled');
-        return cancelled;
-      } catch (error) {
-        orderCancellationsTotal.inc('deferred');
-        span.setAttribute('order.cancel_deferred', true);
-        this.logger.warn(`cancel of order ${id} deferred (CANCELLING): release failed: ${error instanceof Error ? error.message : String(error)}`);
-        throw dependencyUnavailable(
-          'the product service is unavailable: the order is CANCELLING, and its stock is released and the order CANCELLED as soon as it answers (retrying the cancel is harmless)',
-          error,
-        );
-      }
-    });
+  @Span('order.cancel', (user: Principal, id: string) => ({ attributes: { 'order.id': id, 'enduser.id': user.subject } }))
+  async cancel(user: Principal, id: string): Promise<Order> {
+    const span = this.traces.getSpan();
+    const order = await this.findVisible(user, id);
+    span?.setAttribute('order.status_before', order.status);
+    if (order.status === 'CANCELLED') {
+      this.metrics.cancellations.inc({ result: 'already_cancelled' });
+      return order;
+    }
+    const cancelling = order.status === 'CONFIRMED' ? await this.markCancelling(order) : order;
+    if (cancelling.status === 'CANCELLED') {
+      this.metrics.cancellations.inc({ result: 'already_cancelled' });
+      return cancelling;
+    }
+    if (cancelling.status !== 'CANCELLING') {
+      this.metrics.cancellations.inc({ result: 'not_cancellable' });
+      throw new LabError('not_cancellable', `a ${cancelling.status.toLowerCase()} order cannot be cancelled`);
+    }
+    try {
+      const cancelled = await this.completeCancel(cancelling._id);
+      this.metrics.cancellations.inc({ result: 'cancelled' });
+      return cancelled;
+    } catch (error) {
+      this.metrics.cancellations.inc({ result: 'deferred' });
+      span?.setAttribute('order.cancel_deferred', true);
+      this.logger.warn(`cancel of order ${id} deferred (CANCELLING): release failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw dependencyUnavailable(
+        'the product service is unavailable: the order is CANCELLING, and its stock is released and the order CANCELLED as soon as it answers (retrying the cancel is harmless)',
+        error,
+      );
+    }
   }
 
   /** CONFIRMED → CANCELLING; answers the order as it is after (another request may have moved it first). */
@@ -260,7 +260,7 @@ const OUTCOME_OF_CODE: Readonly<Partial<Record<ErrorCode, OrderOutcome>>> = {
   idempotency_key_reused: 'idempotency_conflict',
 };
 
-/** The `orders_total` outcome of a failed placement, from the problem code it answers with. */
+/** The `orders_total` outcome of a failed placement, from the code it answers with. */
 export function outcomeOf(error: unknown): OrderOutcome {
   const code = errorCode(error);
   return (code && OUTCOME_OF_CODE[code]) || 'failed';

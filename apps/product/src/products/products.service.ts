@@ -2,13 +2,14 @@ import { BadRequestException, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { objectIdFrom, pageWindow } from '#lab/database';
 import { LabError } from '#lab/errors';
-import { stockAdjustmentsTotal, withSpan } from '#lab/telemetry';
 import { ObjectId } from 'mongodb';
+import { Span, TraceService } from 'nestjs-otel';
 import type { MongoRepository } from 'typeorm';
 import { type CreateProductDto, MAX_STOCK } from './dto/create-product.dto.js';
 import type { ProductQueryDto } from './dto/product-query.dto.js';
 import type { UpdateProductDto } from './dto/update-product.dto.js';
 import { toCents } from './money.js';
+import { ProductMetrics } from './product.metrics.js';
 import { Product } from './product.entity.js';
 
 /** The text as a regular expression that matches only itself. */
@@ -23,9 +24,11 @@ export const productNotFound = (id: string) =>
 export class ProductsService {
   private readonly logger = new Logger(ProductsService.name);
 
-  constructor(@InjectRepository(Product) private readonly products: MongoRepository<Product>) {
-    stockAdjustmentsTotal.init();
-  }
+  constructor(
+    @InjectRepository(Product) private readonly products: MongoRepository<Product>,
+    private readonly metrics: ProductMetrics,
+    private readonly traces: TraceService,
+  ) {}
 
   async list(query: ProductQueryDto): Promise<{ items: Product[]; total: number }> {
     // Only strings reach the filter, and as an escaped pattern: never an operator from the request.
@@ -92,34 +95,36 @@ export class ProductsService {
   }
 
   /** In a `stock.adjust` span; counted in `stock_adjustments_total{result}`. */
-  private adjust(_id: ObjectId, id: string, set: Partial<Product>, delta: number): Promise<Product> {
-    return withSpan('stock.adjust', { 'product.id': id, 'stock.delta': delta }, async (span) => {
-      const updated = await this.products.findOneAndUpdate(
-        { _id, stock: delta < 0 ? { $gte: -delta } : { $lte: MAX_STOCK - delta } },
-        { $set: { ...set, updatedAt: new Date() }, $inc: { stock: delta } },
-        { returnDocument: 'after' },
+  @Span('stock.adjust', (_id: ObjectId, id: string, _set: Partial<Product>, delta: number) => ({
+    attributes: { 'product.id': id, 'stock.delta': delta },
+  }))
+  private async adjust(_id: ObjectId, id: string, set: Partial<Product>, delta: number): Promise<Product> {
+    const span = this.traces.getSpan();
+    const updated = await this.products.findOneAndUpdate(
+      { _id, stock: delta < 0 ? { $gte: -delta } : { $lte: MAX_STOCK - delta } },
+      { $set: { ...set, updatedAt: new Date() }, $inc: { stock: delta } },
+      { returnDocument: 'after' },
+    );
+    if (!updated) {
+      const current = await this.products.findOneBy({ _id });
+      if (!current) throw productNotFound(id);
+      this.metrics.adjustments.inc({ result: 'out_of_range' });
+      span?.setAttribute('stock.available', current.stock);
+      this.logger.warn(`stock adjustment of product ${id} by ${delta} refused: ${current.stock} in stock`);
+      throw new LabError(
+        'stock_out_of_range',
+        `product ${id} has ${current.stock} in stock: a change of ${delta} would take it ${delta < 0 ? 'below 0' : `above ${MAX_STOCK}`}; nothing was changed`,
+        { details: { productId: id, available: current.stock } },
       );
-      if (!updated) {
-        const current = await this.products.findOneBy({ _id });
-        if (!current) throw productNotFound(id);
-        stockAdjustmentsTotal.inc('out_of_range');
-        span.setAttribute('stock.available', current.stock);
-        this.logger.warn(`stock adjustment of product ${id} by ${delta} refused: ${current.stock} in stock`);
-        throw new LabError(
-          'stock_out_of_range',
-          `product ${id} has ${current.stock} in stock: a change of ${delta} would take it ${delta < 0 ? 'below 0' : `above ${MAX_STOCK}`}; nothing was changed`,
-          { details: { productId: id, available: current.stock } },
-        );
-      }
-      const product = this.products.create(updated as Product);
-      stockAdjustmentsTotal.inc('adjusted');
-      span.setAttribute('stock.after', product.stock);
-      const fields = Object.keys(set);
-      this.logger.log(
-        `product ${id} stock adjusted by ${delta} to ${product.stock}${fields.length > 0 ? ` (also ${fields.join(', ')})` : ''}`,
-      );
-      return product;
-    });
+    }
+    const product = this.products.create(updated as Product);
+    this.metrics.adjustments.inc({ result: 'adjusted' });
+    span?.setAttribute('stock.after', product.stock);
+    const fields = Object.keys(set);
+    this.logger.log(
+      `product ${id} stock adjusted by ${delta} to ${product.stock}${fields.length > 0 ? ` (also ${fields.join(', ')})` : ''}`,
+    );
+    return product;
   }
 
   async remove(id: string): Promise<void> {

@@ -5,10 +5,11 @@ import { Product } from '../products/product.entity.js';
 import { StockController } from './stock.controller.js';
 import { StockReservation } from './stock-reservation.entity.js';
 import { StockService } from './stock.service.js';
+import { StockMetrics } from './stock.metrics.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Product, StockReservation]), AuthModule],
   controllers: [StockController],
-  providers: [StockService],
+  providers: [StockService, StockMetrics],
 })
 export class StockModule {}

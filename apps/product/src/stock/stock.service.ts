@@ -3,10 +3,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { isDuplicateKeyError } from '#lab/database';
 import { errorCode, LabError } from '#lab/errors';
-import { type StockReservationResult, stockReservationsTotal, withSpan } from '#lab/telemetry';
 import { type Document, ObjectId, type UpdateFilter } from 'mongodb';
+import { Span, TraceService } from 'nestjs-otel';
 import type { MongoRepository } from 'typeorm';
 import { Product } from '../products/product.entity.js';
+import { StockMetrics, type StockReservationResult } from './stock.metrics.js';
 import {
   type RequestedLine,
   type ReservationFailure,
@@ -54,24 +55,24 @@ export class StockService {
   constructor(
     @InjectRepository(Product) private readonly products: MongoRepository<Product>,
     @InjectRepository(StockReservation) private readonly reservations: MongoRepository<StockReservation>,
-  ) {
-    stockReservationsTotal.init();
-  }
+    private readonly metrics: StockMetrics,
+    private readonly traces: TraceService,
+  ) {}
 
   /** In a `stock.reserve` span; counted in `stock_reservations_total{result}`. */
-  reserve(orderId: string, requested: readonly RequestedLine[]): Promise<ReserveOutcome> {
-    const attributes = { 'order.id': orderId, 'order.line_count': requested.length };
-    return withSpan('stock.reserve', attributes, async (span) => {
-      try {
-        const outcome = await this.reserveLines(orderId, requested);
-        span.setAttribute('stock.replayed', outcome.replayed);
-        stockReservationsTotal.inc(outcome.replayed ? 'replayed' : 'reserved');
-        return outcome;
-      } catch (error) {
-        stockReservationsTotal.inc(resultOf(error));
-        throw error;
-      }
-    });
+  @Span('stock.reserve', (orderId: string, requested: readonly RequestedLine[]) => ({
+    attributes: { 'order.id': orderId, 'order.line_count': requested.length },
+  }))
+  async reserve(orderId: string, requested: readonly RequestedLine[]): Promise<ReserveOutcome> {
+    try {
+      const outcome = await this.reserveLines(orderId, requested);
+      this.traces.getSpan()?.setAttribute('stock.replayed', outcome.replayed);
+      this.metrics.reservations.inc({ result: outcome.replayed ? 'replayed' : 'reserved' });
+      return outcome;
+    } catch (error) {
+      this.metrics.reservations.inc({ result: resultOf(error) });
+      throw error;
+    }
   }
 
   private async reserveLines(orderId: string, requested: readonly RequestedLine[]): Promise<ReserveOutcome> {
@@ -108,11 +109,10 @@ export class StockService {
    * leaves it RELEASED. With no reservation yet, a RELEASED tombstone makes a late reservation fail.
    * In a `stock.release` span; counted as `stock_reservations_total{result="released"}`.
    */
-  release(orderId: string): Promise<void> {
-    return withSpan('stock.release', { 'order.id': orderId }, async () => {
-      await this.releaseOnce(orderId);
-      stockReservationsTotal.inc('released');
-    });
+  @Span('stock.release', (orderId: string) => ({ attributes: { 'order.id': orderId } }))
+  async release(orderId: string): Promise<void> {
+    await this.releaseOnce(orderId);
+    this.metrics.reservations.inc({ result: 'released' });
   }
 
   private async releaseOnce(orderId: string): Promise<void> {
@@ -356,7 +356,7 @@ export class StockService {
   }
 }
 
-/** The `stock_reservations_total` result of a failed reservation, from its problem code. */
+/** The `stock_reservations_total` result of a failed reservation, from its code. */
 function resultOf(error: unknown): StockReservationResult {
   const code = errorCode(error);
   return code === 'out_of_stock' || code === 'unknown_product' ? code : 'rejected';
