@@ -8,13 +8,13 @@ export class ProblemResponse {
   @ApiProperty({ example: 'about:blank' })
   type!: string;
 
-  @ApiProperty({ example: 'Conflict', description: 'The HTTP status text.' })
+  @ApiProperty({ description: 'The HTTP status text.' })
   title!: string;
 
-  @ApiProperty({ example: 409 })
+  @ApiProperty({ type: 'integer', description: 'The HTTP status.' })
   status!: number;
 
-  @ApiPropertyOptional({ example: 'product 65f0… has 2 in stock, 3 asked' })
+  @ApiPropertyOptional({ description: 'What went wrong, for a person.' })
   detail?: string;
 
   @ApiProperty({ example: '/orders', description: 'The path of the request, without its query.' })
@@ -27,7 +27,6 @@ export class ProblemResponse {
   trace_id?: string;
 
   @ApiPropertyOptional({
-    example: 'out_of_stock',
     description: 'A stable, machine-readable error code (`out_of_stock`, `rate_limited`, `circuit_open`, …).',
   })
   code?: string;
