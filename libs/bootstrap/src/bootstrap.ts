@@ -43,7 +43,13 @@ export async function createService(
     abortOnError: false,
     bufferLogs: true,
   });
-  app.useLogger(app.get(LabLogger));
+  let logger: LabLogger;
+  try {
+    logger = app.get(LabLogger);
+  } catch (error) {
+    throw new Error(`${module.name} must import ObservabilityModule.forRoot() (logs, traces, /metrics, /admin/faults)`, { cause: error });
+  }
+  app.useLogger(logger);
   ObservabilityModule.setup(app);
   const fastify = app.getHttpAdapter().getInstance();
   await app.register(helmet, { contentSecurityPolicy: false });
