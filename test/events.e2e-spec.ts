@@ -166,6 +166,13 @@ describe.skipIf(!rabbitMqInstalled())('order events over RabbitMQ (a real broker
     await eventually(() => consumed('unknown', 'dead_lettered'), (n) => n === unreadable + 1);
     expect(await eventually(() => queueDepth(CUSTOMER_ORDER_EVENTS_DLQ), (n) => n === dlq + 1)).toBe(dlq + 1);
     expect(await consumed('unknown', 'retried')).toBe(0);
+    // What the OrderEventsDeadLettered alert reads: the broker's own per-queue metric (rabbitmq_prometheus).
+    const brokerDlqDepth = async () => {
+      const text = await (await fetch(`${broker.prometheusUrl}/metrics/detailed?family=queue_coarse_metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('rabbitmq_detailed_queue_messages{') && l.includes(`queue="${CUSTOMER_ORDER_EVENTS_DLQ}"`));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    expect(await eventually(brokerDlqDepth, (n) => n === dlq + 1)).toBe(dlq + 1);
 
     // A valid event for a user without a profile: retried EVENTS_MAX_RETRIES (2) times, then dead-lettered.
     const retried = await consumed('order.confirmed', 'retried');
