@@ -1,17 +1,16 @@
 import 'reflect-metadata';
-import { HttpException, Injectable } from '@nestjs/common';
+import { HttpException, Inject, Injectable } from '@nestjs/common';
 import { PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { type Attributes, context, createContextKey, type Span, trace } from '@opentelemetry/api';
+import { type Attributes, context, createContextKey, type Span, type Tracer, trace } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import { isObservable, Observable } from 'rxjs';
-import { recordError, TRACER_NAME } from './spans.js';
+import { LAB_TRACER, recordError } from './spans.js';
 
 /** The route template of the request being served, put in the context by the server span's hook. */
 export const ROUTE_KEY = createContextKey('observability-lab http.route');
 
 const WRAPPED = Symbol('observability-lab.handler-span');
-const tracer = trace.getTracer(TRACER_NAME);
 
 type Handler = ((...args: unknown[]) => unknown) & { [WRAPPED]?: true };
 
@@ -33,7 +32,7 @@ function fail(span: Span, error: unknown): void {
  * parent of what the handler calls. An exception is recorded on it; the status is ERROR only for a 5xx
  * answer, as OpenTelemetry's HTTP conventions say for servers (a 404 or 409 is the client's problem).
  */
-export function withHandlerSpan(controller: string, method: string, handler: Handler): Handler {
+export function withHandlerSpan(tracer: Tracer, controller: string, method: string, handler: Handler): Handler {
   const name = `${controller}.${method}`;
   const traced: Handler = function (this: unknown, ...args: unknown[]): unknown {
     const parent = context.active();
@@ -107,6 +106,7 @@ export class HandlerSpans {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
+    @Inject(LAB_TRACER) private readonly tracer: Tracer,
   ) {}
 
   wrapControllers(): void {
@@ -117,7 +117,7 @@ export class HandlerSpans {
         const handler = prototype[method];
         if (typeof handler !== 'function' || (handler as Handler)[WRAPPED]) continue;
         if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
-        prototype[method] = withHandlerSpan(metatype.name, method, handler as Handler);
+        prototype[method] = withHandlerSpan(this.tracer, metatype.name, method, handler as Handler);
       }
     }
   }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   type Attributes,
   context,
@@ -7,6 +7,7 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
+  type Tracer,
   trace,
 } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
@@ -23,7 +24,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { ROUTE_KEY } from './handler-spans.js';
 import { Metrics } from './metrics.js';
-import { exemplarOf, TRACER_NAME } from './spans.js';
+import { exemplarOf, LAB_TRACER } from './spans.js';
 
 export const HTTP_SERVER_DURATION = 'http_server_request_duration_seconds';
 
@@ -48,8 +49,6 @@ interface InFlight {
   finished: boolean;
 }
 
-const tracer = trace.getTracer(TRACER_NAME);
-
 /**
  * The HTTP server side of a service, in Fastify hooks: a SERVER span per request (`GET /orders/:id`,
  * continuing the caller's `traceparent`, OpenTelemetry's HTTP attributes, ERROR on 5xx), and
@@ -68,7 +67,10 @@ export class HttpServerTelemetry {
   private readonly inFlight = new WeakMap<FastifyRequest, InFlight>();
   private readonly installedOn = new WeakSet<FastifyInstance>();
 
-  constructor(metrics: Metrics) {
+  constructor(
+    metrics: Metrics,
+    @Inject(LAB_TRACER) private readonly tracer: Tracer,
+  ) {
     this.duration = metrics.durationHistogram({
       name: HTTP_SERVER_DURATION,
       help: 'Duration of HTTP requests served, by route template.',
@@ -98,7 +100,7 @@ export class HttpServerTelemetry {
     const started = performance.now();
     const route = request.routeOptions.url;
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
-    const span = tracer.startSpan(
+    const span = this.tracer.startSpan(
       route ? `${request.method} ${route}` : request.method,
       { kind: SpanKind.SERVER },
       parent,

@@ -12,6 +12,9 @@ import {
  */
 export const TRACER_NAME = 'observability-lab';
 
+/** Injection token of the tracer of the handler and server spans (`TRACER_NAME` on the preloaded SDK). */
+export const LAB_TRACER = Symbol('LAB_TRACER');
+
 /** Trace and span id of the active span, for logs and error responses; undefined outside a trace. */
 export function currentTraceContext(): { traceId: string; spanId: string } | undefined {
   const spanContext = trace.getActiveSpan()?.spanContext();

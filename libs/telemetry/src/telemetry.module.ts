@@ -1,6 +1,7 @@
 import { Inject, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DiscoveryModule } from '@nestjs/core';
+import { trace } from '@opentelemetry/api';
 import { OpenTelemetryModule } from 'nestjs-otel';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { HandlerSpans } from './handler-spans.js';
@@ -9,6 +10,7 @@ import { HttpServerTelemetry } from './http-server-telemetry.js';
 import { MetricsController } from './metrics.controller.js';
 import { Metrics } from './metrics.js';
 import { useProcessMetrics } from './prometheus.js';
+import { LAB_TRACER, TRACER_NAME } from './spans.js';
 
 /**
  * Traces and metrics of a service: `GET /metrics` (Prometheus text or OpenMetrics), the injected
@@ -23,7 +25,13 @@ import { useProcessMetrics } from './prometheus.js';
   // off: `/metrics` is prom-client's, which carries exemplars (the OpenTelemetry Prometheus exporter has none).
   imports: [DiscoveryModule, OpenTelemetryModule.forRoot()],
   controllers: [MetricsController],
-  providers: [Metrics, HandlerSpans, HttpServerTelemetry, HttpClientMetrics],
+  providers: [
+    Metrics,
+    { provide: LAB_TRACER, useFactory: () => trace.getTracer(TRACER_NAME) },
+    HandlerSpans,
+    HttpServerTelemetry,
+    HttpClientMetrics,
+  ],
   exports: [OpenTelemetryModule, Metrics, HandlerSpans, HttpServerTelemetry],
 })
 export class TelemetryModule {
