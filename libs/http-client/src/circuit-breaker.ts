@@ -1,5 +1,4 @@
 import type { Logger } from '@nestjs/common';
-import { trace } from '@opentelemetry/api';
 import {
   BrokenCircuitError,
   type CircuitBreakerPolicy,
@@ -9,6 +8,7 @@ import {
   IsolatedCircuitError,
   SamplingBreaker,
 } from 'cockatiel';
+import { TraceService } from 'nestjs-otel';
 import type { AppConfig, ServiceName } from '#lab/config';
 import { UpstreamUnavailableError } from './errors.js';
 import type { BreakerStateName, BreakerStateSource } from './resilience-metrics.js';
@@ -57,6 +57,7 @@ export class UpstreamBreaker implements BreakerStateSource {
     options: AppConfig['breaker'],
     private readonly logger: Logger,
     private readonly onReject: () => void,
+    private readonly traces: TraceService = new TraceService(),
   ) {
     this.halfOpenAfterMs = options.halfOpenAfterMs;
     this.policy = circuitBreaker(handleWhen(isUpstreamFailure).orWhenResult(isFailedAnswer), {
@@ -79,7 +80,7 @@ export class UpstreamBreaker implements BreakerStateSource {
       this.logger.warn(
         `circuit breaker for ${upstream} opened (${cause}): calls fail fast for ${this.halfOpenAfterMs} ms, then one trial call`,
       );
-      trace.getActiveSpan()?.addEvent('circuit_breaker.open', {
+      this.traces.getSpan()?.addEvent('circuit_breaker.open', {
         'peer.service': upstream,
         'circuit_breaker.half_open_after_ms': this.halfOpenAfterMs,
       });
@@ -130,8 +131,8 @@ export class UpstreamBreaker implements BreakerStateSource {
   private rejection(): UpstreamUnavailableError {
     this.onReject();
     const retryAfter = this.retryAfterSeconds();
-    trace
-      .getActiveSpan()
+    this.traces
+      .getSpan()
       ?.addEvent('circuit_breaker.rejected', { 'peer.service': this.upstream, retry_after_s: retryAfter });
     return new UpstreamUnavailableError(this.upstream, 'circuit_open', 'CIRCUIT_OPEN', retryAfter);
   }

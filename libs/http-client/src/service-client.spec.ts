@@ -39,6 +39,7 @@ function client(env: Record<string, string> = {}) {
     }),
     new FaultInjection(faults, new TraceService(), new Metrics()),
     new Metrics(),
+    new TraceService(),
   );
   clients.push(created);
   return created;

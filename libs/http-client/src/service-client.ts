@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { trace } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
 import { FaultInjection } from '#lab/faults';
 import { currentRequestContext } from '#lab/logging';
 import { Metrics } from '#lab/telemetry';
+import { TraceService } from 'nestjs-otel';
 import { Agent, type Dispatcher, request } from 'undici';
 import { fullJitterDelay } from './backoff.js';
 import { isDeliberateRefusal, UpstreamBreaker } from './circuit-breaker.js';
@@ -110,6 +110,7 @@ export class ServiceClient implements OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly faults: FaultInjection,
     metrics: Metrics,
+    private readonly traces: TraceService,
   ) {
     // Every upstream of the configuration has its series at 0 from the start, called yet or not.
     const peers = (Object.keys(config.urls) as ServiceName[]).filter((peer) => peer !== config.service);
@@ -203,8 +204,8 @@ export class ServiceClient implements OnModuleDestroy {
       }
       if (!upstream.budget.tryRetry()) {
         this.counters.refused.inc({ peer_service: service });
-        trace
-          .getActiveSpan()
+        this.traces
+          .getSpan()
           ?.addEvent('http.retry_refused', { 'peer.service': service, 'http.retry.reason': reason });
         if (failure) throw failure;
         return response as RawResponse;
@@ -212,7 +213,7 @@ export class ServiceClient implements OnModuleDestroy {
       // The failed answer is not passed on: read it off the connection so it can be reused.
       if (response) await response.body.dump().catch(() => undefined);
       this.counters.retries.inc({ peer_service: service, reason });
-      trace.getActiveSpan()?.addEvent('http.retry', {
+      this.traces.getSpan()?.addEvent('http.retry', {
         'peer.service': service,
         'http.retry.attempt': retry + 1,
         'http.retry.reason': reason,
@@ -270,8 +271,12 @@ export class ServiceClient implements OnModuleDestroy {
 
   private upstream(service: ServiceName): Upstream {
     const { config } = this;
-    const breaker = new UpstreamBreaker(service, config.breaker, this.logger, () =>
-      this.counters.rejected.inc({ upstream: service }),
+    const breaker = new UpstreamBreaker(
+      service,
+      config.breaker,
+      this.logger,
+      () => this.counters.rejected.inc({ upstream: service }),
+      this.traces,
     );
     const upstream: Upstream = {
       breaker,

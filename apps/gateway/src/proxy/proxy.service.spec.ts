@@ -136,6 +136,7 @@ describe(ProxyService.name, () => {
       loadConfig('gateway', { PRODUCT_URL: productUrl, RETRY_MAX: '0', ...env }),
       new FaultInjection(new FaultState(), new TraceService(), new Metrics()),
       new Metrics(),
+      new TraceService(),
     );
     clients.push(client);
     const proxy = new ProxyService(client, new Metrics());
