@@ -7,7 +7,8 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { LabLogger } from '#lab/logging';
-import { Counter, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { Metrics } from '#lab/telemetry';
 import {
   InvalidNotificationError,
   parseNotification,
@@ -55,20 +56,20 @@ export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
 
   const registry = new Registry();
   registry.setDefaultLabels({ service: 'alert-webhook' });
-  const refused = new Counter({
+  // Its own registry per webhook (no Nest application here): the metrics of this server only.
+  const metrics = new Metrics(registry);
+  const refused = metrics.counter({
     name: 'alert_webhook_requests_refused_total',
     help: 'POSTs to /alerts refused, by reason (unauthorized: no or a wrong bearer token).',
     labelNames: ['reason'],
-    registers: [registry],
+    known: { reason: REFUSAL_REASONS },
   });
-  for (const reason of REFUSAL_REASONS) refused.inc({ reason }, 0);
-  const logged = new Counter({
+  const logged = metrics.counter({
     name: 'alert_webhook_alerts_logged_total',
     help: 'Alerts written to the log, by status.',
     labelNames: ['status'],
-    registers: [registry],
+    known: { status: ['firing', 'resolved'] },
   });
-  for (const status of ['firing', 'resolved']) logged.inc({ status }, 0);
   let unauthorizedSinceLog = 0;
   let lastUnauthorizedLog = 0;
   const refuse = (reason: RefusalReason) => refused.inc({ reason });

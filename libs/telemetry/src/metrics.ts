@@ -1,6 +1,9 @@
-import { Injectable } from '@nestjs/common';
-import { Counter, Gauge, Histogram, register } from 'prom-client';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Counter, Gauge, Histogram, type Registry, register } from 'prom-client';
 import { DURATION_BUCKETS } from './prometheus.js';
+
+/** Injection token of another registry than prom-client's default one (see {@link Metrics}). */
+export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
 
 /** Label sets a metric has from the start, at 0: every combination of the values given per label. */
 export type KnownLabels<L extends string> = { readonly [K in L]?: readonly string[] };
@@ -31,8 +34,15 @@ export interface GaugeSpec<L extends string> extends MetricSpec<L> {
  */
 @Injectable()
 export class Metrics {
+  /**
+   * `registry`: where the metrics live; prom-client's default registry (what `GET /metrics` serves)
+   * unless a process outside Nest serves its own (the alert-webhook).
+   */
+  constructor(@Optional() @Inject(METRICS_REGISTRY) private readonly registry: Registry = register) {}
+
   counter<L extends string = never>(spec: MetricSpec<L>): Counter<L> {
-    const counter = existing<Counter<L>>(spec.name) ?? new Counter<L>(options(spec));
+    const counter =
+      this.existing<Counter<L>>(spec.name) ?? new Counter<L>({ ...options(spec), registers: [this.registry] });
     for (const labels of combinations(spec.known)) counter.inc(labels, 0);
     return counter;
   }
@@ -40,9 +50,10 @@ export class Metrics {
   gauge<L extends string = never>(spec: GaugeSpec<L>): Gauge<L> {
     const { collect } = spec;
     const gauge =
-      existing<Gauge<L>>(spec.name) ??
+      this.existing<Gauge<L>>(spec.name) ??
       new Gauge<L>({
         ...options(spec),
+        registers: [this.registry],
         ...(collect && {
           collect(this: Gauge<L>) {
             collect(this);
@@ -60,7 +71,7 @@ export class Metrics {
    * added after. Text scrapes leave the exemplars out; OpenMetrics ones include them.
    */
   durationHistogram<L extends string>(spec: MetricSpec<L> & { readonly buckets?: readonly number[] }): Histogram<L> {
-    const found = existing<Histogram<L>>(spec.name);
+    const found = this.existing<Histogram<L>>(spec.name);
     if (found) return found;
     const histogram = new Histogram<L>({
       ...options(spec),
@@ -68,13 +79,13 @@ export class Metrics {
       enableExemplars: true,
       registers: [],
     });
-    register.registerMetric(histogram);
+    this.registry.registerMetric(histogram);
     return histogram;
   }
-}
 
-function existing<M>(name: string): M | undefined {
-  return register.getSingleMetric(name) as M | undefined;
+  private existing<M>(name: string): M | undefined {
+    return this.registry.getSingleMetric(name) as M | undefined;
+  }
 }
 
 function options<L extends string>(spec: MetricSpec<L>): { name: string; help: string; labelNames: readonly L[] } {
