@@ -13,7 +13,12 @@ import { OutboxMetrics } from './outbox.metrics.js';
 /** Provider token of the {@link OrderEventsClient}; null when AMQP_URL is not set (no events). */
 export const ORDER_EVENTS_CLIENT = Symbol('ORDER_EVENTS_CLIENT');
 
-const PASS_EVERY_MS = 250;
+/**
+ * A pass reads the orders collection once (the embedded store scans it for any query but by _id), so
+ * not more often than this; without a broker only the gauge is kept, less often still.
+ */
+const PASS_EVERY_MS = 1000;
+const COUNT_ONLY_EVERY_MS = 10_000;
 /** After a failed publish (broker down), the next passes wait this long, doubling up to the maximum. */
 const BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 5000;
@@ -68,7 +73,7 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
 
   onApplicationBootstrap(): void {
     if (!this.client) this.logger.warn('events off (AMQP_URL not set): order events wait in the outbox until a broker is configured');
-    this.timer = setInterval(() => void this.pass(), PASS_EVERY_MS);
+    this.timer = setInterval(() => void this.pass(), this.client ? PASS_EVERY_MS : COUNT_ONLY_EVERY_MS);
     this.timer.unref();
   }
 
@@ -78,14 +83,21 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
     await this.client?.close();
   }
 
-  /** One pass (none while another runs; only the count while backing off); answers how many events it published. */
+  /**
+   * One pass (none while another runs; only the count while backing off or without a broker): one read
+   * of the oldest orders with pending events, their events published, the gauge set. Answers how many
+   * events it published.
+   */
   async pass(): Promise<number> {
     if (this.running || this.stopped) return 0;
     this.running = true;
     let sent = 0;
     try {
-      if (this.client && Date.now() >= this.nextPassAt) sent = await this.publishPending(this.client);
-      await this.countPending();
+      const orders = await this.orders.find({ where: PENDING, order: { _id: 'ASC' }, take: BATCH });
+      if (this.client && Date.now() >= this.nextPassAt) sent = await this.publishPending(this.client, orders);
+      // A full batch may not be all of them: then they are counted (a second read).
+      if (orders.length < BATCH) this.metrics.pending.set(orders.reduce((n, order) => n + (order.outbox?.length ?? 0), 0) - sent);
+      else await this.countPending();
     } catch (error) {
       this.logger.error(`outbox pass failed: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
@@ -94,9 +106,8 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
     return sent;
   }
 
-  private async publishPending(client: OrderEventsClient): Promise<number> {
+  private async publishPending(client: OrderEventsClient, orders: Order[]): Promise<number> {
     let sent = 0;
-    const orders = await this.orders.find({ where: PENDING, order: { _id: 'ASC' }, take: BATCH });
     for (const order of orders) {
       for (const entry of order.outbox ?? []) {
         if (this.stopped) return sent;
