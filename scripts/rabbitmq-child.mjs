@@ -101,6 +101,16 @@ const env = {
 };
 
 let stopping = false;
+// epmd (the Erlang port mapper) as our own child rather than the daemon the VM would start: a daemon
+// is reparented to init, and nothing would stop it if this process were killed before it could.
+const epmdCommand = ['/usr/bin/epmd', '/usr/lib/erlang/bin/epmd', '/opt/homebrew/bin/epmd', '/usr/local/bin/epmd'].find((path) => existsSync(path));
+const epmd = epmdCommand
+  ? spawn(epmdCommand, ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore' })
+  : undefined;
+if (epmd) {
+  epmd.on('error', () => undefined);
+  for (let i = 0; i < 40 && !(await accepts(epmdPort)); i++) await new Promise((done) => setTimeout(done, 50));
+}
 // A process group of its own: the start script, the VM and its helpers get every signal together.
 const broker = spawn(script, [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
 broker.stdout.on('data', (chunk) => process.stdout.write(chunk));
@@ -158,8 +168,12 @@ function beamPid() {
 }
 
 function killEpmd() {
-  const epmd = ['epmd', '/usr/lib/erlang/bin/epmd'].find((cmd) => spawnSync(cmd, ['-names'], { env, stdio: 'ignore' }).status !== null);
-  if (epmd) spawnSync(epmd, ['-kill'], { env, stdio: 'ignore', timeout: 5000 });
+  if (epmd) {
+    epmd.kill('SIGKILL');
+    return;
+  }
+  // No epmd binary found to run ourselves: the VM started the daemon on our port.
+  spawnSync('epmd', ['-kill'], { env, stdio: 'ignore', timeout: 5000 });
 }
 
 function signalGroup(signal) {

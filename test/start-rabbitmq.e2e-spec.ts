@@ -48,7 +48,7 @@ async function launch(): Promise<Launch> {
 async function ready({ lab, customerPort, seen }: Launch): Promise<{ amqpPort: number; epmdPort: number }> {
   await lab.waitForOutput(/all 1 services ready in/, 120_000);
   const [, amqpPort, epmdPort] = (await lab.waitForOutput(/\[rabbitmq\] ready on amqp:\/\/127\.0\.0\.1:(\d+) .*epmd port (\d+)/, 5_000)).map(Number);
-  expect(lab.output()).toMatch(/rabbitmq\s+amqp:\/\/127\.0\.0\.1:\d+ \(started here/);
+  await lab.waitForOutput(/rabbitmq\s+amqp:\/\/127\.0\.0\.1:\d+ \(started here/, 5_000);
   // The consumer is connected: the broker is the lab's, not just running.
   await lab.waitForOutput(/consuming order events/, 30_000);
   for (const pid of descendantsOf(lab.pid)) seen.add(pid);
