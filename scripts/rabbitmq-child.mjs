@@ -1,9 +1,10 @@
 // Runs a RabbitMQ broker as a child and makes sure it goes when this process goes: `npm start` starts
 // it (when rabbitmq-server is installed and AMQP_URL is not set) and the tests start their own brokers
-// through it. A broker is an Erlang VM (beam.smp) plus the epmd daemon it starts; neither can watch its
-// parent, so this small process does: on SIGTERM/SIGINT/SIGHUP, or when its stdin ends (with
-// --exit-with-parent: whoever started it is gone, even by SIGKILL), it stops the broker (SIGTERM, a
-// clean shutdown of a few seconds), then its epmd (`epmd -kill` on the broker's own epmd port), then exits.
+// through it. A broker is an Erlang VM (beam.smp) plus an epmd (port mapper), which this process runs
+// itself on the broker's own port (the VM's own would be a daemon, reparented to init). Neither can
+// watch its parent, so this small process does: on SIGTERM/SIGINT/SIGHUP, or when its stdin ends (with
+// --exit-with-parent: whoever started it is gone, even by SIGKILL), it stops the broker (SIGTERM to its
+// process group, a clean shutdown of a few seconds), then its epmd, then exits.
 //
 //   node scripts/rabbitmq-child.mjs --data-dir DIR --amqp-port N --dist-port N --epmd-port N
 //        [--prometheus-port N] [--exit-with-parent]
