@@ -27,7 +27,8 @@ function ownerOf(file) {
   const [kind, name, ...rest] = path.relative(root, file).split(path.sep);
   return (kind === 'apps' || kind === 'libs') && name && rest.length > 0 ? { kind, name } : undefined;
 }
-const isTest = (file) => /\.(spec|e2e-spec)\.ts$/.test(file) || path.relative(root, file).split(path.sep).includes('test');
+const isTest = (file) =>
+  /\.(spec|e2e-spec)\.ts$/.test(file) || path.relative(root, file).split(path.sep).includes('test');
 
 /**
  * Apps never import apps (they talk over HTTP), libs never import apps, an app reaches a lib only
@@ -45,8 +46,10 @@ const boundaries = {
       relativeIntoLib: 'import {{to}} through #lab/{{name}}, not by a relative path',
       ownBarrel: 'inside {{from}}, import the file itself, not its own barrel #lab/{{name}}',
       testingOutsideTests: 'only tests import #lab/testing',
-      unknownLib: 'lib {{name}} has no layer: add it to LIB_LAYERS in eslint.config.js (and the picture in docs/architecture.md)',
-      upwards: 'libs/{{from}} (layer {{fromLayer}}) may import only lower layers, not #lab/{{name}} (layer {{toLayer}}): see LIB_LAYERS in eslint.config.js',
+      unknownLib:
+        'lib {{name}} has no layer: add it to LIB_LAYERS in eslint.config.js (and the picture in docs/architecture.md)',
+      upwards:
+        'libs/{{from}} (layer {{fromLayer}}) may import only lower layers, not #lab/{{name}} (layer {{toLayer}}): see LIB_LAYERS in eslint.config.js',
     },
   },
   create(context) {
@@ -57,7 +60,11 @@ const boundaries = {
     const check = (node, source) => {
       if (typeof source !== 'string') return;
       const alias = /^#lab\/([^/]+)/.exec(source);
-      const to = alias ? { kind: 'libs', name: alias[1] } : source.startsWith('.') ? ownerOf(path.resolve(path.dirname(file), source)) : undefined;
+      const to = alias
+        ? { kind: 'libs', name: alias[1] }
+        : source.startsWith('.')
+          ? ownerOf(path.resolve(path.dirname(file), source))
+          : undefined;
       if (!to) return;
       const data = { from: `${from.kind}/${from.name}`, to: `${to.kind}/${to.name}`, name: to.name };
       if (to.kind === from.kind && to.name === from.name) {
@@ -69,14 +76,23 @@ const boundaries = {
         return;
       }
       if (!alias && !test) return context.report({ node, messageId: 'relativeIntoLib', data });
-      if (to.name === 'testing' && !test) return context.report({ node, messageId: 'testingOutsideTests', data });
+      if (to.name === 'testing' && !test)
+        return context.report({ node, messageId: 'testingOutsideTests', data });
       if (from.kind !== 'libs' || test) return;
       const fromLayer = layerOf.get(from.name);
       const toLayer = layerOf.get(to.name);
       if (fromLayer === undefined || toLayer === undefined) {
-        context.report({ node, messageId: 'unknownLib', data: { name: fromLayer === undefined ? from.name : to.name } });
+        context.report({
+          node,
+          messageId: 'unknownLib',
+          data: { name: fromLayer === undefined ? from.name : to.name },
+        });
       } else if (toLayer >= fromLayer) {
-        context.report({ node, messageId: 'upwards', data: { from: from.name, fromLayer, name: to.name, toLayer } });
+        context.report({
+          node,
+          messageId: 'upwards',
+          data: { from: from.name, fromLayer, name: to.name, toLayer },
+        });
       }
     };
     return {

@@ -23,7 +23,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = 3;
 const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'];
 const started = Date.now();
-const say = (text) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${text}`);
+const say = (text) =>
+  console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${text}`);
 
 const receiversChild = process.argv[2] === '--receivers';
 if (!receiversChild) await run(process.execPath, [join(root, 'scripts/build.mjs')]);
@@ -56,13 +57,24 @@ try {
     await lab.stop();
   }
   const readySeconds = Math.max(...starts);
-  figure('npm start → all 5 ready', readySeconds, 's', '≤ 10 s', readySeconds <= 10, `starts of ${starts.map((s) => s.toFixed(1)).join(' and ')} s`);
+  figure(
+    'npm start → all 5 ready',
+    readySeconds,
+    's',
+    '≤ 10 s',
+    readySeconds <= 10,
+    `starts of ${starts.map((s) => s.toFixed(1)).join(' and ')} s`,
+  );
 
   // --- the services, started directly (stdout to /dev/null, as a log driver would take it) -----
   const receivers = await startReceivers();
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-'));
   const mongoPort = await freePort();
-  const mongo = startProcess('dist/libs/embedded-mongo/src/cli.js', ['--port', String(mongoPort), '--data-dir', dataDir], {});
+  const mongo = startProcess(
+    'dist/libs/embedded-mongo/src/cli.js',
+    ['--port', String(mongoPort), '--data-dir', dataDir],
+    {},
+  );
   await waitForMongo(mongo);
   ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()])));
   const env = {
@@ -84,9 +96,13 @@ try {
   };
   const services = {};
   for (const service of SERVICES) services[service] = startService(service, { ...env, ...fullTelemetry });
-  await Promise.all(SERVICES.map((s) => waitForHttp(`http://127.0.0.1:${ports[s]}/health/ready`, 200, 60_000)));
+  await Promise.all(
+    SERVICES.map((s) => waitForHttp(`http://127.0.0.1:${ports[s]}/health/ready`, 200, 60_000)),
+  );
   const url = (service, path) => `http://127.0.0.1:${ports[service]}${path}`;
-  say('five services ready (full telemetry: 100% sampled OTLP to a local receiver, logs to a local forward receiver)');
+  say(
+    'five services ready (full telemetry: 100% sampled OTLP to a local receiver, logs to a local forward receiver)',
+  );
 
   const rss = Object.fromEntries(SERVICES.map((s) => [s, { idle: rssMb(services[s].pid), max: 0 }]));
   const sampler = setInterval(() => {
@@ -103,69 +119,144 @@ try {
   const viaGateway = url('gateway', `/api${productPath}`);
   await saturate(direct, 3); // warm-up
   await saturate(viaGateway, 3);
-  const hop = await alternate([['direct', direct], ['gateway', viaGateway]], async ([, target]) => {
-    const light = await fixedRate(target, 50, SECONDS / 2);
-    const sat = await saturate(target, SECONDS / 2);
-    return { p50: light.p50, p99: light.p99, rps: sat.rps };
-  });
+  const hop = await alternate(
+    [
+      ['direct', direct],
+      ['gateway', viaGateway],
+    ],
+    async ([, target]) => {
+      const light = await fixedRate(target, 50, SECONDS / 2);
+      const sat = await saturate(target, SECONDS / 2);
+      return { p50: light.p50, p99: light.p99, rps: sat.rps };
+    },
+  );
   const hopRatio = median(hop.map((r) => r.gateway.rps / r.direct.rps));
-  figure('gateway hop: throughput through the gateway / direct', hopRatio, '×', '≥ 0.8', hopRatio >= 0.8,
-    `${median(hop.map((r) => r.direct.rps)).toFixed(0)} req/s direct, ${median(hop.map((r) => r.gateway.rps)).toFixed(0)} through the gateway; per round ${hop.map((r) => (r.gateway.rps / r.direct.rps).toFixed(2)).join(', ')}`);
+  figure(
+    'gateway hop: throughput through the gateway / direct',
+    hopRatio,
+    '×',
+    '≥ 0.8',
+    hopRatio >= 0.8,
+    `${median(hop.map((r) => r.direct.rps)).toFixed(0)} req/s direct, ${median(hop.map((r) => r.gateway.rps)).toFixed(0)} through the gateway; per round ${hop.map((r) => (r.gateway.rps / r.direct.rps).toFixed(2)).join(', ')}`,
+  );
   const addedP50 = median(hop.map((r) => r.gateway.p50 - r.direct.p50));
-  figure('gateway hop: p50 added at 50 req/s', addedP50, 'ms', '≤ 0.3 ms', addedP50 <= 0.3,
-    `p50 ${median(hop.map((r) => r.direct.p50)).toFixed(2)} → ${median(hop.map((r) => r.gateway.p50)).toFixed(2)} ms; p99 added ${median(hop.map((r) => r.gateway.p99 - r.direct.p99)).toFixed(2)} ms`);
+  figure(
+    'gateway hop: p50 added at 50 req/s',
+    addedP50,
+    'ms',
+    '≤ 0.3 ms',
+    addedP50 <= 0.3,
+    `p50 ${median(hop.map((r) => r.direct.p50)).toFixed(2)} → ${median(hop.map((r) => r.gateway.p50)).toFixed(2)} ms; p99 added ${median(hop.map((r) => r.gateway.p99 - r.direct.p99)).toFixed(2)} ms`,
+  );
 
   // --- 2. telemetry cost -----------------------------------------------------------------------
   say('telemetry cost: a second product service with telemetry off, side by side with the full one');
   const barePort = await freePort();
-  const bare = startProcess('dist/apps/product/src/main.js', [], {
-    ...env,
-    PRODUCT_PORT: String(barePort),
-    LOG_LEVEL: 'warn',
-    OTEL_SDK_DISABLED: 'true',
-  }, SERVICE_NODE_FLAGS);
+  const bare = startProcess(
+    'dist/apps/product/src/main.js',
+    [],
+    {
+      ...env,
+      PRODUCT_PORT: String(barePort),
+      LOG_LEVEL: 'warn',
+      OTEL_SDK_DISABLED: 'true',
+    },
+    SERVICE_NODE_FLAGS,
+  );
   await waitForHttp(`http://127.0.0.1:${barePort}/health/ready`, 200, 60_000);
   const bareUrl = `http://127.0.0.1:${barePort}${productPath}`;
   await saturate(bareUrl, 3);
-  const telemetry = await alternate([['full', direct, services.product.pid], ['bare', bareUrl, bare.pid]], async ([, target, pid]) => {
-    const cpuBefore = cpuMicros(pid);
-    const result = await saturate(target, SECONDS / 2);
-    return { rps: result.rps, cpuPerRequest: (cpuMicros(pid) - cpuBefore) / result.requests };
-  });
+  const telemetry = await alternate(
+    [
+      ['full', direct, services.product.pid],
+      ['bare', bareUrl, bare.pid],
+    ],
+    async ([, target, pid]) => {
+      const cpuBefore = cpuMicros(pid);
+      const result = await saturate(target, SECONDS / 2);
+      return { rps: result.rps, cpuPerRequest: (cpuMicros(pid) - cpuBefore) / result.requests };
+    },
+  );
   const telemetryRatio = median(telemetry.map((r) => r.full.rps / r.bare.rps));
   const cpu = (side) => median(telemetry.map((r) => r[side].cpuPerRequest));
-  figure('telemetry: throughput fully instrumented / telemetry off', telemetryRatio, '×', '≥ 0.5', telemetryRatio >= 0.5,
-    `${median(telemetry.map((r) => r.bare.rps)).toFixed(0)} → ${median(telemetry.map((r) => r.full.rps)).toFixed(0)} req/s; CPU ${cpu('bare').toFixed(0)} → ${cpu('full').toFixed(0)} µs/request; per round ${telemetry.map((r) => (r.full.rps / r.bare.rps).toFixed(2)).join(', ')}`);
-  figure('telemetry: CPU added per request', median(telemetry.map((r) => r.full.cpuPerRequest - r.bare.cpuPerRequest)), 'µs', 'reported', true);
+  figure(
+    'telemetry: throughput fully instrumented / telemetry off',
+    telemetryRatio,
+    '×',
+    '≥ 0.5',
+    telemetryRatio >= 0.5,
+    `${median(telemetry.map((r) => r.bare.rps)).toFixed(0)} → ${median(telemetry.map((r) => r.full.rps)).toFixed(0)} req/s; CPU ${cpu('bare').toFixed(0)} → ${cpu('full').toFixed(0)} µs/request; per round ${telemetry.map((r) => (r.full.rps / r.bare.rps).toFixed(2)).join(', ')}`,
+  );
+  figure(
+    'telemetry: CPU added per request',
+    median(telemetry.map((r) => r.full.cpuPerRequest - r.bare.cpuPerRequest)),
+    'µs',
+    'reported',
+    true,
+  );
   bare.kill('SIGTERM');
   await new Promise((resolve) => (bare.exitCode !== null ? resolve() : bare.once('exit', resolve)));
 
   // --- 3. order path -----------------------------------------------------------------------------
   say('order path: POST /api/orders end to end at 200 orders/s');
-  const admin = await token({ grant_type: 'password', username: 'admin@lab.local', password: 'admin-password' });
-  const stocked = await json('POST', url('gateway', '/api/products'), { name: `Bench ${randomUUID()}`, price: 1, stock: 1_000_000 }, admin);
+  const admin = await token({
+    grant_type: 'password',
+    username: 'admin@lab.local',
+    password: 'admin-password',
+  });
+  const stocked = await json(
+    'POST',
+    url('gateway', '/api/products'),
+    { name: `Bench ${randomUUID()}`, price: 1, stock: 1_000_000 },
+    admin,
+  );
   const email = `bench-${randomUUID()}@example.com`;
   await json('POST', url('gateway', '/api/users'), { email, password: 'bench-password-1', name: 'Bench' });
   const user = await token({ grant_type: 'password', username: email, password: 'bench-password-1' });
   const orderRequest = () => ({
     method: 'POST',
-    headers: { authorization: `Bearer ${user}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+    headers: {
+      authorization: `Bearer ${user}`,
+      'content-type': 'application/json',
+      'idempotency-key': randomUUID(),
+    },
     body: JSON.stringify({ lines: [{ productId: stocked.id, quantity: 1 }] }),
   });
   await fixedRate(url('gateway', '/api/orders'), 50, 2, orderRequest); // warm-up
   const orders = await fixedRate(url('gateway', '/api/orders'), 200, SECONDS, orderRequest);
-  figure('order path: p99 at 200 orders/s', orders.p99, 'ms', '≤ 50 ms', orders.p99 <= 50 && orders.errors === 0,
-    `p50 ${orders.p50.toFixed(1)}, p95 ${orders.p95.toFixed(1)}, p99 ${orders.p99.toFixed(1)} ms; ${orders.errors} not 201 of ${orders.count}`);
+  figure(
+    'order path: p99 at 200 orders/s',
+    orders.p99,
+    'ms',
+    '≤ 50 ms',
+    orders.p99 <= 50 && orders.errors === 0,
+    `p50 ${orders.p50.toFixed(1)}, p95 ${orders.p95.toFixed(1)}, p99 ${orders.p99.toFixed(1)} ms; ${orders.errors} not 201 of ${orders.count}`,
+  );
   const pids = { ...Object.fromEntries(SERVICES.map((s) => [s, services[s].pid])), store: mongo.pid };
   const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMicros(pid)]));
   const orderSat = await saturate(url('gateway', '/api/orders'), SECONDS, orderRequest, 20);
-  const cpuPerOrder = Object.entries(pids).map(([name, pid]) => `${name} ${((cpuMicros(pid) - cpuBefore[name]) / 1000 / orderSat.requests).toFixed(1)}`);
-  figure('order path: saturation throughput', orderSat.rps, 'orders/s', 'reported', orderSat.non2xx === 0,
-    `${orderSat.non2xx} not 2xx; CPU ms per order: ${cpuPerOrder.join(', ')}`);
+  const cpuPerOrder = Object.entries(pids).map(
+    ([name, pid]) => `${name} ${((cpuMicros(pid) - cpuBefore[name]) / 1000 / orderSat.requests).toFixed(1)}`,
+  );
+  figure(
+    'order path: saturation throughput',
+    orderSat.rps,
+    'orders/s',
+    'reported',
+    orderSat.non2xx === 0,
+    `${orderSat.non2xx} not 2xx; CPU ms per order: ${cpuPerOrder.join(', ')}`,
+  );
 
   clearInterval(sampler);
   for (const s of SERVICES) {
-    figure(`footprint: ${s} RSS under load`, rss[s].max, 'MB', '≤ 150 MB', rss[s].max <= 150, `idle ${rss[s].idle.toFixed(0)} MB`);
+    figure(
+      `footprint: ${s} RSS under load`,
+      rss[s].max,
+      'MB',
+      '≤ 150 MB',
+      rss[s].max <= 150,
+      `idle ${rss[s].idle.toFixed(0)} MB`,
+    );
   }
   for (const child of children) if (child !== receivers.process) child.kill('SIGTERM');
   await sleep(1000);
@@ -185,7 +276,11 @@ process.exit(0);
 
 /** A service as `npm start` runs it: the same Node flags, telemetry preloaded. */
 function startService(service, env) {
-  return startProcess(`dist/apps/${service}/src/main.js`, [], { ...env, OTEL_SERVICE_NAME: service }, [...SERVICE_NODE_FLAGS, '--import', join(root, 'dist/libs/telemetry/src/register.js')]);
+  return startProcess(`dist/apps/${service}/src/main.js`, [], { ...env, OTEL_SERVICE_NAME: service }, [
+    ...SERVICE_NODE_FLAGS,
+    '--import',
+    join(root, 'dist/libs/telemetry/src/register.js'),
+  ]);
 }
 
 /**
@@ -214,7 +309,10 @@ function median(values) {
  * spans and log records does not compete with the load generator in this process.
  */
 async function startReceivers() {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--receivers'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--receivers'], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -289,12 +387,16 @@ async function json(method, target, body, bearer) {
     headers: { 'content-type': 'application/json', ...(bearer && { authorization: `Bearer ${bearer}` }) },
     ...(body && { body: JSON.stringify(body) }),
   });
-  if (response.status >= 300) throw new Error(`${method} ${target}: ${response.status} ${await response.text()}`);
+  if (response.status >= 300)
+    throw new Error(`${method} ${target}: ${response.status} ${await response.text()}`);
   return response.json();
 }
 
 async function token(form) {
-  const response = await fetch(`http://127.0.0.1:${ports.gateway}/api/oauth/token`, { method: 'POST', body: new URLSearchParams(form) });
+  const response = await fetch(`http://127.0.0.1:${ports.gateway}/api/oauth/token`, {
+    method: 'POST',
+    body: new URLSearchParams(form),
+  });
   if (response.status !== 200) throw new Error(`token: ${response.status} ${await response.text()}`);
   return (await response.json()).access_token;
 }
@@ -307,7 +409,11 @@ async function saturate(target, seconds, make, connections = 32) {
     duration: seconds,
     ...(make && { requests: [{ setupRequest: (req) => ({ ...req, ...make() }) }] }),
   });
-  return { rps: result.requests.total / seconds, requests: result.requests.total, non2xx: result.non2xx + result.errors };
+  return {
+    rps: result.requests.total / seconds,
+    requests: result.requests.total,
+    non2xx: result.non2xx + result.errors,
+  };
 }
 
 /**
@@ -361,24 +467,42 @@ function cpuMicros(pid) {
 
 function machine() {
   const cpus = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/gm) ?? [];
-  return { cpus: cpus.length, model: cpus[0]?.split(':')[1]?.trim(), node: process.version, date: new Date().toISOString() };
+  return {
+    cpus: cpus.length,
+    model: cpus[0]?.split(':')[1]?.trim(),
+    node: process.version,
+    date: new Date().toISOString(),
+  };
 }
 
 function format(value) {
-  return Number.isFinite(value) ? (Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(2)) : String(value);
+  return Number.isFinite(value)
+    ? Math.abs(value) >= 100
+      ? value.toFixed(0)
+      : value.toFixed(2)
+    : String(value);
 }
 
 function printTable() {
-  const rows = results.figures.map((f) => [f.name, `${format(f.value)} ${f.unit}`, f.target, f.pass ? 'pass' : 'MISS', f.note]);
+  const rows = results.figures.map((f) => [
+    f.name,
+    `${format(f.value)} ${f.unit}`,
+    f.target,
+    f.pass ? 'pass' : 'MISS',
+    f.note,
+  ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length), 6));
   console.log('');
-  for (const row of rows) console.log(row.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]) : cell)).join('  '));
+  for (const row of rows)
+    console.log(row.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]) : cell)).join('  '));
   console.log('');
 }
 
 function run(command, args) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: 'inherit' });
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`)),
+    );
   });
 }

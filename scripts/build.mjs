@@ -7,7 +7,8 @@ import { transformFile } from '@swc/core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist');
-const isSource = (f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.spec.ts') && !f.endsWith('-spec.ts');
+const isSource = (f) =>
+  f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.spec.ts') && !f.endsWith('-spec.ts');
 
 async function* walk(dir) {
   for (const entry of await readdir(dir, { withFileTypes: true })) {

@@ -9,7 +9,9 @@ if (app === 'alert-webhook') {
   port = loadConfig(app, process.env).port;
 }
 try {
-  const response = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2000) });
+  const response = await fetch(`http://127.0.0.1:${port}/health/ready`, {
+    signal: AbortSignal.timeout(2000),
+  });
   process.exit(response.status === 200 ? 0 : 1);
 } catch (error) {
   console.error(`${app} not healthy: ${error instanceof Error ? error.message : String(error)}`);

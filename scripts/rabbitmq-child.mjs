@@ -50,7 +50,11 @@ const STOP_TIMEOUT_MS = 20_000;
 
 /** The broker's own start script, run as the current user (Debian's /usr/sbin wrapper switches to the rabbitmq user). */
 function rabbitmqServerScript() {
-  for (const candidate of ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/opt/homebrew/sbin/rabbitmq-server', '/usr/local/sbin/rabbitmq-server']) {
+  for (const candidate of [
+    '/usr/lib/rabbitmq/bin/rabbitmq-server',
+    '/opt/homebrew/sbin/rabbitmq-server',
+    '/usr/local/sbin/rabbitmq-server',
+  ]) {
     if (existsSync(candidate)) return candidate;
   }
   return undefined;
@@ -58,7 +62,9 @@ function rabbitmqServerScript() {
 
 const script = rabbitmqServerScript();
 if (!script) {
-  console.error('[rabbitmq] rabbitmq-server is not installed (Debian/Ubuntu: apt install rabbitmq-server; macOS: brew install rabbitmq)');
+  console.error(
+    '[rabbitmq] rabbitmq-server is not installed (Debian/Ubuntu: apt install rabbitmq-server; macOS: brew install rabbitmq)',
+  );
   process.exit(3);
 }
 
@@ -104,13 +110,19 @@ const env = {
 let stopping = false;
 // epmd (the Erlang port mapper) as our own child rather than the daemon the VM would start: a daemon
 // is reparented to init, and nothing would stop it if this process were killed before it could.
-const epmdCommand = ['/usr/bin/epmd', '/usr/lib/erlang/bin/epmd', '/opt/homebrew/bin/epmd', '/usr/local/bin/epmd'].find((path) => existsSync(path));
+const epmdCommand = [
+  '/usr/bin/epmd',
+  '/usr/lib/erlang/bin/epmd',
+  '/opt/homebrew/bin/epmd',
+  '/usr/local/bin/epmd',
+].find((path) => existsSync(path));
 const epmd = epmdCommand
   ? spawn(epmdCommand, ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore' })
   : undefined;
 if (epmd) {
   epmd.on('error', () => undefined);
-  for (let i = 0; i < 40 && !(await accepts(epmdPort)); i++) await new Promise((done) => setTimeout(done, 50));
+  for (let i = 0; i < 40 && !(await accepts(epmdPort)); i++)
+    await new Promise((done) => setTimeout(done, 50));
 }
 // A process group of its own: the start script, the VM and its helpers get every signal together.
 const broker = spawn(script, [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -131,13 +143,18 @@ broker.on('exit', async (code, signal) => {
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => stop(signal));
 if (values['exit-with-parent']) {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
-  process.stdin.once('end', () => stop('parent gone')).once('error', () => stop('parent gone')).resume();
+  process.stdin
+    .once('end', () => stop('parent gone'))
+    .once('error', () => stop('parent gone'))
+    .resume();
 }
 
 const started = Date.now();
 while (!stopping && Date.now() - started < READY_TIMEOUT_MS) {
   if (await accepts(amqpPort)) {
-    say(`ready on amqp://127.0.0.1:${amqpPort} in ${((Date.now() - started) / 1000).toFixed(1)} s (pid ${beamPid() ?? broker.pid}, epmd port ${epmdPort}, data in ${dir})`);
+    say(
+      `ready on amqp://127.0.0.1:${amqpPort} in ${((Date.now() - started) / 1000).toFixed(1)} s (pid ${beamPid() ?? broker.pid}, epmd port ${epmdPort}, data in ${dir})`,
+    );
     break;
   }
   await new Promise((done) => setTimeout(done, 250));

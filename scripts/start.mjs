@@ -23,14 +23,29 @@ const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code, text) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
-const COLORS = { launcher: 1, mongo: 90, rabbitmq: 95, gateway: 36, oauth: 35, customer: 32, product: 33, order: 34 };
+const COLORS = {
+  launcher: 1,
+  mongo: 90,
+  rabbitmq: 95,
+  gateway: 36,
+  oauth: 35,
+  customer: 32,
+  product: 33,
+  order: 34,
+};
 /** Where Debian/Ubuntu (apt install rabbitmq-server) and Homebrew (brew install rabbitmq) put the broker's start script. */
-const RABBITMQ_SCRIPTS = ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/opt/homebrew/sbin/rabbitmq-server', '/usr/local/sbin/rabbitmq-server'];
+const RABBITMQ_SCRIPTS = [
+  '/usr/lib/rabbitmq/bin/rabbitmq-server',
+  '/opt/homebrew/sbin/rabbitmq-server',
+  '/usr/local/sbin/rabbitmq-server',
+];
 const BROKER_READY_TIMEOUT_MS = 90_000;
 const say = (text) => console.log(`${paint(COLORS.launcher, '[launcher]')} ${text}`);
 
 if (Number(process.versions.node.split('.')[0]) < 22) {
-  console.error(`Node ${process.version} is too old: the lab needs Node 22 or newer. Run it with "npm start", which uses the Node 22 installed by "npm install".`);
+  console.error(
+    `Node ${process.version} is too old: the lab needs Node 22 or newer. Run it with "npm start", which uses the Node 22 installed by "npm install".`,
+  );
   process.exit(1);
 }
 // .env.local: your own settings (see .env.example); .env belongs to Docker Compose.
@@ -47,7 +62,9 @@ if (unknown.length > 0) {
 }
 let configs;
 try {
-  configs = SERVICE_NAMES.filter((s) => wanted.length === 0 || wanted.includes(s)).map((service) => loadConfig(service, process.env));
+  configs = SERVICE_NAMES.filter((s) => wanted.length === 0 || wanted.includes(s)).map((service) =>
+    loadConfig(service, process.env),
+  );
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(error.message);
@@ -70,8 +87,10 @@ if (!configs[0].mongo.url) {
   const { port, dataDir } = configs[0].embeddedMongo;
   const mongo = startChild('mongo', [
     join(root, 'dist/libs/embedded-mongo/src/cli.js'),
-    '--port', String(port),
-    '--data-dir', resolve(root, dataDir),
+    '--port',
+    String(port),
+    '--data-dir',
+    resolve(root, dataDir),
   ]);
   env.MONGO_URL = await new Promise((resolve, reject) => {
     let lastLine = '';
@@ -81,7 +100,9 @@ if (!configs[0].mongo.url) {
       else lastLine = line;
     });
     // Its last line says why (e.g. which pid holds the port or the data directory).
-    mongo.on('exit', () => reject(new Error(`the embedded MongoDB store did not start${lastLine ? `: ${lastLine}` : ''}`)));
+    mongo.on('exit', () =>
+      reject(new Error(`the embedded MongoDB store did not start${lastLine ? `: ${lastLine}` : ''}`)),
+    );
   }).catch((error) => fail(error.message));
   mongoNote = `${env.MONGO_URL} (embedded, data in ${dataDir})`;
 }
@@ -93,7 +114,12 @@ await broker.started;
 const telemetry = join(root, 'dist/libs/telemetry/src/register.js');
 for (const config of configs) {
   if (stopping) await new Promise(() => {}); // stopped while the store started: start nothing more
-  const args = [...SERVICE_NODE_FLAGS, '--import', telemetry, join(root, `dist/apps/${config.service}/src/main.js`)];
+  const args = [
+    ...SERVICE_NODE_FLAGS,
+    '--import',
+    telemetry,
+    join(root, `dist/apps/${config.service}/src/main.js`),
+  ];
   startChild(config.service, args, { env: { ...SERVICE_ENV, ...env, OTEL_SERVICE_NAME: config.service } });
 }
 
@@ -103,7 +129,9 @@ const width = Math.max(...configs.map((c) => c.service.length));
 say(`all ${configs.length} services ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 for (const config of configs) {
   const url = `http://${displayHost(config.host)}:${config.port}`;
-  say(`  ${config.service.padEnd(width)}  ${url}${config.service === 'gateway' ? '   <- public entry point' : ''}`);
+  say(
+    `  ${config.service.padEnd(width)}  ${url}${config.service === 'gateway' ? '   <- public entry point' : ''}`,
+  );
 }
 say(`  ${'mongo'.padEnd(width)}  ${mongoNote}`);
 say(`  ${'rabbitmq'.padEnd(width)}  ${amqpNote}`);
@@ -118,11 +146,14 @@ function startBroker() {
   const given = env.AMQP_URL?.trim();
   if (!configs.some(({ service }) => service === 'order' || service === 'customer'))
     return { ready: Promise.resolve('not needed (neither order nor customer runs)') };
-  if (given === 'none') return { ready: Promise.resolve('none (AMQP_URL=none): the lab runs without events') };
+  if (given === 'none')
+    return { ready: Promise.resolve('none (AMQP_URL=none): the lab runs without events') };
   if (given) return { ready: Promise.resolve(`${given.replace(/\/\/[^@/]*@/, '//…@')} (AMQP_URL)`) };
   if (!RABBITMQ_SCRIPTS.some((path) => existsSync(path))) {
     env.AMQP_URL = 'none';
-    say('no RabbitMQ: running without order events (profiles answer orders: null); to have them: sudo apt install rabbitmq-server (macOS: brew install rabbitmq)');
+    say(
+      'no RabbitMQ: running without order events (profiles answer orders: null); to have them: sudo apt install rabbitmq-server (macOS: brew install rabbitmq)',
+    );
     return { ready: Promise.resolve('none (rabbitmq-server is not installed): the lab runs without events') };
   }
   const dataDir = resolve(root, configs[0].events.brokerDataDir);
@@ -132,28 +163,37 @@ function startBroker() {
     env.AMQP_URL = url;
     const child = startChild('rabbitmq', [
       join(root, 'scripts/rabbitmq-child.mjs'),
-      '--data-dir', dataDir,
-      '--amqp-port', String(amqpPort),
-      '--dist-port', String(distPort),
-      '--epmd-port', String(epmdPort),
+      '--data-dir',
+      dataDir,
+      '--amqp-port',
+      String(amqpPort),
+      '--dist-port',
+      String(distPort),
+      '--epmd-port',
+      String(epmdPort),
     ]);
     return { child, url };
   })();
   return {
     started: ready,
-    ready: ready.then(({ child, url }) =>
-      new Promise((done) => {
-        const timer = setTimeout(() => done(`${url} (not ready after ${BROKER_READY_TIMEOUT_MS / 1000} s: the services keep trying)`), BROKER_READY_TIMEOUT_MS);
-        child.on('line', (line) => {
-          if (!/\[rabbitmq\] ready on /.test(line)) return;
-          clearTimeout(timer);
-          done(`${url} (started here, data in ${configs[0].events.brokerDataDir})`);
-        });
-        child.on('exit', () => {
-          clearTimeout(timer);
-          done(`${url} (the broker exited: the lab runs without events; see its lines above)`);
-        });
-      }),
+    ready: ready.then(
+      ({ child, url }) =>
+        new Promise((done) => {
+          const timer = setTimeout(
+            () =>
+              done(`${url} (not ready after ${BROKER_READY_TIMEOUT_MS / 1000} s: the services keep trying)`),
+            BROKER_READY_TIMEOUT_MS,
+          );
+          child.on('line', (line) => {
+            if (!/\[rabbitmq\] ready on /.test(line)) return;
+            clearTimeout(timer);
+            done(`${url} (started here, data in ${configs[0].events.brokerDataDir})`);
+          });
+          child.on('exit', () => {
+            clearTimeout(timer);
+            done(`${url} (the broker exited: the lab runs without events; see its lines above)`);
+          });
+        }),
     ),
   };
 }
@@ -227,7 +267,12 @@ async function stopAll(reason) {
   say(`${reason}: stopping the services, then the store and the broker`);
   const services = [...children].filter(([name]) => name !== 'mongo' && name !== 'rabbitmq');
   await Promise.all(services.map(([, child]) => stopChild(child)));
-  await Promise.all(['mongo', 'rabbitmq'].map((name) => children.get(name)).filter(Boolean).map(stopChild));
+  await Promise.all(
+    ['mongo', 'rabbitmq']
+      .map((name) => children.get(name))
+      .filter(Boolean)
+      .map(stopChild),
+  );
   process.exit(process.exitCode ?? 0);
 }
 
@@ -246,6 +291,8 @@ function stopChild(child) {
 function run(command, args, name) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: root, stdio: 'inherit' });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${name} failed with code ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${name} failed with code ${code}`)),
+    );
   });
 }

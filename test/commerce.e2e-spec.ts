@@ -1,13 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Contract, type RunningLab, type RunningProcess, startLab, startNode, waitForHttp } from '#lab/testing';
+import {
+  Contract,
+  type RunningLab,
+  type RunningProcess,
+  startLab,
+  startNode,
+  waitForHttp,
+} from '#lab/testing';
 import { type OrderBody, type Product, shopper } from './shopper.js';
 
 describe('commerce through the gateway (all five services running for real)', () => {
   let lab: RunningLab;
   // Every answer is checked against the public OpenAPI document.
   let contract: Contract;
-  const shop = shopper(() => lab.urls.gateway, (input, init) => contract.fetch(input, init));
+  const shop = shopper(
+    () => lab.urls.gateway,
+    (input, init) => contract.fetch(input, init),
+  );
   let adminToken: string;
   let ann: string;
 
@@ -58,7 +68,9 @@ describe('commerce through the gateway (all five services running for real)', ()
       }
     })();
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => shop.order(buyers[i % buyers.length], [{ productId: product.id, quantity: 1 }])),
+      Array.from({ length: 100 }, (_, i) =>
+        shop.order(buyers[i % buyers.length], [{ productId: product.id, quantity: 1 }]),
+      ),
     );
     storming = false;
     await watcher;
@@ -74,7 +86,9 @@ describe('commerce through the gateway (all five services running for real)', ()
     const buyer = await shop.signUp('idem');
     const product = await shop.createProduct(adminToken, 50);
     const key = randomUUID();
-    const results = await Promise.all(Array.from({ length: 10 }, () => shop.order(buyer, [{ productId: product.id, quantity: 1 }], key)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => shop.order(buyer, [{ productId: product.id, quantity: 1 }], key)),
+    );
     for (const result of results) expect([201, 409]).toContain(result.status);
     const created = results.filter((r) => r.status === 201);
     expect(created.length).toBeGreaterThanOrEqual(1);
@@ -105,11 +119,24 @@ describe('commerce through the gateway (all five services running for real)', ()
     const noKey = await shop.call<{ code: string }>(ann, 'POST', '/api/orders', { lines: [line] });
     expect(noKey.status).toBe(400);
     expect((await shop.order(ann, [])).status).toBe(400);
-    expect((await shop.order(ann, Array.from({ length: 51 }, () => line))).status).toBe(400);
+    expect(
+      (
+        await shop.order(
+          ann,
+          Array.from({ length: 51 }, () => line),
+        )
+      ).status,
+    ).toBe(400);
     expect((await shop.order(ann, [{ ...line, quantity: 0 }])).status).toBe(400);
     expect((await shop.order(ann, [{ ...line, quantity: 1001 }])).status).toBe(400);
     expect((await shop.order(ann, [{ productId: { $ne: null }, quantity: 1 } as never])).status).toBe(400);
-    const unknownField = await shop.call(ann, 'POST', '/api/orders', { lines: [line], coupon: 'FREE' }, { 'idempotency-key': randomUUID() });
+    const unknownField = await shop.call(
+      ann,
+      'POST',
+      '/api/orders',
+      { lines: [line], coupon: 'FREE' },
+      { 'idempotency-key': randomUUID() },
+    );
     expect(unknownField.status).toBe(400);
     expect((await shop.order(ann, [line, line])).status).toBe(422);
     const missing = await shop.order(ann, [{ productId: '0123456789abcdef01234567', quantity: 1 }]);
@@ -130,14 +157,22 @@ describe('commerce through the gateway (all five services running for real)', ()
     const overwrite = await shop.call<{ errors: string[] }>(adminToken, 'PATCH', path, { stock: 15 });
     expect(overwrite.status).toBe(400);
     expect(overwrite.body.errors.join()).toMatch(/send stockDelta/);
-    const tooMany = await shop.call<{ code: string; available: number }>(adminToken, 'PATCH', path, { stockDelta: -13 });
+    const tooMany = await shop.call<{ code: string; available: number }>(adminToken, 'PATCH', path, {
+      stockDelta: -13,
+    });
     expect(tooMany).toMatchObject({ status: 409, body: { code: 'stock_out_of_range', available: 12 } });
     expect((await shop.call(ann, 'PATCH', path, { stockDelta: 1 })).status).toBe(403);
     expect((await shop.product(product.id)).stock).toBe(12);
   });
 
   it('answers 400, never 500, to numeric edges, and refuses null and arrays in a profile', async () => {
-    for (const body of ['{"name":"x","price":1e-7,"stock":1}', '{"name":"x","price":1e308,"stock":1}', '{"name":"x","price":-0,"stock":1}', '{"name":"x","price":"NaN","stock":1}', '{"name":"x","price":1,"stock":"1"}']) {
+    for (const body of [
+      '{"name":"x","price":1e-7,"stock":1}',
+      '{"name":"x","price":1e308,"stock":1}',
+      '{"name":"x","price":-0,"stock":1}',
+      '{"name":"x","price":"NaN","stock":1}',
+      '{"name":"x","price":1,"stock":"1"}',
+    ]) {
       const response = await contract.fetch(`${lab.urls.gateway}/api/products`, {
         method: 'POST',
         headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
@@ -146,10 +181,20 @@ describe('commerce through the gateway (all five services running for real)', ()
       expect(response.status, body).toBe(400);
     }
     const address = { line1: '1 Trace Street', city: 'Berlin', postalCode: '10115', country: 'DE' };
-    for (const body of [{ name: null, address: null }, { name: null }, { address: null }, { address: [address] }, { name: ['Ann'] }]) {
-      expect((await shop.call(ann, 'PATCH', '/api/customers/me', body)).status, JSON.stringify(body)).toBe(400);
+    for (const body of [
+      { name: null, address: null },
+      { name: null },
+      { address: null },
+      { address: [address] },
+      { name: ['Ann'] },
+    ]) {
+      expect((await shop.call(ann, 'PATCH', '/api/customers/me', body)).status, JSON.stringify(body)).toBe(
+        400,
+      );
     }
-    const profile = await shop.call<{ name: string; address: unknown }>(ann, 'PATCH', '/api/customers/me', { address });
+    const profile = await shop.call<{ name: string; address: unknown }>(ann, 'PATCH', '/api/customers/me', {
+      address,
+    });
     expect(profile).toMatchObject({ status: 200, body: { name: 'ann', address } });
   });
 });
@@ -158,7 +203,10 @@ describe('commerce with the product service stopped in the middle of a run', () 
   let lab: RunningLab;
   let product: RunningProcess | undefined;
   let contract: Contract;
-  const shop = shopper(() => lab.urls.gateway, (input, init) => contract.fetch(input, init));
+  const shop = shopper(
+    () => lab.urls.gateway,
+    (input, init) => contract.fetch(input, init),
+  );
   const startProduct = async () => {
     product = startNode('dist/apps/product/src/main.js', [], { env: lab.env });
     await waitForHttp(`${lab.urls.product}/health/ready`, 200, 20_000);
@@ -183,7 +231,11 @@ describe('commerce with the product service stopped in the middle of a run', () 
     const buyer = await shop.signUp('chaos');
     const placed: { status: number; body: OrderBody }[] = [];
     const burst = async (count: number) => {
-      const results = await Promise.all(Array.from({ length: count }, (_, i) => shop.order(buyer, [{ productId: item.id, quantity: 1 + (i % 3) }])));
+      const results = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          shop.order(buyer, [{ productId: item.id, quantity: 1 + (i % 3) }]),
+        ),
+      );
       placed.push(...results);
     };
 
@@ -195,24 +247,37 @@ describe('commerce with the product service stopped in the middle of a run', () 
     await burst(5); // while it is down
     await startProduct();
 
-    const serviceToken = await shop.token({ grant_type: 'client_credentials', client_id: 'order-service', client_secret: 'order-service-secret' });
+    const serviceToken = await shop.token({
+      grant_type: 'client_credentials',
+      client_id: 'order-service',
+      client_secret: 'order-service-secret',
+    });
     const reservation = async (orderId: string) => {
-      const response = await fetch(`${lab.urls.product}/stock/reservations/${orderId}`, { headers: { authorization: `Bearer ${serviceToken}` } });
+      const response = await fetch(`${lab.urls.product}/stock/reservations/${orderId}`, {
+        headers: { authorization: `Bearer ${serviceToken}` },
+      });
       return response.status === 404 ? undefined : ((await response.json()) as { status: string });
     };
     const settle = async () => {
       const { body } = await shop.call<{ items: OrderBody[] }>(adminToken, 'GET', '/api/orders?limit=100');
       const mine = body.items.filter((o) => o.lines[0]?.productId === item.id);
-      const confirmedUnits = mine.filter((o) => o.status === 'CONFIRMED').reduce((sum, o) => sum + o.lines[0].quantity, 0);
-      const states = await Promise.all(mine.map(async (o) => ({ order: o.status, reservation: (await reservation(o.id))?.status })));
+      const confirmedUnits = mine
+        .filter((o) => o.status === 'CONFIRMED')
+        .reduce((sum, o) => sum + o.lines[0].quantity, 0);
+      const states = await Promise.all(
+        mine.map(async (o) => ({ order: o.status, reservation: (await reservation(o.id))?.status })),
+      );
       return { mine, confirmedUnits, states, stock: (await shop.product(item.id)).stock };
     };
     // The compensation sweep (every 2 s) releases what rejected orders may still hold.
     await expect
-      .poll(async () => {
-        const { states } = await settle();
-        return states.filter((s) => s.order === 'REJECTED' && s.reservation === 'RESERVED').length;
-      }, { timeout: 20_000, interval: 500 })
+      .poll(
+        async () => {
+          const { states } = await settle();
+          return states.filter((s) => s.order === 'REJECTED' && s.reservation === 'RESERVED').length;
+        },
+        { timeout: 20_000, interval: 500 },
+      )
       .toBe(0);
     const { mine, confirmedUnits, states, stock } = await settle();
 
@@ -237,15 +302,20 @@ describe('commerce with the product service stopped in the middle of a run', () 
     await product?.exited;
     const cancel = await shop.call<{ code: string }>(buyer, 'POST', `/api/orders/${placed.body.id}/cancel`);
     expect(cancel.status).toBe(503);
-    expect((await shop.call<OrderBody>(buyer, 'GET', `/api/orders/${placed.body.id}`)).body.status).toBe('CANCELLING');
+    expect((await shop.call<OrderBody>(buyer, 'GET', `/api/orders/${placed.body.id}`)).body.status).toBe(
+      'CANCELLING',
+    );
 
     await startProduct();
     // The compensation sweep (every 2 s) releases the stock and marks the order CANCELLED.
     await expect
-      .poll(async () => (await shop.call<OrderBody>(buyer, 'GET', `/api/orders/${placed.body.id}`)).body.status, {
-        timeout: 20_000,
-        interval: 500,
-      })
+      .poll(
+        async () => (await shop.call<OrderBody>(buyer, 'GET', `/api/orders/${placed.body.id}`)).body.status,
+        {
+          timeout: 20_000,
+          interval: 500,
+        },
+      )
       .toBe('CANCELLED');
     expect((await shop.product(item.id)).stock).toBe(10);
     const again = await shop.call<OrderBody>(buyer, 'POST', `/api/orders/${placed.body.id}/cancel`);

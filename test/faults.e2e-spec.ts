@@ -471,11 +471,15 @@ describe('fault injection, switched at run time through the gateway (five real s
         expect(undone.status, `undo ${kind} on ${service}`).toBe(200);
         expect(undone.body.faults).toEqual(NO_FAULT);
       }
-      expect(await keyFetches(), `the gateway fetched the keys again (${kind})`).toBeGreaterThan(fetchedBefore);
+      expect(await keyFetches(), `the gateway fetched the keys again (${kind})`).toBeGreaterThan(
+        fetchedBefore,
+      );
     }
     for (const service of SERVICES) {
       expect((await fetch(`${lab.urls[service]}/health/ready`)).status).toBe(200);
     }
-    await expect.poll(async () => (await api(`/api/products/${productId}`)).status, { timeout: 15_000, interval: 500 }).toBe(200);
+    await expect
+      .poll(async () => (await api(`/api/products/${productId}`)).status, { timeout: 15_000, interval: 500 })
+      .toBe(200);
   }, 90_000);
 });

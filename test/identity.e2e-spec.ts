@@ -82,7 +82,10 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
 
   // Every answer through the gateway is checked against the public OpenAPI document.
   let contract: Contract;
-  const { post, tokenRequest, passwordGrant, signUp, me } = client(() => api, (input, init) => contract.fetch(input, init));
+  const { post, tokenRequest, passwordGrant, signUp, me } = client(
+    () => api,
+    (input, init) => contract.fetch(input, init),
+  );
 
   /** A token with the lab's claims, signed with the given key; overrides replace or (undefined) remove claims. */
   const forge = (
@@ -104,7 +107,9 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
         ...claims,
       }).filter(([, value]) => value !== undefined),
     );
-    return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid, ...header } as { alg: string }).sign(key);
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid, ...header } as { alg: string })
+      .sign(key);
   };
 
   beforeAll(async () => {
@@ -114,7 +119,9 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
     lab = await startLab({ OAUTH_SIGNING_KEY_FILE: keyFile, JWKS_COOLDOWN_MS: '0' });
     api = lab.urls.gateway;
     contract = await Contract.load(api);
-    const jwks = (await (await contract.fetch(`${api}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    const jwks = (await (await contract.fetch(`${api}/.well-known/jwks.json`)).json()) as {
+      keys: { kid: string }[];
+    };
     kid = jwks.keys[0].kid;
     user = await signUp('ann');
   }, 90_000);
@@ -126,7 +133,12 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
   it('signs a user up, issues a token with the password grant and returns their profile', async () => {
     const header = decodeProtectedHeader(user.token);
     expect(header).toMatchObject({ alg: 'RS256', typ: 'at+jwt', kid });
-    expect(decodeJwt(user.token)).toMatchObject({ iss: ISSUER, aud: AUDIENCE, sub: user.id, scope: 'profile orders' });
+    expect(decodeJwt(user.token)).toMatchObject({
+      iss: ISSUER,
+      aud: AUDIENCE,
+      sub: user.id,
+      scope: 'profile orders',
+    });
     const response = await me(user.token);
     expect(response.status).toBe(200);
     expect(response.headers.get('x-request-id')).toBeTruthy();
@@ -144,7 +156,10 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
     const reuse = await tokenRequest({ grant_type: 'refresh_token', refresh_token: user.refresh });
     expect(reuse.status).toBe(400);
     expect(await reuse.json()).toMatchObject({ error: 'invalid_grant' });
-    const familyRevoked = await tokenRequest({ grant_type: 'refresh_token', refresh_token: rotated.refresh_token ?? '' });
+    const familyRevoked = await tokenRequest({
+      grant_type: 'refresh_token',
+      refresh_token: rotated.refresh_token ?? '',
+    });
     expect(familyRevoked.status).toBe(400);
   });
 
@@ -154,19 +169,29 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
 
   const invalid: [string, () => Promise<string | undefined>][] = [
     ['no token', async () => undefined],
-    ['alg none', async () => `${b64url({ alg: 'none', typ: 'at+jwt', kid })}.${b64url(decodeJwt(await forge()))}.`],
+    [
+      'alg none',
+      async () => `${b64url({ alg: 'none', typ: 'at+jwt', kid })}.${b64url(decodeJwt(await forge()))}.`,
+    ],
     [
       'HS256 signed with the public key',
       async () => {
-        const secret = new Uint8Array(Buffer.from(signingKey.publicKey.export({ type: 'spki', format: 'pem' })));
-        return new SignJWT(decodeJwt(await forge())).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid }).sign(secret);
+        const secret = new Uint8Array(
+          Buffer.from(signingKey.publicKey.export({ type: 'spki', format: 'pem' })),
+        );
+        return new SignJWT(decodeJwt(await forge()))
+          .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid })
+          .sign(secret);
       },
     ],
     ['an unknown kid', () => forge({}, { kid: 'not-a-key-of-ours' })],
     ['a key not in the JWKS (claiming a real kid)', () => forge({}, {}, rsaKey().privateKey)],
     ['a wrong issuer', () => forge({ iss: 'http://evil.example' })],
     ['a wrong audience', () => forge({ aud: 'another-api' })],
-    ['an expired token', () => forge({ iat: Math.floor(Date.now() / 1000) - 600, exp: Math.floor(Date.now() / 1000) - 120 })],
+    [
+      'an expired token',
+      () => forge({ iat: Math.floor(Date.now() / 1000) - 600, exp: Math.floor(Date.now() / 1000) - 120 }),
+    ],
     ['nbf in the future', () => forge({ nbf: Math.floor(Date.now() / 1000) + 120 })],
     ['no exp', () => forge({ exp: undefined })],
     ['a wrong typ', () => forge({}, { typ: 'JWT' })],
@@ -179,18 +204,21 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
     ],
   ];
 
-  it.each(invalid)('answers 401 for %s at the gateway, before any backend, and at the backend itself', async (_name, make) => {
-    const token = await make();
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    const viaGateway = await contract.fetch(`${api}/api/customers/me`, { headers });
-    expect(viaGateway.status).toBe(401);
-    expect(viaGateway.headers.get('www-authenticate')).toMatch(/^Bearer realm="observability-lab"/);
-    expect(viaGateway.headers.get('content-type')).toContain('application/problem+json');
-    // The gateway answered itself: a backend's problem would name its own path (/customers/me).
-    expect(await viaGateway.json()).toMatchObject({ status: 401, instance: '/api/customers/me' });
-    const direct = await fetch(`${lab.urls.customer}/customers/me`, { headers });
-    expect(direct.status).toBe(401);
-  });
+  it.each(invalid)(
+    'answers 401 for %s at the gateway, before any backend, and at the backend itself',
+    async (_name, make) => {
+      const token = await make();
+      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+      const viaGateway = await contract.fetch(`${api}/api/customers/me`, { headers });
+      expect(viaGateway.status).toBe(401);
+      expect(viaGateway.headers.get('www-authenticate')).toMatch(/^Bearer realm="observability-lab"/);
+      expect(viaGateway.headers.get('content-type')).toContain('application/problem+json');
+      // The gateway answered itself: a backend's problem would name its own path (/customers/me).
+      expect(await viaGateway.json()).toMatchObject({ status: 401, instance: '/api/customers/me' });
+      const direct = await fetch(`${lab.urls.customer}/customers/me`, { headers });
+      expect(direct.status).toBe(401);
+    },
+  );
 
   it('refuses key rotation to a user without the admin scope', async () => {
     const response = await contract.fetch(`${api}/api/oauth/keys/rotate`, {
@@ -203,18 +231,36 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
   it("hides another user's customer record behind a 404", async () => {
     const other = await signUp('bob');
     const profile = (await (await me(other.token)).json()) as { id: string };
-    const response = await contract.fetch(`${api}/api/customers/${profile.id}`, { headers: { authorization: `Bearer ${user.token}` } });
+    const response = await contract.fetch(`${api}/api/customers/${profile.id}`, {
+      headers: { authorization: `Bearer ${user.token}` },
+    });
     expect(response.status).toBe(404);
     const own = (await (await me(user.token)).json()) as { id: string };
-    expect((await contract.fetch(`${api}/api/customers/${own.id}`, { headers: { authorization: `Bearer ${user.token}` } })).status).toBe(200);
+    expect(
+      (
+        await contract.fetch(`${api}/api/customers/${own.id}`, {
+          headers: { authorization: `Bearer ${user.token}` },
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it('lets an admin list customers and forbids it to users', async () => {
     const admin = await passwordGrant(ADMIN.email, ADMIN.password);
-    const list = await contract.fetch(`${api}/api/customers?limit=2`, { headers: { authorization: `Bearer ${admin.access_token}` } });
+    const list = await contract.fetch(`${api}/api/customers?limit=2`, {
+      headers: { authorization: `Bearer ${admin.access_token}` },
+    });
     expect(list.status).toBe(200);
-    expect(await list.json()).toMatchObject({ page: 1, limit: 2, items: expect.any(Array), total: expect.any(Number) });
-    expect((await contract.fetch(`${api}/api/customers`, { headers: { authorization: `Bearer ${user.token}` } })).status).toBe(403);
+    expect(await list.json()).toMatchObject({
+      page: 1,
+      limit: 2,
+      items: expect.any(Array),
+      total: expect.any(Number),
+    });
+    expect(
+      (await contract.fetch(`${api}/api/customers`, { headers: { authorization: `Bearer ${user.token}` } }))
+        .status,
+    ).toBe(403);
   });
 
   it('updates the own profile and rejects unknown fields with 400', async () => {
@@ -227,14 +273,20 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
     const unknown = await patch({ name: 'Ann B', role: 'admin' });
     expect(unknown.status).toBe(400);
     expect(await unknown.json()).toMatchObject({ status: 400, errors: [expect.stringContaining('role')] });
-    const ok = await patch({ name: 'Ann B', address: { line1: '1 Main St', city: 'Berlin', postalCode: '10115', country: 'DE' } });
+    const ok = await patch({
+      name: 'Ann B',
+      address: { line1: '1 Main St', city: 'Berlin', postalCode: '10115', country: 'DE' },
+    });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ name: 'Ann B', address: { city: 'Berlin' } });
   });
 
   it('ignores a spoofed x-user-id header', async () => {
     const other = await signUp('carl');
-    const response = await me(user.token, `${api}/api`, { 'x-user-id': other.id, 'x-internal-caller': 'oauth' });
+    const response = await me(user.token, `${api}/api`, {
+      'x-user-id': other.id,
+      'x-internal-caller': 'oauth',
+    });
     expect(((await response.json()) as { userId: string }).userId).toBe(user.id);
   });
 
@@ -288,11 +340,18 @@ describe('identity through the gateway (oauth, customer, gateway running for rea
     });
     expect(response.status).toBe(413);
     expect(JSON.parse(response.body)).toMatchObject({ status: 413, instance: '/api/users' });
-    expect((await tokenRequest({ grant_type: 'password', username: 'big@example.com', password: 'whatever1' })).status).toBe(400);
+    expect(
+      (await tokenRequest({ grant_type: 'password', username: 'big@example.com', password: 'whatever1' }))
+        .status,
+    ).toBe(400);
   });
 
   it('answers token and sign-up errors in RFC 6749 / problem+json shape, never with a stack trace', async () => {
-    const wrong = await tokenRequest({ grant_type: 'password', username: user.email, password: 'not-the-password' });
+    const wrong = await tokenRequest({
+      grant_type: 'password',
+      username: user.email,
+      password: 'not-the-password',
+    });
     expect(wrong.status).toBe(400);
     const wrongBody = await wrong.text();
     expect(JSON.parse(wrongBody)).toMatchObject({ error: 'invalid_grant' });
@@ -334,7 +393,9 @@ describe('signing key rotation (keys generated and stored by the oauth service)'
     const { kid: newKid } = (await rotate.json()) as { kid: string };
     expect(newKid).not.toBe(oldKid);
 
-    const jwks = (await (await fetch(`${rotationLab.urls.gateway}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    const jwks = (await (await fetch(`${rotationLab.urls.gateway}/.well-known/jwks.json`)).json()) as {
+      keys: { kid: string }[];
+    };
     expect(jwks.keys.map((k) => k.kid)).toEqual(expect.arrayContaining([oldKid, newKid]));
     expect((await me(before.token)).status).toBe(200);
     const after = await passwordGrant(before.email, before.password);
@@ -342,5 +403,4 @@ describe('signing key rotation (keys generated and stored by the oauth service)'
     expect((await me(after.access_token)).status).toBe(200);
     expect((await me(after.access_token, rotationLab.urls.customer)).status).toBe(200);
   });
-
 });

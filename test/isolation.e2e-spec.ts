@@ -33,7 +33,11 @@ function send(
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }),
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
         );
       },
     );
@@ -90,7 +94,10 @@ describe('no client can break the lab for another (attacks through the real gate
   const faults = (service: string, method: 'PUT' | 'DELETE', body?: unknown) =>
     fetch(`${lab.urls.gateway}/api/admin/faults/${service}`, {
       method,
-      headers: { authorization: `Bearer ${admin}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${admin}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
 
@@ -122,7 +129,11 @@ describe('no client can break the lab for another (attacks through the real gate
       expect(response.status).toBe(200);
       return ((await response.json()) as { access_token: string }).access_token;
     };
-    admin = await grant({ grant_type: 'client_credentials', client_id: 'admin-cli', client_secret: 'admin-cli-secret' });
+    admin = await grant({
+      grant_type: 'client_credentials',
+      client_id: 'admin-cli',
+      client_secret: 'admin-cli-secret',
+    });
     const signUp = async (name: string) => {
       const email = `${name}-${randomUUID().slice(0, 8)}@example.com`;
       const password = 'correct-horse-1';
@@ -135,7 +146,10 @@ describe('no client can break the lab for another (attacks through the real gate
       return { email, password };
     };
     const ann = await signUp('ann');
-    user = { ...ann, token: await grant({ grant_type: 'password', username: ann.email, password: ann.password }) };
+    user = {
+      ...ann,
+      token: await grant({ grant_type: 'password', username: ann.email, password: ann.password }),
+    };
     otherUser = await signUp('bob');
   }, 120_000);
 
@@ -145,13 +159,24 @@ describe('no client can break the lab for another (attacks through the real gate
 
   it('answers an Expect: 100-continue storm itself and forwards the requests without it: no breaker opens', async () => {
     for (let i = 0; i < 15; i++) {
-      expect((await send(`${lab.urls.gateway}/api/products?limit=1`, { from: '127.0.0.2', headers: { expect: '100-continue' } })).status).toBe(200);
+      expect(
+        (
+          await send(`${lab.urls.gateway}/api/products?limit=1`, {
+            from: '127.0.0.2',
+            headers: { expect: '100-continue' },
+          })
+        ).status,
+      ).toBe(200);
     }
     const withBody = await send(`${lab.urls.gateway}/api/oauth/token`, {
       from: '127.0.0.2',
       method: 'POST',
       headers: { expect: '100-continue', 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', username: user.email, password: user.password }).toString(),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: user.email,
+        password: user.password,
+      }).toString(),
     });
     expect(withBody.status).toBe(200);
     const orders = await send(`${lab.urls.gateway}/api/orders`, {
@@ -160,8 +185,18 @@ describe('no client can break the lab for another (attacks through the real gate
     });
     expect(orders.status).toBe(200);
     // An expectation Node cannot meet is answered 417 by the gateway, not passed on.
-    expect((await sendRaw(port, 'GET /api/products HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n', '127.0.0.2')).status).toBe(417);
-    expect(await metricSum(lab.urls.gateway, /^circuit_breaker_not_counted_total\{.*reason="invalid_request"/)).toBe(0);
+    expect(
+      (
+        await sendRaw(
+          port,
+          'GET /api/products HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n',
+          '127.0.0.2',
+        )
+      ).status,
+    ).toBe(417);
+    expect(
+      await metricSum(lab.urls.gateway, /^circuit_breaker_not_counted_total\{.*reason="invalid_request"/),
+    ).toBe(0);
     await bystanderIsServed('127.0.0.3');
   });
 
@@ -180,7 +215,8 @@ describe('no client can break the lab for another (attacks through the real gate
       { 'proxy-authorization': 'Basic Zm9vOmJhcg==', 'proxy-connection': 'keep-alive' },
     ];
     for (const headers of tricks) {
-      for (let i = 0; i < 3; i++) expect((await send(`${lab.urls.gateway}/api/products?limit=1`, { from, headers })).status).toBe(200);
+      for (let i = 0; i < 3; i++)
+        expect((await send(`${lab.urls.gateway}/api/products?limit=1`, { from, headers })).status).toBe(200);
     }
     const trailers = await sendRaw(
       port,
@@ -199,7 +235,11 @@ describe('no client can break the lab for another (attacks through the real gate
         'Connection: close',
         '',
         (() => {
-          const form = new URLSearchParams({ grant_type: 'password', username: user.email, password: user.password }).toString();
+          const form = new URLSearchParams({
+            grant_type: 'password',
+            username: user.email,
+            password: user.password,
+          }).toString();
           return `${form.length.toString(16)}\r\n${form}\r\n0\r\n\r\n`;
         })(),
       ].join('\r\n'),
@@ -215,13 +255,18 @@ describe('no client can break the lab for another (attacks through the real gate
       expect(answer.status).toBe(400);
       expect(answer.text).not.toContain('# HELP');
     }
-    expect(await metricSum(lab.urls.gateway, /^circuit_breaker_not_counted_total\{.*reason="invalid_request"/)).toBe(0);
+    expect(
+      await metricSum(lab.urls.gateway, /^circuit_breaker_not_counted_total\{.*reason="invalid_request"/),
+    ).toBe(0);
     await bystanderIsServed('127.0.0.5');
   });
 
   it('refuses paths with #, ? and their encoded forms around dot segments; nothing internal is reached', async () => {
     const from = '127.0.0.6';
-    const before = await metricSum(lab.urls.gateway, /^gateway_requests_refused_total\{reason="ambiguous_path"/);
+    const before = await metricSum(
+      lab.urls.gateway,
+      /^gateway_requests_refused_total\{reason="ambiguous_path"/,
+    );
     const targets = [
       '/api/products/..#/metrics',
       '/api/products#/../../metrics',
@@ -231,18 +276,30 @@ describe('no client can break the lab for another (attacks through the real gate
       '/api/products/%2E%2E%3f',
     ];
     for (const target of targets) {
-      const answer = await sendRaw(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, from);
+      const answer = await sendRaw(
+        port,
+        `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+        from,
+      );
       expect(answer.status, target).toBe(400);
       expect(answer.text).toContain('ambiguous_path');
     }
     // After `?` it is the query: dots there are the product service's to read, and the route stays /products.
-    const query = await sendRaw(port, 'GET /api/products?q=../metrics#x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', from);
+    const query = await sendRaw(
+      port,
+      'GET /api/products?q=../metrics#x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      from,
+    );
     expect(query.status).toBe(400);
     const plainQuery = await send(`${lab.urls.gateway}/api/products?q=..%2Fmetrics&limit=1`, { from });
     expect(plainQuery.status).toBe(200);
     expect(plainQuery.body).not.toContain('# HELP');
-    expect(await metricSum(lab.urls.gateway, /^gateway_requests_refused_total\{reason="ambiguous_path"/)).toBe(before + targets.length + 1);
-    expect(lab.process.output()).toMatch(/"message":"refused GET \/api\/products\/%2e%2e%3F\/metrics: a fragment, dot segments/);
+    expect(
+      await metricSum(lab.urls.gateway, /^gateway_requests_refused_total\{reason="ambiguous_path"/),
+    ).toBe(before + targets.length + 1);
+    expect(lab.process.output()).toMatch(
+      /"message":"refused GET \/api\/products\/%2e%2e%3F\/metrics: a fragment, dot segments/,
+    );
     await bystanderIsServed('127.0.0.7');
   });
 
@@ -251,22 +308,41 @@ describe('no client can break the lab for another (attacks through the real gate
     const STORM = 2 * RATE_LIMIT + 20;
     const statuses: number[] = [];
     for (let i = 0; i < STORM; i++) {
-      statuses.push((await send(`${lab.urls.gateway}/api/orders`, { from, headers: { authorization: `Bearer x.y.z${i}` } })).status);
+      statuses.push(
+        (
+          await send(`${lab.urls.gateway}/api/orders`, {
+            from,
+            headers: { authorization: `Bearer x.y.z${i}` },
+          })
+        ).status,
+      );
     }
     expect(statuses.every((status) => status === 401 || status === 429)).toBe(true);
     // Fixed windows: a boundary during the storm lets at most two windows' worth through.
     expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(STORM - 2 * RATE_LIMIT);
-    expect(await metricSum(lab.urls.gateway, /^rate_limited_requests_total\{reason="unauthenticated"/)).toBeGreaterThanOrEqual(STORM - 2 * RATE_LIMIT);
-    expect(lab.process.output()).toMatch(/ip:127\.0\.0\.8 went over 40 requests per 60 s \(failing authentication\)/);
+    expect(
+      await metricSum(lab.urls.gateway, /^rate_limited_requests_total\{reason="unauthenticated"/),
+    ).toBeGreaterThanOrEqual(STORM - 2 * RATE_LIMIT);
+    expect(lab.process.output()).toMatch(
+      /ip:127\.0\.0\.8 went over 40 requests per 60 s \(failing authentication\)/,
+    );
     // The user's own token from the same address counts against the user, not the address.
-    expect((await send(`${lab.urls.gateway}/api/orders`, { from, headers: { authorization: `Bearer ${user.token}` } })).status).toBe(200);
+    expect(
+      (
+        await send(`${lab.urls.gateway}/api/orders`, {
+          from,
+          headers: { authorization: `Bearer ${user.token}` },
+        })
+      ).status,
+    ).toBe(200);
     await bystanderIsServed('127.0.0.9');
   });
 
   it('limits anonymous clients by their own address, which oauth sees too (X-Forwarded-For from the gateway)', async () => {
     const from = '127.0.0.10';
     const statuses: number[] = [];
-    for (let i = 0; i < 2 * RATE_LIMIT + 10; i++) statuses.push((await send(`${lab.urls.gateway}/api/products?limit=1`, { from })).status);
+    for (let i = 0; i < 2 * RATE_LIMIT + 10; i++)
+      statuses.push((await send(`${lab.urls.gateway}/api/products?limit=1`, { from })).status);
     expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(10);
     expect((await send(`${lab.urls.gateway}/api/products?limit=1`, { from: '127.0.0.11' })).status).toBe(200);
 
@@ -275,46 +351,87 @@ describe('no client can break the lab for another (attacks through the real gate
     const answer = await send(`${lab.urls.gateway}/api/oauth/token`, {
       from: '127.0.0.12',
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-request-id': marker, 'x-forwarded-for': '10.9.9.9' },
-      body: new URLSearchParams({ grant_type: 'password', username: otherUser.email, password: otherUser.password }).toString(),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-request-id': marker,
+        'x-forwarded-for': '10.9.9.9',
+      },
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: otherUser.email,
+        password: otherUser.password,
+      }).toString(),
     });
     expect(answer.status).toBe(200);
     await expect
-      .poll(() => lab.process.output().split('\n').find((line) => line.startsWith('[oauth') && line.includes(marker) && line.includes('client.address')), { timeout: 5000 })
+      .poll(
+        () =>
+          lab.process
+            .output()
+            .split('\n')
+            .find(
+              (line) => line.startsWith('[oauth') && line.includes(marker) && line.includes('client.address'),
+            ),
+        { timeout: 5000 },
+      )
       .toMatch(/"client\.address":"127\.0\.0\.12"/);
     await bystanderIsServed('127.0.0.13');
   });
 
   it('costs oauth at most one key fetch for a storm of tokens with made-up key ids while it fails every request', async () => {
-    const jwksFetches = () => metricSum(lab.urls.oauth, /^http_server_request_duration_seconds_count\{.*route="\/\.well-known\/jwks\.json"/);
+    const jwksFetches = () =>
+      metricSum(
+        lab.urls.oauth,
+        /^http_server_request_duration_seconds_count\{.*route="\/\.well-known\/jwks\.json"/,
+      );
     expect((await faults('oauth', 'PUT', { errorRatio: 1 })).status).toBe(200);
     const before = await jwksFetches();
     const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const statuses = await Promise.all(
       Array.from({ length: 30 }, (_, i) => {
         const forged = `${encode({ alg: 'RS256', typ: 'at+jwt', kid: randomUUID() })}.${encode({ sub: `x${i}` })}.c2ln`;
-        return send(`${lab.urls.gateway}/api/customers/me`, { from: '127.0.0.14', headers: { authorization: `Bearer ${forged}` } }).then((a) => a.status);
+        return send(`${lab.urls.gateway}/api/customers/me`, {
+          from: '127.0.0.14',
+          headers: { authorization: `Bearer ${forged}` },
+        }).then((a) => a.status);
       }),
     );
     expect(statuses.every((status) => status === 401)).toBe(true);
     expect((await jwksFetches()) - before).toBeLessThanOrEqual(1);
     // Ordinary clients with valid tokens and the catalogue are served meanwhile; logins fail (oauth is failing on purpose).
     expect((await send(`${lab.urls.gateway}/api/products?limit=1`, { from: '127.0.0.15' })).status).toBe(200);
-    expect((await send(`${lab.urls.gateway}/api/customers/me`, { from: '127.0.0.15', headers: { authorization: `Bearer ${user.token}` } })).status).toBe(200);
+    expect(
+      (
+        await send(`${lab.urls.gateway}/api/customers/me`, {
+          from: '127.0.0.15',
+          headers: { authorization: `Bearer ${user.token}` },
+        })
+      ).status,
+    ).toBe(200);
     expect((await faults('oauth', 'DELETE')).status).toBe(200);
     await bystanderIsServed('127.0.0.15');
   });
 
   it('ends a burst of wrong passwords in oauth fast answers (429/503), never gateway timeouts, and another user logs in', async () => {
     const from = '127.0.0.16';
-    const timeoutsBefore = await metricSum(lab.urls.gateway, /^http_server_request_duration_seconds_count\{.*status_code="504"/);
-    const statuses = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => login('admin@lab.local', `wrong-${i}`, from).then((a) => a.status)),
+    const timeoutsBefore = await metricSum(
+      lab.urls.gateway,
+      /^http_server_request_duration_seconds_count\{.*status_code="504"/,
     );
-    const counts = statuses.reduce<Record<number, number>>((all, s) => ({ ...all, [s]: (all[s] ?? 0) + 1 }), {});
+    const statuses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        login('admin@lab.local', `wrong-${i}`, from).then((a) => a.status),
+      ),
+    );
+    const counts = statuses.reduce<Record<number, number>>(
+      (all, s) => ({ ...all, [s]: (all[s] ?? 0) + 1 }),
+      {},
+    );
     console.info(`40 parallel wrong passwords for one account: ${JSON.stringify(counts)}`);
     expect(statuses.every((status) => [400, 401, 429, 503].includes(status))).toBe(true);
-    expect(await metricSum(lab.urls.gateway, /^http_server_request_duration_seconds_count\{.*status_code="504"/)).toBe(timeoutsBefore);
+    expect(
+      await metricSum(lab.urls.gateway, /^http_server_request_duration_seconds_count\{.*status_code="504"/),
+    ).toBe(timeoutsBefore);
     await bystanderIsServed('127.0.0.17');
   }, 60_000);
 });

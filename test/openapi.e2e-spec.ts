@@ -24,7 +24,10 @@ const requestsOf = (items: PostmanItem[]): { name: string; method: string; path:
     if (item.item) return requestsOf(item.item);
     if (!item.request) return [];
     const raw = typeof item.request.url === 'string' ? item.request.url : item.request.url.raw;
-    const path = raw.replace('{{baseUrl}}', '').split('?')[0].replace(/\{\{\w+\}\}/g, 'x');
+    const path = raw
+      .replace('{{baseUrl}}', '')
+      .split('?')[0]
+      .replace(/\{\{\w+\}\}/g, 'x');
     return [{ name: item.name, method: item.request.method, path }];
   });
 
@@ -49,7 +52,8 @@ describe('OpenAPI documents (one lab)', () => {
     const undocumented = routes.filter(
       (route) =>
         !operations.some(
-          ({ method, path }) => (route.method === 'ALL' || route.method === method) && route.pattern.test(concretePath(path)),
+          ({ method, path }) =>
+            (route.method === 'ALL' || route.method === method) && route.pattern.test(concretePath(path)),
         ),
     );
     expect(undocumented.map(({ method, path }) => `${method} ${path}`)).toEqual([]);
@@ -61,7 +65,11 @@ describe('OpenAPI documents (one lab)', () => {
   it('never lists an internal endpoint; each backend marks its own internal ones', async () => {
     const operations = operationsOf(contract.document);
     expect(operations.filter(({ operation }) => operation['x-internal'] === true)).toEqual([]);
-    expect(operations.map(({ path }) => path).filter((path) => /^\/api\/(stock|health|metrics)|^\/(health|metrics|admin)/.test(path))).toEqual([]);
+    expect(
+      operations
+        .map(({ path }) => path)
+        .filter((path) => /^\/api\/(stock|health|metrics)|^\/(health|metrics|admin)/.test(path)),
+    ).toEqual([]);
     expect(contract.operationFor('POST', '/api/customers')).toBeUndefined();
 
     const internal: string[] = [];
@@ -85,9 +93,18 @@ describe('OpenAPI documents (one lab)', () => {
   });
 
   it('describes security, problem bodies with a code, and the headers', () => {
-    const { components } = contract.document as { components: Record<string, Record<string, Record<string, unknown>>> };
-    expect(components.securitySchemes.oauth2).toMatchObject({ type: 'oauth2', flows: { password: { tokenUrl: '/api/oauth/token' } } });
-    expect(components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    const { components } = contract.document as {
+      components: Record<string, Record<string, Record<string, unknown>>>;
+    };
+    expect(components.securitySchemes.oauth2).toMatchObject({
+      type: 'oauth2',
+      flows: { password: { tokenUrl: '/api/oauth/token' } },
+    });
+    expect(components.securitySchemes.bearer).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+    });
     expect(Object.keys(components.schemas.ProblemResponse.properties as object)).toEqual(
       expect.arrayContaining(['type', 'title', 'status', 'request_id', 'code']),
     );
@@ -96,10 +113,16 @@ describe('OpenAPI documents (one lab)', () => {
       security: Record<string, string[]>[];
       responses: Record<string, { headers?: Record<string, unknown> }>;
     };
-    expect(placeOrder.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: true }));
+    expect(placeOrder.parameters).toContainEqual(
+      expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: true }),
+    );
     expect(placeOrder.security).toContainEqual({ oauth2: ['orders'] });
-    expect(Object.keys(placeOrder.responses['201'].headers ?? {})).toEqual(expect.arrayContaining(['x-request-id', 'RateLimit', 'RateLimit-Policy']));
-    expect(Object.keys(placeOrder.responses['429'].headers ?? {})).toEqual(expect.arrayContaining(['Retry-After']));
+    expect(Object.keys(placeOrder.responses['201'].headers ?? {})).toEqual(
+      expect.arrayContaining(['x-request-id', 'RateLimit', 'RateLimit-Policy']),
+    );
+    expect(Object.keys(placeOrder.responses['429'].headers ?? {})).toEqual(
+      expect.arrayContaining(['Retry-After']),
+    );
     expect(Object.keys(placeOrder.responses['409'] ?? {})).toContain('content');
   });
 
@@ -116,7 +139,14 @@ describe('OpenAPI documents (one lab)', () => {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ grant_type: 'password', ...ADMIN }).toString(),
-    }).then(async (response) => ((await contract.check('POST', '/api/oauth/token', response).then((r) => r.json())) as { access_token: string }).access_token);
+    }).then(
+      async (response) =>
+        (
+          (await contract.check('POST', '/api/oauth/token', response).then((r) => r.json())) as {
+            access_token: string;
+          }
+        ).access_token,
+    );
     const faults = (method: string, body?: object) =>
       contract.fetch(`${lab.urls.gateway}/api/admin/faults/gateway`, {
         method,
@@ -127,7 +157,10 @@ describe('OpenAPI documents (one lab)', () => {
     try {
       expect((await contract.fetch(`${lab.urls.gateway}/api/products`)).status).toBe(500);
       for (let i = 0; i < RATE_LIMIT_REQUESTS + 5; i++) {
-        const [document, page] = await Promise.all([fetch(`${lab.urls.gateway}/openapi.json`), fetch(`${lab.urls.gateway}/docs`)]);
+        const [document, page] = await Promise.all([
+          fetch(`${lab.urls.gateway}/openapi.json`),
+          fetch(`${lab.urls.gateway}/docs`),
+        ]);
         expect([document.status, page.status]).toEqual([200, 200]);
         expect(document.headers.get('ratelimit')).toBeNull();
         await Promise.all([document.arrayBuffer(), page.arrayBuffer()]);

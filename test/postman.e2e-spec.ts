@@ -94,7 +94,13 @@ function contractViolations(summary: NewmanSummary, contract: Contract): string[
   for (const { item, request, response } of summary.run.executions) {
     if (!response) continue;
     try {
-      contract.assertMatches(request.method, request.url.toString(), response.code, response.headers.get('content-type') ?? null, response.stream?.toString() ?? '');
+      contract.assertMatches(
+        request.method,
+        request.url.toString(),
+        response.code,
+        response.headers.get('content-type') ?? null,
+        response.stream?.toString() ?? '',
+      );
     } catch (error) {
       violations.push(`${item.name}: ${error instanceof Error ? error.message : String(error)}`);
     }

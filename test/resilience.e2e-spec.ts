@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request as httpRequest,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedMongoServer } from '#lab/embedded-mongo';
@@ -92,10 +99,14 @@ function rawRequest(
   options: { method?: string; headers?: Record<string, string>; body?: string; abortAfterMs?: number } = {},
 ): Promise<number> {
   return new Promise((resolve) => {
-    const request = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
-    });
+    const request = httpRequest(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, agent: false },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
     request.on('error', () => resolve(0));
     if (options.abortAfterMs !== undefined) setTimeout(() => request.destroy(), options.abortAfterMs);
     request.end(options.body);
@@ -250,7 +261,8 @@ describe('circuit breaker, timeouts and retries at the gateway (real gateway, lo
     // Small (buffered) and large (streamed, over 256 KiB) answers arrive byte for byte.
     for (const size of [10, 300 * 1024]) {
       const text = JSON.stringify({ items: 'x'.repeat(size) });
-      product.handle = (_request, response) => void response.writeHead(200, { 'content-type': 'application/json' }).end(text);
+      product.handle = (_request, response) =>
+        void response.writeHead(200, { 'content-type': 'application/json' }).end(text);
       const answer = await fetch(`${gateway.url}/api/products/size-${size}`);
       expect(answer.status).toBe(200);
       expect(await answer.text()).toBe(text);
@@ -331,13 +343,21 @@ describe('circuit breaker, timeouts and retries at the gateway (real gateway, lo
     expect(await breakerState(gateway.url, 'product')).toBe('closed');
 
     // Clients that hang up while the (slow) product service works: abandoned, not failures of it.
-    product.handle = (_request, response) => setTimeout(() => json(response, 200, { ok: true }), TIMEOUT_MS * 2);
-    const closedBefore = await metricValue(gateway.url, /^gateway_requests_refused_total\{reason="client_closed"/);
+    product.handle = (_request, response) =>
+      setTimeout(() => json(response, 200, { ok: true }), TIMEOUT_MS * 2);
+    const closedBefore = await metricValue(
+      gateway.url,
+      /^gateway_requests_refused_total\{reason="client_closed"/,
+    );
     const reached = product.count('/products/slow');
-    await Promise.all(Array.from({ length: 25 }, () => rawRequest(`${gateway.url}/api/products/slow`, { abortAfterMs: 200 })));
+    await Promise.all(
+      Array.from({ length: 25 }, () => rawRequest(`${gateway.url}/api/products/slow`, { abortAfterMs: 200 })),
+    );
     expect(product.count('/products/slow') - reached).toBe(25);
     await expect
-      .poll(() => metricValue(gateway.url, /^gateway_requests_refused_total\{reason="client_closed"/), { timeout: 5000 })
+      .poll(() => metricValue(gateway.url, /^gateway_requests_refused_total\{reason="client_closed"/), {
+        timeout: 5000,
+      })
       .toBe(closedBefore + 25);
     expect(await breakerState(gateway.url, 'product')).toBe('closed');
     // No retry either: each abandoned request reached the product service once.
@@ -348,7 +368,10 @@ describe('circuit breaker, timeouts and retries at the gateway (real gateway, lo
       json(response, 503, { status: 503, code: 'overloaded' }, { 'retry-after': '1' });
     const shed = await Promise.all(
       Array.from({ length: 30 }, () =>
-        fetch(`${gateway.url}/api/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password' }) }),
+        fetch(`${gateway.url}/api/oauth/token`, {
+          method: 'POST',
+          body: new URLSearchParams({ grant_type: 'password' }),
+        }),
       ),
     );
     for (const response of shed) {
@@ -358,7 +381,10 @@ describe('circuit breaker, timeouts and retries at the gateway (real gateway, lo
     }
     expect(await breakerState(gateway.url, 'oauth')).toBe('closed');
     expect(
-      await metricValue(gateway.url, /^circuit_breaker_not_counted_total\{upstream="oauth",reason="deliberate_503"/),
+      await metricValue(
+        gateway.url,
+        /^circuit_breaker_not_counted_total\{upstream="oauth",reason="deliberate_503"/,
+      ),
     ).toBeGreaterThanOrEqual(30);
     product.handle = (_request, response) => json(response, 200, { ok: true });
   });
@@ -454,14 +480,19 @@ describe('rate limiting per client at the gateway', () => {
     const reached = backend.count('/customers/me');
     const statuses = [];
     for (let i = 0; i < LIMIT + 3; i++) {
-      const response = await fetch(`${gateway.url}/api/customers/me`, { headers: { authorization: `Bearer not.a.token${i}` } });
+      const response = await fetch(`${gateway.url}/api/customers/me`, {
+        headers: { authorization: `Bearer not.a.token${i}` },
+      });
       statuses.push(response.status);
       if (response.status === 429) expect(response.headers.get('www-authenticate')).toBeNull();
     }
     expect(statuses).toEqual([...Array.from({ length: LIMIT }, () => 401), 429, 429, 429]);
     expect(backend.count('/customers/me')).toBe(reached);
     const carol = await token(`carol-${randomUUID()}`);
-    expect((await fetch(`${gateway.url}/api/customers/me`, { headers: { authorization: `Bearer ${carol}` } })).status).toBe(200);
+    expect(
+      (await fetch(`${gateway.url}/api/customers/me`, { headers: { authorization: `Bearer ${carol}` } }))
+        .status,
+    ).toBe(200);
     expect(await metricValue(gateway.url, /^rate_limited_requests_total\{reason="unauthenticated"/)).toBe(3);
   });
 

@@ -4,7 +4,9 @@ import { freePort, startNode, waitForHttp } from '#lab/testing';
 describe('a service started on its own', () => {
   it('runs on an in-memory embedded store when MONGO_URL is not set, and reports it', async () => {
     const port = await freePort();
-    const product = startNode('dist/apps/product/src/main.js', [], { env: { PRODUCT_PORT: String(port), MONGO_URL: '' } });
+    const product = startNode('dist/apps/product/src/main.js', [], {
+      env: { PRODUCT_PORT: String(port), MONGO_URL: '' },
+    });
     try {
       await waitForHttp(`http://127.0.0.1:${port}/health/ready`, 200, 20_000);
       expect(product.output()).toContain('MONGO_URL is not set: using an in-memory embedded MongoDB');
@@ -39,7 +41,9 @@ describe('a service started on its own', () => {
   });
 
   it('exits 1 naming a bad variable', async () => {
-    const gateway = startNode('dist/apps/gateway/src/main.js', [], { env: { GATEWAY_PORT: 'x', HOST: 'bad host!' } });
+    const gateway = startNode('dist/apps/gateway/src/main.js', [], {
+      env: { GATEWAY_PORT: 'x', HOST: 'bad host!' },
+    });
     expect(await gateway.exited).toBe(1);
     expect(gateway.output()).toContain('gateway failed to start: Invalid configuration for gateway');
     expect(gateway.output()).toContain('GATEWAY_PORT must be an integer');

@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { descendantsOf, freePort, isAlive, portIsFree, rabbitMqInstalled, type RunningProcess, startNode } from '#lab/testing';
+import {
+  descendantsOf,
+  freePort,
+  isAlive,
+  portIsFree,
+  rabbitMqInstalled,
+  type RunningProcess,
+  startNode,
+} from '#lab/testing';
 
 /**
  * `npm start` with rabbitmq-server installed and no AMQP_URL starts a broker of its own for the order
@@ -47,7 +55,9 @@ async function launch(): Promise<Launch> {
 /** Waits until the lab and its broker are ready; answers the broker's AMQP and epmd ports. */
 async function ready({ lab, customerPort, seen }: Launch): Promise<{ amqpPort: number; epmdPort: number }> {
   await lab.waitForOutput(/all 1 services ready in/, 120_000);
-  const [, amqpPort, epmdPort] = (await lab.waitForOutput(/\[rabbitmq\] ready on amqp:\/\/127\.0\.0\.1:(\d+) .*epmd port (\d+)/, 5_000)).map(Number);
+  const [, amqpPort, epmdPort] = (
+    await lab.waitForOutput(/\[rabbitmq\] ready on amqp:\/\/127\.0\.0\.1:(\d+) .*epmd port (\d+)/, 5_000)
+  ).map(Number);
   await lab.waitForOutput(/rabbitmq\s+amqp:\/\/127\.0\.0\.1:\d+ \(started here/, 5_000);
   // The consumer is connected: the broker is the lab's, not just running.
   await lab.waitForOutput(/consuming order events/, 30_000);
@@ -60,7 +70,8 @@ async function expectNothingLeft({ seen }: Launch, ports: number[]): Promise<voi
   const pids = [...seen];
   await expect.poll(() => pids.filter(isAlive), { timeout: 40_000, interval: 100 }).toEqual([]);
   // epmd daemonizes (never under the launcher): its port says whether it is gone.
-  for (const port of ports) await expect.poll(() => portIsFree(port), { timeout: 10_000, interval: 100 }).toBe(true);
+  for (const port of ports)
+    await expect.poll(() => portIsFree(port), { timeout: 10_000, interval: 100 }).toBe(true);
 }
 
 afterEach(() => {
@@ -88,7 +99,9 @@ describe.skipIf(!rabbitMqInstalled())('npm start with its own RabbitMQ', () => {
     expect(await launched.lab.exited).toBe(0);
     await expectNothingLeft(launched, [amqpPort, epmdPort]);
     const output = launched.lab.output();
-    expect(output.indexOf('[rabbitmq] SIGTERM: stopping the broker')).toBeGreaterThan(output.search(/\[customer\s*\] .*"stopped"/));
+    expect(output.indexOf('[rabbitmq] SIGTERM: stopping the broker')).toBeGreaterThan(
+      output.search(/\[customer\s*\] .*"stopped"/),
+    );
   }, 180_000);
 
   it('leaves no broker and no epmd behind when the launcher itself is killed (SIGKILL)', async () => {

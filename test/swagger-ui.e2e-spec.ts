@@ -66,10 +66,15 @@ describe.skipIf(!existsSync(CHROMIUM))('Swagger UI at /docs in headless Chromium
     const status = `${operation} .live-responses-table .response .response-col_status`;
     await page.waitForSelector(status, { timeout: STEP_MS });
     const shown = await page.$eval(status, (cell) => cell.textContent?.trim() ?? '');
-    const body = await page.$eval(`${operation} .live-responses-table .response-col_description pre`, (pre) => pre.textContent ?? '');
+    const body = await page.$eval(
+      `${operation} .live-responses-table .response-col_description pre`,
+      (pre) => pre.textContent ?? '',
+    );
     // The request as the page sent it (curl, with the bearer token) and the answer it shows.
     mkdirSync(OUTPUT, { recursive: true });
-    await (await page.$(`${operation} .responses-wrapper`))?.screenshot({ path: join(OUTPUT, 'swagger-ui-answer.png') });
+    await (
+      await page.$(`${operation} .responses-wrapper`)
+    )?.screenshot({ path: join(OUTPUT, 'swagger-ui-answer.png') });
 
     expect(shown).toBe('200');
     expect(JSON.parse(body)).toMatchObject({ email: ADMIN.username, name: expect.any(String) });

@@ -40,7 +40,11 @@ describe('telemetry of the running lab (OTLP over http/protobuf, Zipkin, Fluentd
     });
 
   beforeAll(async () => {
-    [otlp, zipkin, fluentd] = await Promise.all([startOtlpReceiver(), startZipkinReceiver(), startFluentdReceiver()]);
+    [otlp, zipkin, fluentd] = await Promise.all([
+      startOtlpReceiver(),
+      startZipkinReceiver(),
+      startFluentdReceiver(),
+    ]);
     lab = await startLab({
       OTEL_TRACES_EXPORTER: 'otlp,zipkin',
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
@@ -51,8 +55,19 @@ describe('telemetry of the running lab (OTLP over http/protobuf, Zipkin, Fluentd
       FLUENTD_PORT: String(fluentd.port),
     });
     const email = `tel-${randomUUID().slice(0, 8)}@example.com`;
-    expect((await api('/api/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password, name: 'Tel' }) })).status).toBe(201);
-    const grant = await api('/api/oauth/token', { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: email, password }) });
+    expect(
+      (
+        await api('/api/users', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email, password, name: 'Tel' }),
+        })
+      ).status,
+    ).toBe(201);
+    const grant = await api('/api/oauth/token', {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', username: email, password }),
+    });
     token = ((await grant.json()) as { access_token: string }).access_token;
     const page = (await (await api('/api/products?limit=1')).json()) as { items: { id: string }[] };
     productId = page.items[0].id;
@@ -70,7 +85,10 @@ describe('telemetry of the running lab (OTLP over http/protobuf, Zipkin, Fluentd
     const spansOf = async (receiver: OtlpReceiver | ZipkinReceiver) => {
       await receiver.waitFor((spans) => {
         const mine = spans.filter((s) => s.traceId === trace.traceId);
-        return SERVICES_OF_AN_ORDER.every((service) => mine.some((s) => s.serviceName === service)) && mine.some((s) => s.name === 'order.create');
+        return (
+          SERVICES_OF_AN_ORDER.every((service) => mine.some((s) => s.serviceName === service)) &&
+          mine.some((s) => s.name === 'order.create')
+        );
       }, 15_000);
       await new Promise((resolve) => setTimeout(resolve, 600)); // the last batches of every service
       return receiver.spans.filter((s) => s.traceId === trace.traceId);
@@ -79,7 +97,8 @@ describe('telemetry of the running lab (OTLP over http/protobuf, Zipkin, Fluentd
       const spans = await spansOf(receiver);
       const byId = new Map(spans.map((s) => [s.spanId, s]));
       // Every span hangs off another span of this trace, or off the caller's traceparent.
-      for (const span of spans) expect(span.parentSpanId === trace.parentId || byId.has(span.parentSpanId ?? '')).toBe(true);
+      for (const span of spans)
+        expect(span.parentSpanId === trace.parentId || byId.has(span.parentSpanId ?? '')).toBe(true);
       // Across every hop, a service's server span is the child of the caller's client span.
       for (const service of ['order', 'customer', 'product']) {
         const servers = spans.filter((s) => s.serviceName === service && s.kind === 'SERVER');
@@ -90,9 +109,15 @@ describe('telemetry of the running lab (OTLP over http/protobuf, Zipkin, Fluentd
           expect(parent?.serviceName).not.toBe(service);
         }
       }
-      expect(spans.some((s) => s.serviceName === 'order' && /OrdersController\.create/.test(s.name))).toBe(true);
+      expect(spans.some((s) => s.serviceName === 'order' && /OrdersController\.create/.test(s.name))).toBe(
+        true,
+      );
       expect(spans.some((s) => s.serviceName === 'product' && s.name === 'stock.reserve')).toBe(true);
-      expect(spans.some((s) => s.attributes['db.system'] === 'mongodb' || s.attributes['db.system.name'] === 'mongodb')).toBe(true);
+      expect(
+        spans.some(
+          (s) => s.attributes['db.system'] === 'mongodb' || s.attributes['db.system.name'] === 'mongodb',
+        ),
+      ).toBe(true);
       // Zipkin carries every tag as a string.
       const create = spans.find((s) => s.name === 'order.create');
       expect(String(create?.attributes['order.line_count'])).toBe('1');
@@ -106,7 +131,10 @@ describe('telemetry of the running lab (OTLP over http/protobuf, Zipkin, Fluentd
     expect(response.status).toBe(409);
     // The problem names the trace, so a user can quote it and find it in Jaeger.
     expect(await response.json()).toMatchObject({ code: 'out_of_stock', trace_id: trace.traceId });
-    await otlp.waitFor((spans) => spans.some((s) => s.traceId === trace.traceId && s.name === 'order.create'), 15_000);
+    await otlp.waitFor(
+      (spans) => spans.some((s) => s.traceId === trace.traceId && s.name === 'order.create'),
+      15_000,
+    );
     const create = otlp.spans.find((s) => s.traceId === trace.traceId && s.name === 'order.create');
     expect(create?.status.code).toBe('ERROR');
   });
@@ -115,7 +143,9 @@ describe('telemetry of the running lab (OTLP over http/protobuf, Zipkin, Fluentd
     const trace = traceparent();
     expect((await order([{ productId, quantity: 1 }], trace)).status).toBe(201);
     await fluentd.waitFor((records) => {
-      const services = new Set(records.filter((r) => r.record.trace_id === trace.traceId).map((r) => r.record.service));
+      const services = new Set(
+        records.filter((r) => r.record.trace_id === trace.traceId).map((r) => r.record.service),
+      );
       return SERVICES_OF_AN_ORDER.every((service) => services.has(service));
     }, 15_000);
     const mine = fluentd.records.filter((r) => r.record.trace_id === trace.traceId);
@@ -149,17 +179,23 @@ describe('telemetry of the running lab (OTLP over http/protobuf, Zipkin, Fluentd
     }
     fluentd = await startFluentdReceiver({ port: fluentd.port });
     await fluentd.waitFor((records) => {
-      const seen = new Set(records.filter((r) => r.record.service === 'gateway').map((r) => r.record.request_id));
+      const seen = new Set(
+        records.filter((r) => r.record.service === 'gateway').map((r) => r.record.request_id),
+      );
       return ids.every((id) => seen.has(id));
     }, 20_000);
   });
 
   it('exposes the request histograms with trace-id exemplars on /metrics of every service', async () => {
     for (const service of ['gateway', 'oauth', 'customer', 'product', 'order'] as const) {
-      const response = await fetch(`${lab.urls[service]}/metrics`, { headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
+      const response = await fetch(`${lab.urls[service]}/metrics`, {
+        headers: { accept: 'application/openmetrics-text; version=1.0.0' },
+      });
       expect(response.status).toBe(200);
       const text = await response.text();
-      expect(text).toMatch(/^http_server_request_duration_seconds_bucket\{.*route=".+".*\} \d+ # \{.*trace_id="[0-9a-f]{32}"/m);
+      expect(text).toMatch(
+        /^http_server_request_duration_seconds_bucket\{.*route=".+".*\} \d+ # \{.*trace_id="[0-9a-f]{32}"/m,
+      );
       expect(text).toContain('nodejs_eventloop_lag');
       expect(text).not.toMatch(/route="\/(orders|products|customers)\/[0-9a-f]{24}/);
     }

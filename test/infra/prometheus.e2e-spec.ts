@@ -544,62 +544,62 @@ async function hasData(prometheus: string, expr: string): Promise<boolean> {
 async function dashboardQueries(
   prometheus: string,
 ): Promise<{ files: string[]; checked: number; empty: string[]; skipped: string[] }> {
-    const files = existsSync(DASHBOARDS_DIR)
-      ? readdirSync(DASHBOARDS_DIR)
-          .filter((name) => name.endsWith('.json'))
-          .sort()
-      : [];
-    const skipped: string[] = [];
-    const empty: string[] = [];
-    let checked = 0;
-    for (const file of files) {
-      const dashboard = JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8')) as Dashboard;
-      const variables = dashboard.templating?.list ?? [];
-      const values = new Map<string, string[]>();
-      const panels: GrafanaPanel[] = [];
-      const collect = (list: GrafanaPanel[] = []) =>
-        list.forEach((panel) => (panels.push(panel), collect(panel.panels)));
-      collect(dashboard.panels);
-      for (const panel of panels) {
-        for (const target of panel.targets ?? []) {
-          const where = `${file} › ${panel.title ?? panel.type} [${target.refId ?? '?'}]`;
-          const datasource = target.datasource ?? panel.datasource;
-          if (!target.expr || !isPrometheus(datasource, variables)) {
-            skipped.push(
-              `${where}: not a Prometheus query (${typeof datasource === 'object' && datasource ? datasource.type : String(datasource)})`,
-            );
-            continue;
-          }
-          const elsewhere = NOT_HERE.find(([pattern]) => pattern.test(target.expr ?? ''));
-          if (elsewhere) {
-            skipped.push(`${where}: ${elsewhere[1]}`);
-            continue;
-          }
-          // Every combination of the variables it uses (a few at most), until one returns data.
-          const used = variables.filter((v) =>
-            new RegExp(`\\$\\{?${v.name}\\b|\\[\\[${v.name}\\]\\]`).test(target.expr ?? ''),
+  const files = existsSync(DASHBOARDS_DIR)
+    ? readdirSync(DASHBOARDS_DIR)
+        .filter((name) => name.endsWith('.json'))
+        .sort()
+    : [];
+  const skipped: string[] = [];
+  const empty: string[] = [];
+  let checked = 0;
+  for (const file of files) {
+    const dashboard = JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8')) as Dashboard;
+    const variables = dashboard.templating?.list ?? [];
+    const values = new Map<string, string[]>();
+    const panels: GrafanaPanel[] = [];
+    const collect = (list: GrafanaPanel[] = []) =>
+      list.forEach((panel) => (panels.push(panel), collect(panel.panels)));
+    collect(dashboard.panels);
+    for (const panel of panels) {
+      for (const target of panel.targets ?? []) {
+        const where = `${file} › ${panel.title ?? panel.type} [${target.refId ?? '?'}]`;
+        const datasource = target.datasource ?? panel.datasource;
+        if (!target.expr || !isPrometheus(datasource, variables)) {
+          skipped.push(
+            `${where}: not a Prometheus query (${typeof datasource === 'object' && datasource ? datasource.type : String(datasource)})`,
           );
-          for (const variable of used)
-            if (!values.has(variable.name))
-              values.set(variable.name, await variableValues(variable, prometheus));
-          let combinations: Record<string, string>[] = [{}];
-          for (const variable of used) {
-            combinations = combinations.flatMap((combination) =>
-              (values.get(variable.name) ?? []).map((value) => ({ ...combination, [variable.name]: value })),
-            );
-          }
-          let found = false;
-          for (const combination of combinations.slice(0, 20)) {
-            if (await hasData(prometheus, substitute(target.expr, combination))) {
-              found = true;
-              break;
-            }
-          }
-          checked++;
-          if (!found) empty.push(`${where}: ${target.expr}`);
+          continue;
         }
+        const elsewhere = NOT_HERE.find(([pattern]) => pattern.test(target.expr ?? ''));
+        if (elsewhere) {
+          skipped.push(`${where}: ${elsewhere[1]}`);
+          continue;
+        }
+        // Every combination of the variables it uses (a few at most), until one returns data.
+        const used = variables.filter((v) =>
+          new RegExp(`\\$\\{?${v.name}\\b|\\[\\[${v.name}\\]\\]`).test(target.expr ?? ''),
+        );
+        for (const variable of used)
+          if (!values.has(variable.name))
+            values.set(variable.name, await variableValues(variable, prometheus));
+        let combinations: Record<string, string>[] = [{}];
+        for (const variable of used) {
+          combinations = combinations.flatMap((combination) =>
+            (values.get(variable.name) ?? []).map((value) => ({ ...combination, [variable.name]: value })),
+          );
+        }
+        let found = false;
+        for (const combination of combinations.slice(0, 20)) {
+          if (await hasData(prometheus, substitute(target.expr, combination))) {
+            found = true;
+            break;
+          }
+        }
+        checked++;
+        if (!found) empty.push(`${where}: ${target.expr}`);
       }
     }
+  }
   return { files, checked, empty, skipped };
 }
 
@@ -770,7 +770,10 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
     // The dashboards of a quiet lab: every panel has a number (0 at least) before anything happens,
     // once rate() has two scrapes to work with.
     await eventually('two scrapes of every service', 15_000, async () =>
-      (await hasData(promUrl, 'min(count_over_time(up{job=~"gateway|oauth|customer|product|order"}[1m])) >= 3'))
+      (await hasData(
+        promUrl,
+        'min(count_over_time(up{job=~"gateway|oauth|customer|product|order"}[1m])) >= 3',
+      ))
         ? true
         : undefined,
     );
@@ -798,7 +801,9 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
   }, 40_000);
 
   it('scrapes every service (OpenMetrics, with exemplars) and loads every rule', async () => {
-    expect(jobs.kept).toEqual(expect.arrayContaining([...SERVICES, 'prometheus', 'alertmanager', 'alert-webhook']));
+    expect(jobs.kept).toEqual(
+      expect.arrayContaining([...SERVICES, 'prometheus', 'alertmanager', 'alert-webhook']),
+    );
     console.log(
       `[prometheus e2e] jobs run here: ${jobs.kept.join(', ')}; left out (their targets do not run here): ${jobs.left.join(', ')}`,
     );

@@ -34,10 +34,14 @@ describe(loadAlertWebhookConfig.name, () => {
   });
 
   it('takes a bearer token of 16 or more printable characters, and none when unset', () => {
-    expect(loadAlertWebhookConfig({ ALERT_WEBHOOK_TOKEN: 'a-token-of-24-characters' }).token).toBe('a-token-of-24-characters');
+    expect(loadAlertWebhookConfig({ ALERT_WEBHOOK_TOKEN: 'a-token-of-24-characters' }).token).toBe(
+      'a-token-of-24-characters',
+    );
     expect(loadAlertWebhookConfig({ ALERT_WEBHOOK_TOKEN: '' }).token).toBeUndefined();
     for (const bad of ['short', 'has a space in the middle']) {
-      expect(() => loadAlertWebhookConfig({ ALERT_WEBHOOK_TOKEN: bad })).toThrow(/ALERT_WEBHOOK_TOKEN must be 16 to 512 printable characters/);
+      expect(() => loadAlertWebhookConfig({ ALERT_WEBHOOK_TOKEN: bad })).toThrow(
+        /ALERT_WEBHOOK_TOKEN must be 16 to 512 printable characters/,
+      );
     }
   });
 

@@ -57,7 +57,9 @@ export function loadAlertWebhookConfig(env: Env): AlertWebhookConfig {
     logBufferMaxRecords: integer('LOG_BUFFER_MAX_RECORDS', 10_000, 1, 1_000_000),
     token: ((value) => {
       if (value === undefined || /^[\x21-\x7e]{16,512}$/.test(value)) return value;
-      problems.push('ALERT_WEBHOOK_TOKEN must be 16 to 512 printable characters without spaces (got a value that is not)');
+      problems.push(
+        'ALERT_WEBHOOK_TOKEN must be 16 to 512 printable characters without spaces (got a value that is not)',
+      );
       return undefined;
     })(raw('ALERT_WEBHOOK_TOKEN')),
   };

@@ -232,12 +232,24 @@ describe(createAlertWebhook.name, () => {
   it('refuses a notification without the bearer token, or with another, with 401; logs none of its alerts; counts it', async () => {
     const metric = async () => {
       const text = await (await fetch(`${url}/metrics`)).text();
-      return Number(/^alert_webhook_requests_refused_total\{reason="unauthorized",service="alert-webhook"\} (\d+)$/m.exec(text)?.[1]);
+      return Number(
+        /^alert_webhook_requests_refused_total\{reason="unauthorized",service="alert-webhook"\} (\d+)$/m.exec(
+          text,
+        )?.[1],
+      );
     };
     const before = await metric();
     const body = notification([alert({ alertname: 'Forged', severity: 'critical' })]);
-    for (const authorization of [undefined, `Bearer ${TOKEN}x`, `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, TOKEN]) {
-      const response = await post(body, authorization === undefined ? { authorization: '' } : { authorization });
+    for (const authorization of [
+      undefined,
+      `Bearer ${TOKEN}x`,
+      `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`,
+      TOKEN,
+    ]) {
+      const response = await post(
+        body,
+        authorization === undefined ? { authorization: '' } : { authorization },
+      );
       expect(response.status, authorization).toBe(401);
       expect(response.headers.get('www-authenticate')).toBe('Bearer realm="alert-webhook"');
       expect(await response.json()).toMatchObject({ status: 401, detail: 'a bearer token is required' });

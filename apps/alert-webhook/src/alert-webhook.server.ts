@@ -100,7 +100,9 @@ export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
         lastUnauthorizedLog = Date.now();
       }
       request.resume();
-      return sendProblem(response, 401, 'a bearer token is required', { 'www-authenticate': 'Bearer realm="alert-webhook"' });
+      return sendProblem(response, 401, 'a bearer token is required', {
+        'www-authenticate': 'Bearer realm="alert-webhook"',
+      });
     }
 
     const body = await readBody(request, bodyLimit);

@@ -24,9 +24,15 @@ const config = (() => {
 const logger = createServiceLogger({ ...config, service: SERVICE });
 const webhook = createAlertWebhook({ logger, token: config.token });
 if (config.token === undefined) {
-  logger.warn('ALERT_WEBHOOK_TOKEN is not set: notifications are taken from anyone who can reach this port', CONTEXT);
+  logger.warn(
+    'ALERT_WEBHOOK_TOKEN is not set: notifications are taken from anyone who can reach this port',
+    CONTEXT,
+  );
 } else if (config.token === ALERT_WEBHOOK_DEVELOPMENT_TOKEN) {
-  logger.warn('ALERT_WEBHOOK_TOKEN is the development default from .env, known to anyone who read the lab\'s sources: set it', CONTEXT);
+  logger.warn(
+    "ALERT_WEBHOOK_TOKEN is the development default from .env, known to anyone who read the lab's sources: set it",
+    CONTEXT,
+  );
 }
 
 webhook.server.once('error', async (error: NodeJS.ErrnoException) => {

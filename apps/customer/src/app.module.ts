@@ -17,7 +17,10 @@ import { OrderSummaryModule } from './order-summary/order-summary.module.js';
     HealthModule.forRoot({ database: true }),
     CustomersModule,
     OrderSummaryModule,
-    OpenApiModule.forService({ title: 'customer', description: 'Customer profiles (internal: the profile created at sign-up).' }),
+    OpenApiModule.forService({
+      title: 'customer',
+      description: 'Customer profiles (internal: the profile created at sign-up).',
+    }),
   ],
 })
 export class AppModule {}

@@ -19,7 +19,10 @@ import { UsersModule } from './users/users.module.js';
     ObservabilityModule.forRoot(),
     DatabaseModule.forRoot(OAUTH_ENTITIES),
     HealthModule.forRoot({ database: true }),
-    OpenApiModule.forService({ title: 'oauth', description: 'Users, tokens (RFC 6749), signing keys (JWKS) and OpenID discovery.' }),
+    OpenApiModule.forService({
+      title: 'oauth',
+      description: 'Users, tokens (RFC 6749), signing keys (JWKS) and OpenID discovery.',
+    }),
     AuthModule,
     KeysModule,
     ClientsModule,

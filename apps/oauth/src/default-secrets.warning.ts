@@ -14,7 +14,9 @@ export class DefaultSecretsWarning implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     if (this.config.nodeEnv !== 'production') return;
     for (const variable of defaultSecretsIn(this.config)) {
-      this.logger.warn(`${variable} is the development default, known to anyone who read the lab's sources: set it (see .env.example)`);
+      this.logger.warn(
+        `${variable} is the development default, known to anyone who read the lab's sources: set it (see .env.example)`,
+      );
     }
   }
 }

@@ -49,6 +49,8 @@ export class CustomerServiceStandIn {
     this.received.push({ authorization: request.headers.authorization, body });
     if (this.status === 'hang') return;
     const profile = { id: `customer-${this.received.length}`, ...body, createdAt: new Date().toISOString() };
-    response.writeHead(this.status, { 'content-type': 'application/json' }).end(JSON.stringify(this.status === 201 ? profile : {}));
+    response
+      .writeHead(this.status, { 'content-type': 'application/json' })
+      .end(JSON.stringify(this.status === 201 ? profile : {}));
   }
 }

@@ -19,7 +19,11 @@ describe('oauth service (real process)', () => {
   let base: string;
   const errorBodies: string[] = [];
 
-  async function call(method: string, path: string, options: { form?: Record<string, string>; json?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
+  async function call(
+    method: string,
+    path: string,
+    options: { form?: Record<string, string>; json?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Answer> {
     const headers: Record<string, string> = { ...options.headers };
     let body: string | undefined;
     if (options.form) {
@@ -32,14 +36,27 @@ describe('oauth service (real process)', () => {
     const response = await fetch(`${base}${path}`, { method, headers, body });
     const text = await response.text();
     if (response.status >= 400) errorBodies.push(text);
-    return { status: response.status, headers: response.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    };
   }
-  const token = (form: Record<string, string>, headers?: Record<string, string>) => call('POST', '/oauth/token', { form, headers });
-  const signIn = (username: string, password: string) => token({ grant_type: 'password', username, password });
+  const token = (form: Record<string, string>, headers?: Record<string, string>) =>
+    call('POST', '/oauth/token', { form, headers });
+  const signIn = (username: string, password: string) =>
+    token({ grant_type: 'password', username, password });
   const jwks = async () => (await call('GET', '/.well-known/jwks.json')).body as unknown as JSONWebKeySet;
   const verify = async (accessToken: string) =>
-    jwtVerify(accessToken, createLocalJWKSet(await jwks()), { issuer: ISSUER, audience: AUDIENCE, typ: 'at+jwt', algorithms: ['RS256'] });
-  const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` });
+    jwtVerify(accessToken, createLocalJWKSet(await jwks()), {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      typ: 'at+jwt',
+      algorithms: ['RS256'],
+    });
+  const basic = (id: string, secret: string) => ({
+    authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
+  });
   const ada = { email: 'Ada@Example.com', password: 'analytical-engine', name: 'Ada Lovelace' };
 
   beforeAll(async () => {
@@ -92,7 +109,10 @@ describe('oauth service (real process)', () => {
       jwks_uri: `${ISSUER}/.well-known/jwks.json`,
       token_endpoint: `${ISSUER}/api/oauth/token`,
       grant_types_supported: ['password', 'client_credentials', 'refresh_token'],
-      token_endpoint_auth_methods_supported: expect.arrayContaining(['client_secret_basic', 'client_secret_post']),
+      token_endpoint_auth_methods_supported: expect.arrayContaining([
+        'client_secret_basic',
+        'client_secret_post',
+      ]),
       id_token_signing_alg_values_supported: ['RS256'],
       scopes_supported: expect.arrayContaining(['profile', 'orders', 'admin']),
     });
@@ -107,12 +127,21 @@ describe('oauth service (real process)', () => {
   it('signs a user up and creates the customer profile with a customers:create service token', async () => {
     const answer = await call('POST', '/users', { json: ada });
     expect(answer.status).toBe(201);
-    expect(answer.body).toEqual({ id: expect.stringMatching(/^[0-9a-f]{24}$/), email: 'ada@example.com', name: ada.name, createdAt: expect.any(String) });
+    expect(answer.body).toEqual({
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      email: 'ada@example.com',
+      name: ada.name,
+      createdAt: expect.any(String),
+    });
     const request = customers.requestFor('ada@example.com');
     expect(request?.body).toEqual({ userId: answer.body.id, email: 'ada@example.com', name: ada.name });
     const serviceToken = /^Bearer (\S+)$/.exec(request?.authorization ?? '')?.[1] ?? '';
     const { payload } = await verify(serviceToken);
-    expect(payload).toMatchObject({ sub: 'oauth-service', client_id: 'oauth-service', scope: 'customers:create' });
+    expect(payload).toMatchObject({
+      sub: 'oauth-service',
+      client_id: 'oauth-service',
+      scope: 'customers:create',
+    });
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBeLessThanOrEqual(60);
   });
 
@@ -120,7 +149,9 @@ describe('oauth service (real process)', () => {
     const duplicate = await call('POST', '/users', { json: { ...ada, email: 'ADA@example.com' } });
     expect(duplicate.status).toBe(409);
     expect(duplicate.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const unknownField = await call('POST', '/users', { json: { ...ada, email: 'other@example.com', role: 'admin' } });
+    const unknownField = await call('POST', '/users', {
+      json: { ...ada, email: 'other@example.com', role: 'admin' },
+    });
     expect(unknownField.status).toBe(400);
     expect(unknownField.body.errors).toEqual(['property role should not exist']);
   });
@@ -139,13 +170,24 @@ describe('oauth service (real process)', () => {
     const answer = await signIn('ada@example.com', ada.password);
     expect(answer.status).toBe(200);
     expect(answer.headers.get('cache-control')).toBe('no-store');
-    expect(answer.body).toMatchObject({ token_type: 'Bearer', expires_in: 900, scope: 'profile orders', refresh_token: expect.any(String) });
+    expect(answer.body).toMatchObject({
+      token_type: 'Bearer',
+      expires_in: 900,
+      scope: 'profile orders',
+      refresh_token: expect.any(String),
+    });
     const accessToken = String(answer.body.access_token);
     const [published] = (await jwks()).keys;
     expect(decodeProtectedHeader(accessToken)).toEqual({ alg: 'RS256', typ: 'at+jwt', kid: published.kid });
     const { payload } = await verify(accessToken);
     const userId = customers.requestFor('ada@example.com')?.body.userId;
-    expect(payload).toMatchObject({ iss: ISSUER, aud: AUDIENCE, sub: userId, client_id: 'lab-web', scope: 'profile orders' });
+    expect(payload).toMatchObject({
+      iss: ISSUER,
+      aud: AUDIENCE,
+      sub: userId,
+      client_id: 'lab-web',
+      scope: 'profile orders',
+    });
     expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(900);
   });
@@ -165,40 +207,67 @@ describe('oauth service (real process)', () => {
   });
 
   it('issues service tokens for client credentials in the body or a Basic header, and refuses a wrong secret', async () => {
-    const inBody = await token({ grant_type: 'client_credentials', client_id: 'order-service', client_secret: 'order-service-secret' });
+    const inBody = await token({
+      grant_type: 'client_credentials',
+      client_id: 'order-service',
+      client_secret: 'order-service-secret',
+    });
     expect(inBody.status).toBe(200);
     expect(inBody.body).toMatchObject({ token_type: 'Bearer', scope: 'stock:reserve' });
     expect(inBody.body).not.toHaveProperty('refresh_token');
-    expect((await verify(String(inBody.body.access_token))).payload).toMatchObject({ sub: 'order-service', client_id: 'order-service' });
+    expect((await verify(String(inBody.body.access_token))).payload).toMatchObject({
+      sub: 'order-service',
+      client_id: 'order-service',
+    });
 
-    const withBasic = await token({ grant_type: 'client_credentials' }, basic('admin-cli', 'admin-cli-secret'));
+    const withBasic = await token(
+      { grant_type: 'client_credentials' },
+      basic('admin-cli', 'admin-cli-secret'),
+    );
     expect(withBasic).toMatchObject({ status: 200, body: { scope: 'admin products:write customers:read' } });
 
     const wrong = await token({ grant_type: 'client_credentials' }, basic('admin-cli', 'not-the-secret'));
-    expect(wrong).toMatchObject({ status: 401, body: { error: 'invalid_client', error_description: expect.any(String) } });
+    expect(wrong).toMatchObject({
+      status: 401,
+      body: { error: 'invalid_client', error_description: expect.any(String) },
+    });
     expect(wrong.headers.get('www-authenticate')).toBe('Basic realm="observability-lab"');
     expect(wrong.headers.get('content-type')).toMatch(/^application\/json/);
   });
 
   it('answers unsupported_grant_type to a grant it does not know', async () => {
-    expect(await token({ grant_type: 'authorization_code', code: 'x' })).toMatchObject({ status: 400, body: { error: 'unsupported_grant_type' } });
+    expect(await token({ grant_type: 'authorization_code', code: 'x' })).toMatchObject({
+      status: 400,
+      body: { error: 'unsupported_grant_type' },
+    });
   });
 
   it('rotates the signing key for an admin token only, keeping the previous key published for its tokens', async () => {
-    const before = String((await token({ grant_type: 'client_credentials' }, basic('admin-cli', 'admin-cli-secret'))).body.access_token);
+    const before = String(
+      (await token({ grant_type: 'client_credentials' }, basic('admin-cli', 'admin-cli-secret'))).body
+        .access_token,
+    );
     const userToken = String((await signIn('ada@example.com', ada.password)).body.access_token);
 
     expect((await call('POST', '/oauth/keys/rotate')).status).toBe(401);
-    expect((await call('POST', '/oauth/keys/rotate', { headers: { authorization: `Bearer ${userToken}` } })).status).toBe(403);
+    expect(
+      (await call('POST', '/oauth/keys/rotate', { headers: { authorization: `Bearer ${userToken}` } }))
+        .status,
+    ).toBe(403);
 
-    const rotated = await call('POST', '/oauth/keys/rotate', { headers: { authorization: `Bearer ${before}` } });
+    const rotated = await call('POST', '/oauth/keys/rotate', {
+      headers: { authorization: `Bearer ${before}` },
+    });
     expect(rotated.status).toBe(200);
     const { kid, previousKid } = rotated.body;
     expect(previousKid).toBe(decodeProtectedHeader(before).kid);
     expect(kid).not.toBe(previousKid);
     expect((await jwks()).keys.map((key) => key.kid)).toEqual([kid, previousKid]);
 
-    const after = String((await token({ grant_type: 'client_credentials' }, basic('admin-cli', 'admin-cli-secret'))).body.access_token);
+    const after = String(
+      (await token({ grant_type: 'client_credentials' }, basic('admin-cli', 'admin-cli-secret'))).body
+        .access_token,
+    );
     expect(decodeProtectedHeader(after).kid).toBe(kid);
     await expect(verify(before)).resolves.toBeDefined();
     await expect(verify(after)).resolves.toBeDefined();
@@ -208,7 +277,10 @@ describe('oauth service (real process)', () => {
   it('refuses a wrong password with invalid_grant, and after LOGIN_MAX_FAILURES failures for one account answers 429 with Retry-After', async () => {
     for (let attempt = 1; attempt <= MAX_FAILURES; attempt++) {
       const wrong = await signIn('ada@example.com', `wrong-${attempt}`);
-      expect(wrong).toMatchObject({ status: 400, body: { error: 'invalid_grant', error_description: 'invalid username or password' } });
+      expect(wrong).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_grant', error_description: 'invalid username or password' },
+      });
     }
     const blocked = await signIn('ada@example.com', ada.password);
     expect(blocked).toMatchObject({ status: 429, body: { error: 'invalid_grant' } });

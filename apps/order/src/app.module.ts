@@ -16,7 +16,10 @@ import { OrdersModule } from './orders/orders.module.js';
     ObservabilityModule.forRoot(),
     DatabaseModule.forRoot([Order, IdempotencyRecord]),
     HealthModule.forRoot({ database: true }),
-    OpenApiModule.forService({ title: 'order', description: 'Orders: a saga over the customer and product services, with idempotency keys.' }),
+    OpenApiModule.forService({
+      title: 'order',
+      description: 'Orders: a saga over the customer and product services, with idempotency keys.',
+    }),
     OrdersModule,
     OrderEventsModule,
   ],

@@ -9,7 +9,10 @@ import type { ReservationAnswer } from '../src/orders/stock.client.js';
  */
 export class ProductStockStandIn {
   readonly stock = new Map<string, number>();
-  readonly reservations = new Map<string, { status: 'RESERVED' | 'RELEASED'; lines: { productId: string; quantity: number }[] }>();
+  readonly reservations = new Map<
+    string,
+    { status: 'RESERVED' | 'RELEASED'; lines: { productId: string; quantity: number }[] }
+  >();
   releaseCalls = 0;
   down = false;
 
@@ -18,17 +21,35 @@ export class ProductStockStandIn {
     return id;
   }
 
-  async reserve(orderId: string, lines: { productId: string; quantity: number }[]): Promise<UpstreamResponse<ReservationAnswer>> {
+  async reserve(
+    orderId: string,
+    lines: { productId: string; quantity: number }[],
+  ): Promise<UpstreamResponse<ReservationAnswer>> {
     this.failIfDown();
     const existing = this.reservations.get(orderId);
-    if (existing?.status === 'RESERVED') return this.answer(200, { orderId, status: 'RESERVED', lines: this.priced(existing.lines) });
+    if (existing?.status === 'RESERVED')
+      return this.answer(200, { orderId, status: 'RESERVED', lines: this.priced(existing.lines) });
     if (existing) return this.answer(409, { orderId, status: 'RELEASED', code: 'reservation_released' });
     for (const line of lines) {
       const available = this.stock.get(line.productId);
-      if (available === undefined) return this.answer(404, { orderId, status: 'FAILED', code: 'unknown_product', productId: line.productId });
-      if (available < line.quantity) return this.answer(409, { orderId, status: 'FAILED', code: 'out_of_stock', productId: line.productId, available });
+      if (available === undefined)
+        return this.answer(404, {
+          orderId,
+          status: 'FAILED',
+          code: 'unknown_product',
+          productId: line.productId,
+        });
+      if (available < line.quantity)
+        return this.answer(409, {
+          orderId,
+          status: 'FAILED',
+          code: 'out_of_stock',
+          productId: line.productId,
+          available,
+        });
     }
-    for (const line of lines) this.stock.set(line.productId, (this.stock.get(line.productId) ?? 0) - line.quantity);
+    for (const line of lines)
+      this.stock.set(line.productId, (this.stock.get(line.productId) ?? 0) - line.quantity);
     this.reservations.set(orderId, { status: 'RESERVED', lines });
     return this.answer(201, { orderId, status: 'RESERVED', lines: this.priced(lines) });
   }
@@ -38,7 +59,8 @@ export class ProductStockStandIn {
     this.releaseCalls++;
     const existing = this.reservations.get(orderId);
     if (existing?.status === 'RESERVED') {
-      for (const line of existing.lines) this.stock.set(line.productId, (this.stock.get(line.productId) ?? 0) + line.quantity);
+      for (const line of existing.lines)
+        this.stock.set(line.productId, (this.stock.get(line.productId) ?? 0) + line.quantity);
     }
     this.reservations.set(orderId, { status: 'RELEASED', lines: existing?.lines ?? [] });
   }

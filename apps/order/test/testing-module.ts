@@ -20,7 +20,10 @@ const ENTITIES = [Order, IdempotencyRecord];
  * The order saga on an in-memory embedded store, with the product and customer services stood in for
  * in-process. The compensation sweep's timer is stopped: specs run `sweep()` themselves.
  */
-export async function orderTestingModule(stock: ProductStockStandIn, customers: CustomerServiceStandIn): Promise<TestingModule> {
+export async function orderTestingModule(
+  stock: ProductStockStandIn,
+  customers: CustomerServiceStandIn,
+): Promise<TestingModule> {
   const providers: Provider[] = [
     OrdersService,
     IdempotencyService,

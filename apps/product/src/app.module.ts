@@ -17,7 +17,10 @@ import { StockModule } from './stock/stock.module.js';
     HealthModule.forRoot({ database: true }),
     ProductsModule,
     StockModule,
-    OpenApiModule.forService({ title: 'product', description: 'The catalogue, and stock reservations for the order service (internal).' }),
+    OpenApiModule.forService({
+      title: 'product',
+      description: 'The catalogue, and stock reservations for the order service (internal).',
+    }),
   ],
 })
 export class AppModule {}

@@ -47,7 +47,8 @@ export class JwksKeyProvider {
     } catch {
       throw new TokenRejected('malformed token');
     }
-    if (header.alg !== SIGNING_ALGORITHM) throw new TokenRejected(`algorithm ${String(header.alg)} not accepted`);
+    if (header.alg !== SIGNING_ALGORITHM)
+      throw new TokenRejected(`algorithm ${String(header.alg)} not accepted`);
     if (typeof header.typ !== 'string' || !/^(application\/)?at\+jwt$/i.test(header.typ)) {
       throw new TokenRejected(`token type must be ${ACCESS_TOKEN_TYPE}`);
     }
@@ -72,7 +73,9 @@ export class JwksKeyProvider {
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === 'ERR_JWKS_NO_MATCHING_KEY') return undefined;
-      throw new TokenRejected(`signing key unusable: ${error instanceof Error ? error.message : String(error)}`);
+      throw new TokenRejected(
+        `signing key unusable: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
 

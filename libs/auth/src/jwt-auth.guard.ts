@@ -30,10 +30,22 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
     return super.canActivate(context);
   }
 
-  override handleRequest<TUser = Principal>(error: unknown, user: TUser | false, info: unknown, context: ExecutionContext): TUser {
+  override handleRequest<TUser = Principal>(
+    error: unknown,
+    user: TUser | false,
+    info: unknown,
+    context: ExecutionContext,
+  ): TUser {
     if (user && !error) return user;
     const reason = rejectionReason(error, info);
-    this.metrics.failures.inc({ reason: reason === 'missing bearer token' ? 'missing_token' : reason === 'token expired' ? 'expired' : 'invalid_token' });
+    this.metrics.failures.inc({
+      reason:
+        reason === 'missing bearer token'
+          ? 'missing_token'
+          : reason === 'token expired'
+            ? 'expired'
+            : 'invalid_token',
+    });
     const challenge =
       reason === 'missing bearer token'
         ? 'Bearer realm="observability-lab"'

@@ -16,7 +16,11 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   constructor(@Inject(APP_CONFIG) config: AppConfig, keys: JwksKeyProvider) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKeyProvider: (_request: unknown, token: string, done: (error: Error | null, key?: string) => void) => {
+      secretOrKeyProvider: (
+        _request: unknown,
+        token: string,
+        done: (error: Error | null, key?: string) => void,
+      ) => {
         keys.keyFor(token).then(
           // passport-jwt's typing says string; jsonwebtoken takes a KeyObject.
           (key) => done(null, key as unknown as string),
@@ -33,7 +37,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
 
   validate(claims: Record<string, unknown>): Principal {
     const principal = principalFromClaims(claims);
-    if (!principal) throw new TokenRejected('token lacks a required claim (sub, client_id, scope, jti, iat, exp)');
+    if (!principal)
+      throw new TokenRejected('token lacks a required claim (sub, client_id, scope, jti, iat, exp)');
     return principal;
   }
 }

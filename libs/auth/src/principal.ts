@@ -26,9 +26,12 @@ export function hasScope(principal: Principal, scope: string): boolean {
 }
 
 /** Checks the claims every access token must carry; returns undefined when one is missing or malformed. */
-export function principalFromClaims(claims: Partial<Record<keyof AccessTokenClaims, unknown>>): Principal | undefined {
+export function principalFromClaims(
+  claims: Partial<Record<keyof AccessTokenClaims, unknown>>,
+): Principal | undefined {
   const { sub, client_id: clientId, scope, jti, exp, iat } = claims;
-  if (typeof sub !== 'string' || sub === '' || typeof clientId !== 'string' || typeof jti !== 'string') return undefined;
+  if (typeof sub !== 'string' || sub === '' || typeof clientId !== 'string' || typeof jti !== 'string')
+    return undefined;
   if (typeof exp !== 'number' || typeof iat !== 'number' || typeof scope !== 'string') return undefined;
   return {
     subject: sub,

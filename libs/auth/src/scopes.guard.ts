@@ -16,7 +16,10 @@ export class ScopesGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const required =
-      this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_SCOPES, [context.getHandler(), context.getClass()]) ?? [];
+      this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_SCOPES, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? [];
     const user = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>().user;
     const missing = required.filter((scope) => !user?.scopes.includes(scope));
     if (missing.length === 0) return true;
@@ -24,7 +27,10 @@ export class ScopesGuard implements CanActivate {
     context
       .switchToHttp()
       .getResponse<FastifyReply>()
-      .header('www-authenticate', `Bearer realm="observability-lab", error="insufficient_scope", scope="${required.join(' ')}"`);
+      .header(
+        'www-authenticate',
+        `Bearer realm="observability-lab", error="insufficient_scope", scope="${required.join(' ')}"`,
+      );
     throw new ForbiddenException(`requires scope ${missing.join(' ')}`);
   }
 }

@@ -28,7 +28,8 @@ function capturingLogger() {
   const lines: Record<string, unknown>[] = [];
   const stdout = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -47,7 +48,11 @@ describe(createService.name, () => {
   for (const order of ['observability first', 'observability last'] as const) {
     it(`wires handler and server spans, the access record's trace ids and the fault hook (${order})`, async () => {
       const { logger, lines } = capturingLogger();
-      const imports = [ConfigModule.forService('customer'), WidgetsModule, ObservabilityModule.forRoot({ logger })];
+      const imports = [
+        ConfigModule.forService('customer'),
+        WidgetsModule,
+        ObservabilityModule.forRoot({ logger }),
+      ];
       @Module({ imports: order === 'observability first' ? [...imports].reverse() : imports })
       class AppModule {}
       app = await createService('customer', AppModule);
@@ -65,7 +70,9 @@ describe(createService.name, () => {
         span_id: server?.spanContext().spanId,
       });
       expect(tracing.spans('WidgetsController.list')).toHaveLength(1);
-      expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toContain('http_server_request_duration_seconds');
+      expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toContain(
+        'http_server_request_duration_seconds',
+      );
     });
   }
 

@@ -47,7 +47,10 @@ export async function createService(
   try {
     logger = app.get(LabLogger);
   } catch (error) {
-    throw new Error(`${module.name} must import ObservabilityModule.forRoot() (logs, traces, /metrics, /admin/faults)`, { cause: error });
+    throw new Error(
+      `${module.name} must import ObservabilityModule.forRoot() (logs, traces, /metrics, /admin/faults)`,
+      { cause: error },
+    );
   }
   app.useLogger(logger);
   ObservabilityModule.setup(app);

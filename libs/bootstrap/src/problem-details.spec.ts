@@ -15,7 +15,9 @@ class CountDto {
 class ThrowingController {
   @Get('out-of-stock')
   outOfStock(): never {
-    throw new LabError('out_of_stock', 'product p has 1 in stock, 2 requested', { details: { productId: 'p', available: 1 } });
+    throw new LabError('out_of_stock', 'product p has 1 in stock, 2 requested', {
+      details: { productId: 'p', available: 1 },
+    });
   }
 
   @Get('circuit-open')
@@ -93,7 +95,11 @@ describe(ProblemDetailsFilter.name, () => {
   });
 
   it('answers an upstream timeout with 504', async () => {
-    expect((await get('/timeout')).json()).toMatchObject({ status: 504, title: 'Gateway Timeout', code: 'upstream_timeout' });
+    expect((await get('/timeout')).json()).toMatchObject({
+      status: 504,
+      title: 'Gateway Timeout',
+      code: 'upstream_timeout',
+    });
   });
 
   it("answers Nest's own exceptions with their status: a 404 thrown, the router's 404, the ValidationPipe's 400", async () => {
@@ -103,7 +109,11 @@ describe(ProblemDetailsFilter.name, () => {
     expect(unrouted.headers['content-type']).toMatch(/^application\/problem\+json/);
     const invalid = await app.inject({ method: 'POST', url: '/count', payload: { count: 'x', extra: 1 } });
     expect(invalid.statusCode).toBe(400);
-    expect(invalid.json()).toMatchObject({ status: 400, detail: 'the request is invalid', errors: expect.arrayContaining([expect.stringContaining('count')]) });
+    expect(invalid.json()).toMatchObject({
+      status: 400,
+      detail: 'the request is invalid',
+      errors: expect.arrayContaining([expect.stringContaining('count')]),
+    });
   });
 
   it('answers any other error with a 500 that shows neither message nor stack', async () => {

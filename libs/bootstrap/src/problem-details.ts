@@ -22,7 +22,12 @@ export interface ProblemDetails {
   [extension: string]: unknown;
 }
 
-export function problem(request: FastifyRequest, status: number, detail?: string, extra: Record<string, unknown> = {}): ProblemDetails {
+export function problem(
+  request: FastifyRequest,
+  status: number,
+  detail?: string,
+  extra: Record<string, unknown> = {},
+): ProblemDetails {
   const traceId = currentTraceContext()?.traceId;
   return {
     type: 'about:blank',
@@ -74,23 +79,36 @@ function toProblem(exception: unknown, request: FastifyRequest, logger: Logger):
   if (exception instanceof LabError) {
     if (exception.code === 'upstream_unavailable' || exception.code === 'upstream_timeout') {
       // A call to another service failed and the handler let it through: nobody has logged it yet.
-      logger.warn(`${request.method} ${request.url.split('?')[0]} failed: ${exception.message} (request ${request.id})`);
+      logger.warn(
+        `${request.method} ${request.url.split('?')[0]} failed: ${exception.message} (request ${request.id})`,
+      );
     }
-    return problem(request, exception.status, exception.message, { code: exception.code, ...exception.details });
+    return problem(request, exception.status, exception.message, {
+      code: exception.code,
+      ...exception.details,
+    });
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     const response = exception.getResponse();
     const { message, ...rest } =
-      typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : { message: response };
+      typeof response === 'object' && response !== null
+        ? (response as Record<string, unknown>)
+        : { message: response };
     // Nest's default `error` is the status text (already the title); any other value is an extension,
     // such as RFC 6749's `error` code.
     const extensions = Object.fromEntries(
       Object.entries(rest).filter(
-        ([key, value]) => !['statusCode', 'status', 'title'].includes(key) && !(key === 'error' && value === STATUS_CODES[status]),
+        ([key, value]) =>
+          !['statusCode', 'status', 'title'].includes(key) &&
+          !(key === 'error' && value === STATUS_CODES[status]),
       ),
     );
-    if (Array.isArray(message)) return problem(request, status, 'the request is invalid', { errors: message.map(String), ...extensions });
+    if (Array.isArray(message))
+      return problem(request, status, 'the request is invalid', {
+        errors: message.map(String),
+        ...extensions,
+      });
     return problem(request, status, typeof message === 'string' ? message : undefined, extensions);
   }
   const fastifyError = exception as Partial<FastifyError>;

@@ -41,7 +41,9 @@ describe(loadConfig.name, () => {
     const message = (error as ConfigError).message;
     expect(message).toContain('Invalid configuration for product');
     expect(message).toContain('PRODUCT_PORT must be an integer from 1 to 65535 (got "70000")');
-    expect(message).toContain('MONGO_URL must be a URL starting with mongodb:// or mongodb+srv:// (got "postgres://db")');
+    expect(message).toContain(
+      'MONGO_URL must be a URL starting with mongodb:// or mongodb+srv:// (got "postgres://db")',
+    );
     expect(message).toContain('LOG_LEVEL must be one of');
     expect(message).toContain('SHUTDOWN_DRAIN_MS');
     expect((error as ConfigError).problems).toHaveLength(4);
@@ -50,10 +52,25 @@ describe(loadConfig.name, () => {
   it('reads the resilience settings with their defaults, and per-upstream timeouts', () => {
     const config = loadConfig('gateway', {});
     expect(config.upstreamTimeoutsMs).toEqual({});
-    expect(config.retry).toEqual({ max: 2, baseDelayMs: 50, maxDelayMs: 1000, budgetRatio: 0.2, budgetMinRetries: 10 });
-    expect(config.breaker).toEqual({ failureRatio: 0.5, minRequests: 10, windowMs: 10_000, halfOpenAfterMs: 5000 });
+    expect(config.retry).toEqual({
+      max: 2,
+      baseDelayMs: 50,
+      maxDelayMs: 1000,
+      budgetRatio: 0.2,
+      budgetMinRetries: 10,
+    });
+    expect(config.breaker).toEqual({
+      failureRatio: 0.5,
+      minRequests: 10,
+      windowMs: 10_000,
+      halfOpenAfterMs: 5000,
+    });
     expect(config.rateLimit).toEqual({ requests: 600, windowSeconds: 60, store: 'memory' });
-    const tuned = loadConfig('gateway', { UPSTREAM_TIMEOUTS_MS: 'product=500, customer=1000', RETRY_BUDGET_RATIO: '0.1', RATE_LIMIT_STORE: 'mongodb' });
+    const tuned = loadConfig('gateway', {
+      UPSTREAM_TIMEOUTS_MS: 'product=500, customer=1000',
+      RETRY_BUDGET_RATIO: '0.1',
+      RATE_LIMIT_STORE: 'mongodb',
+    });
     expect(tuned.upstreamTimeoutsMs).toEqual({ product: 500, customer: 1000 });
     expect(tuned.retry.budgetRatio).toBe(0.1);
     expect(tuned.rateLimit.store).toBe('mongodb');
@@ -73,23 +90,42 @@ describe(loadConfig.name, () => {
     }
     const problems = (error as ConfigError).problems;
     expect(problems).toHaveLength(4);
-    expect(problems[0]).toMatch(/^UPSTREAM_TIMEOUTS_MS must be a comma-separated list of <service>=<milliseconds>.*\(got "product=fast"\)$/);
+    expect(problems[0]).toMatch(
+      /^UPSTREAM_TIMEOUTS_MS must be a comma-separated list of <service>=<milliseconds>.*\(got "product=fast"\)$/,
+    );
     expect(problems.join('\n')).toContain('RETRY_MAX must be an integer from 0 to 2');
-    expect(problems.join('\n')).toContain('BREAKER_FAILURE_RATIO must be a number greater than 0 and less than 1 (got "1")');
+    expect(problems.join('\n')).toContain(
+      'BREAKER_FAILURE_RATIO must be a number greater than 0 and less than 1 (got "1")',
+    );
     expect(problems.join('\n')).toContain('RATE_LIMIT_STORE must be one of memory, mongodb');
-    expect(() => loadConfig('gateway', { UPSTREAM_TIMEOUTS_MS: 'billing=100' })).toThrow(/UPSTREAM_TIMEOUTS_MS/);
+    expect(() => loadConfig('gateway', { UPSTREAM_TIMEOUTS_MS: 'billing=100' })).toThrow(
+      /UPSTREAM_TIMEOUTS_MS/,
+    );
   });
 
   it('accepts a real MongoDB URL', () => {
-    expect(loadConfig('oauth', { MONGO_URL: 'mongodb://mongo:27017' }).mongo.url).toBe('mongodb://mongo:27017');
+    expect(loadConfig('oauth', { MONGO_URL: 'mongodb://mongo:27017' }).mongo.url).toBe(
+      'mongodb://mongo:27017',
+    );
   });
 });
 
 describe(defaultSecretsIn.name, () => {
   it('names every secret still at its development default, and none once each is set', () => {
-    expect(defaultSecretsIn(loadConfig('oauth', {}))).toEqual(['OAUTH_ADMIN_PASSWORD', 'ORDER_CLIENT_SECRET', 'ADMIN_CLIENT_SECRET']);
-    expect(defaultSecretsIn(loadConfig('oauth', { ORDER_CLIENT_SECRET: 'a-secret-of-our-own' }))).toEqual(['OAUTH_ADMIN_PASSWORD', 'ADMIN_CLIENT_SECRET']);
-    const own = { OAUTH_ADMIN_PASSWORD: 'correct horse', ORDER_CLIENT_SECRET: 'another secret', ADMIN_CLIENT_SECRET: 'a third secret' };
+    expect(defaultSecretsIn(loadConfig('oauth', {}))).toEqual([
+      'OAUTH_ADMIN_PASSWORD',
+      'ORDER_CLIENT_SECRET',
+      'ADMIN_CLIENT_SECRET',
+    ]);
+    expect(defaultSecretsIn(loadConfig('oauth', { ORDER_CLIENT_SECRET: 'a-secret-of-our-own' }))).toEqual([
+      'OAUTH_ADMIN_PASSWORD',
+      'ADMIN_CLIENT_SECRET',
+    ]);
+    const own = {
+      OAUTH_ADMIN_PASSWORD: 'correct horse',
+      ORDER_CLIENT_SECRET: 'another secret',
+      ADMIN_CLIENT_SECRET: 'a third secret',
+    };
     expect(defaultSecretsIn(loadConfig('oauth', own))).toEqual([]);
   });
 });

@@ -89,7 +89,12 @@ class Reader {
       protocol = undefined;
     }
     if (protocol && protocols.includes(protocol)) return value.replace(/\/+$/, '');
-    return this.fail(name, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, value, fallback);
+    return this.fail(
+      name,
+      `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+      value,
+      fallback,
+    );
   }
 
   text(name: ConfigVariable, fallback: string, pattern: RegExp, rule: string): string {
@@ -140,7 +145,9 @@ export function defaultSecretsIn(config: AppConfig): (keyof typeof DEFAULT_SECRE
     ORDER_CLIENT_SECRET: config.oauth.clientSecrets.order,
     ADMIN_CLIENT_SECRET: config.oauth.clientSecrets.admin,
   };
-  return (Object.keys(DEFAULT_SECRETS) as (keyof typeof DEFAULT_SECRETS)[]).filter((name) => values[name] === DEFAULT_SECRETS[name]);
+  return (Object.keys(DEFAULT_SECRETS) as (keyof typeof DEFAULT_SECRETS)[]).filter(
+    (name) => values[name] === DEFAULT_SECRETS[name],
+  );
 }
 
 /** Validates the environment for one service; throws {@link ConfigError} naming every bad variable. */
@@ -178,7 +185,8 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
     },
     events: {
       // `none`: no events, and `npm start` starts no broker of its own either.
-      amqpUrl: env.AMQP_URL?.trim() === 'none' ? undefined : read.url('AMQP_URL', undefined, ['amqp:', 'amqps:']),
+      amqpUrl:
+        env.AMQP_URL?.trim() === 'none' ? undefined : read.url('AMQP_URL', undefined, ['amqp:', 'amqps:']),
       maxRetries: read.integer('EVENTS_MAX_RETRIES', 3, 0, 100),
       retryDelayMs: read.integer('EVENTS_RETRY_DELAY_MS', 5000, 10, 3_600_000),
       brokerDataDir: read.text('BROKER_DATA_DIR', '.data/rabbitmq', /^[^\0]+$/, 'must be a directory path'),
@@ -193,11 +201,31 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       accessTokenTtlSeconds: read.integer('ACCESS_TOKEN_TTL_SECONDS', 900, 5, 86_400),
       refreshTokenTtlSeconds: read.integer('REFRESH_TOKEN_TTL_SECONDS', 1_209_600, 60, 31_536_000),
       signingKeyFile: read.optionalText('OAUTH_SIGNING_KEY_FILE', /^[^\0]+$/, 'must be a file path'),
-      adminEmail: read.text('OAUTH_ADMIN_EMAIL', 'admin@lab.local', /^[^\s@]+@[^\s@]+$/, 'must be an email address'),
-      adminPassword: read.text('OAUTH_ADMIN_PASSWORD', DEFAULT_SECRETS.OAUTH_ADMIN_PASSWORD, /^.{8,128}$/, 'must be 8 to 128 characters'),
+      adminEmail: read.text(
+        'OAUTH_ADMIN_EMAIL',
+        'admin@lab.local',
+        /^[^\s@]+@[^\s@]+$/,
+        'must be an email address',
+      ),
+      adminPassword: read.text(
+        'OAUTH_ADMIN_PASSWORD',
+        DEFAULT_SECRETS.OAUTH_ADMIN_PASSWORD,
+        /^.{8,128}$/,
+        'must be 8 to 128 characters',
+      ),
       clientSecrets: {
-        order: read.text('ORDER_CLIENT_SECRET', DEFAULT_SECRETS.ORDER_CLIENT_SECRET, /^.{12,200}$/, 'must be 12 to 200 characters'),
-        admin: read.text('ADMIN_CLIENT_SECRET', DEFAULT_SECRETS.ADMIN_CLIENT_SECRET, /^.{12,200}$/, 'must be 12 to 200 characters'),
+        order: read.text(
+          'ORDER_CLIENT_SECRET',
+          DEFAULT_SECRETS.ORDER_CLIENT_SECRET,
+          /^.{12,200}$/,
+          'must be 12 to 200 characters',
+        ),
+        admin: read.text(
+          'ADMIN_CLIENT_SECRET',
+          DEFAULT_SECRETS.ADMIN_CLIENT_SECRET,
+          /^.{12,200}$/,
+          'must be 12 to 200 characters',
+        ),
       },
       loginMaxFailures: read.integer('LOGIN_MAX_FAILURES', 5, 1, 1000),
       loginMaxFailuresPerAddress: read.integer('LOGIN_MAX_FAILURES_PER_ADDRESS', 50, 1, 100_000),
@@ -206,7 +234,12 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       passwordHashQueue: read.integer('PASSWORD_HASH_QUEUE', 16, 0, 10_000),
       passwordHashMaxWaitMs: read.integer('PASSWORD_HASH_MAX_WAIT_MS', 2000, 10, 60_000),
     },
-    trustProxy: read.text('TRUST_PROXY', '127.0.0.1', /^[\w.:/,-]+$/, 'must be a comma-separated list of addresses, ranges or loopback/linklocal/uniquelocal'),
+    trustProxy: read.text(
+      'TRUST_PROXY',
+      '127.0.0.1',
+      /^[\w.:/,-]+$/,
+      'must be a comma-separated list of addresses, ranges or loopback/linklocal/uniquelocal',
+    ),
     upstreamTimeoutMs: read.integer('UPSTREAM_TIMEOUT_MS', 5000, 50, 120_000),
     upstreamTimeoutsMs: Object.freeze(read.perService('UPSTREAM_TIMEOUTS_MS', 50, 120_000)),
     retry: {

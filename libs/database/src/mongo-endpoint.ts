@@ -26,4 +26,3 @@ export class MongoEndpoint implements OnApplicationShutdown {
     await this.embedded?.stop();
   }
 }
-

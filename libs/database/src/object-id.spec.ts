@@ -8,7 +8,14 @@ describe(objectIdFrom.name, () => {
   });
 
   it('refuses what cannot be an id: 12-character strings ObjectId.isValid would take, short, long or non-hex ids', () => {
-    for (const id of ['abcdefghijkl', '64b7f0c2a1b2c3d4e5f6071', '64b7f0c2a1b2c3d4e5f607190', '64b7f0c2a1b2c3d4e5f6071z', '', '../x']) {
+    for (const id of [
+      'abcdefghijkl',
+      '64b7f0c2a1b2c3d4e5f6071',
+      '64b7f0c2a1b2c3d4e5f607190',
+      '64b7f0c2a1b2c3d4e5f6071z',
+      '',
+      '../x',
+    ]) {
       expect(objectIdFrom(id)).toBeUndefined();
     }
   });

@@ -31,6 +31,8 @@ describe(reuseHandles.name, () => {
 
   it('still makes a new handle when options are given', () => {
     expect(client.db(name, { retryWrites: false })).not.toBe(client.db(name));
-    expect(client.db(name).collection('things', { readConcern: { level: 'local' } })).not.toBe(client.db(name).collection('things'));
+    expect(client.db(name).collection('things', { readConcern: { level: 'local' } })).not.toBe(
+      client.db(name).collection('things'),
+    );
   });
 });

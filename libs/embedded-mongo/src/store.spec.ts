@@ -13,7 +13,11 @@ const scanned = (collection: Collection, filter: object, collation?: unknown) =>
 
 /** The same filter answered by a full scan: the index may only make the answer cheaper, never different. */
 const byScan = (collection: Collection, filter: object, collation?: unknown) =>
-  collection.docs.size === 0 ? [] : [...collection.docs.values()].filter((doc) => new Query(filter, collation ? { collation: collation as never } : {}).test(doc)).map((doc) => doc._id);
+  collection.docs.size === 0
+    ? []
+    : [...collection.docs.values()]
+        .filter((doc) => new Query(filter, collation ? { collation: collation as never } : {}).test(doc))
+        .map((doc) => doc._id);
 
 describe('Collection.match with unique indexes', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -22,16 +26,42 @@ describe('Collection.match with unique indexes', () => {
   collection.createIndex({ v: 2, key: { key: 1 }, name: 'key_1', unique: true });
   collection.createIndex({ v: 2, key: { tenant: 1, ref: 1 }, name: 'tenant_1_ref_1', unique: true });
   collection.createIndex({ v: 2, key: { email: 1 }, name: 'email_1', unique: true, sparse: true });
-  collection.createIndex({ v: 2, key: { code: 1 }, name: 'code_1', unique: true, partialFilterExpression: { live: true } });
+  collection.createIndex({
+    v: 2,
+    key: { code: 1 },
+    name: 'code_1',
+    unique: true,
+    partialFilterExpression: { live: true },
+  });
   collection.createIndex({ v: 2, key: { tags: 1 }, name: 'tags_1', unique: true, sparse: true });
   const owner = new ObjectId();
   for (let i = 0; i < 1000; i++) {
-    collection.insert({ _id: new ObjectId(), key: `k${i}`, tenant: `t${i % 10}`, ref: i, state: i % 2 ? 'DONE' : 'NEW', code: `c${i}`, live: i % 2 === 0 });
+    collection.insert({
+      _id: new ObjectId(),
+      key: `k${i}`,
+      tenant: `t${i % 10}`,
+      ref: i,
+      state: i % 2 ? 'DONE' : 'NEW',
+      code: `c${i}`,
+      live: i % 2 === 0,
+    });
   }
-  collection.insert({ _id: new ObjectId(), key: 'mixed', email: 'Ann@Example.com', tags: ['red', 'blue'], owner });
+  collection.insert({
+    _id: new ObjectId(),
+    key: 'mixed',
+    email: 'Ann@Example.com',
+    tags: ['red', 'blue'],
+    owner,
+  });
 
   it('looks up one document for an equality on every field of a unique index', () => {
-    for (const filter of [{ key: 'k500' }, { key: { $eq: 'k7' } }, { email: 'Ann@Example.com' }, { tags: 'blue' }, { key: 'absent' }]) {
+    for (const filter of [
+      { key: 'k500' },
+      { key: { $eq: 'k7' } },
+      { email: 'Ann@Example.com' },
+      { tags: 'blue' },
+      { key: 'absent' },
+    ]) {
       const { found, calls } = scanned(collection, filter);
       expect(found, JSON.stringify(filter)).toEqual(byScan(collection, filter));
       expect(calls, JSON.stringify(filter)).toBeLessThanOrEqual(1);

@@ -21,7 +21,12 @@ describe(parseOrderEvent.name, () => {
   });
 
   it('accepts a rejected order without a total or prices', () => {
-    const rejected = event({ eventId: `${orderId}:order.rejected`, type: 'order.rejected', total: null, lines: [{ productId: 'p1', quantity: 1 }] });
+    const rejected = event({
+      eventId: `${orderId}:order.rejected`,
+      type: 'order.rejected',
+      total: null,
+      lines: [{ productId: 'p1', quantity: 1 }],
+    });
     expect(parseOrderEvent(rejected)).toEqual(rejected);
   });
 

@@ -41,19 +41,34 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 export function parseOrderEvent(data: unknown): OrderEvent | string {
   if (!isRecord(data)) return 'not an object';
   const { eventId, type, schemaVersion, orderId, userId, total, lines, occurredAt } = data;
-  if (typeof type !== 'string' || !(ORDER_EVENT_TYPES as readonly string[]).includes(type)) return `unknown type ${String(type)}`;
-  if (schemaVersion !== ORDER_EVENT_SCHEMA_VERSION) return `unsupported schemaVersion ${String(schemaVersion)}`;
+  if (typeof type !== 'string' || !(ORDER_EVENT_TYPES as readonly string[]).includes(type))
+    return `unknown type ${String(type)}`;
+  if (schemaVersion !== ORDER_EVENT_SCHEMA_VERSION)
+    return `unsupported schemaVersion ${String(schemaVersion)}`;
   if (typeof orderId !== 'string' || !/^[0-9a-f]{24}$/.test(orderId)) return 'orderId must be an order id';
   if (eventId !== orderEventId(orderId, type as OrderEventType)) return 'eventId must be <orderId>:<type>';
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > 200) return 'userId must be a non-empty string';
-  if (total !== null && (typeof total !== 'number' || !Number.isFinite(total) || total < 0)) return 'total must be a number ≥ 0 or null';
-  if (typeof occurredAt !== 'string' || Number.isNaN(Date.parse(occurredAt))) return 'occurredAt must be an ISO date';
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > 200)
+    return 'userId must be a non-empty string';
+  if (total !== null && (typeof total !== 'number' || !Number.isFinite(total) || total < 0))
+    return 'total must be a number ≥ 0 or null';
+  if (typeof occurredAt !== 'string' || Number.isNaN(Date.parse(occurredAt)))
+    return 'occurredAt must be an ISO date';
   if (!Array.isArray(lines) || lines.length > 1000) return 'lines must be an array';
   const parsed: OrderEventLine[] = [];
   for (const line of lines) {
-    if (!isRecord(line) || typeof line.productId !== 'string' || !Number.isInteger(line.quantity)) return 'a line must have productId and quantity';
+    if (!isRecord(line) || typeof line.productId !== 'string' || !Number.isInteger(line.quantity))
+      return 'a line must have productId and quantity';
     const unitPrice = typeof line.unitPrice === 'number' ? { unitPrice: line.unitPrice } : {};
     parsed.push({ productId: line.productId, quantity: line.quantity as number, ...unitPrice });
   }
-  return { eventId, type: type as OrderEventType, schemaVersion, orderId, userId, total: total as number | null, lines: parsed, occurredAt };
+  return {
+    eventId,
+    type: type as OrderEventType,
+    schemaVersion,
+    orderId,
+    userId,
+    total: total as number | null,
+    lines: parsed,
+    occurredAt,
+  };
 }

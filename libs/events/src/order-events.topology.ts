@@ -31,12 +31,21 @@ export const CUSTOMER_ORDER_EVENTS_QUEUE_OPTIONS: Options.AssertQueue = {
 };
 
 /** Declares the exchange, the queues and the binding (idempotent; on every (re)connection of a channel). */
-export async function declareOrderEventsTopology(channel: Pick<Channel, 'assertExchange' | 'assertQueue' | 'bindQueue'>): Promise<void> {
+export async function declareOrderEventsTopology(
+  channel: Pick<Channel, 'assertExchange' | 'assertQueue' | 'bindQueue'>,
+): Promise<void> {
   await channel.assertExchange(ORDER_EVENTS_EXCHANGE, 'topic', { durable: true });
-  await channel.assertQueue(CUSTOMER_ORDER_EVENTS_DLQ, { durable: true, arguments: { 'x-queue-type': 'classic' } });
+  await channel.assertQueue(CUSTOMER_ORDER_EVENTS_DLQ, {
+    durable: true,
+    arguments: { 'x-queue-type': 'classic' },
+  });
   await channel.assertQueue(CUSTOMER_ORDER_EVENTS_RETRY_QUEUE, {
     durable: true,
-    arguments: { 'x-queue-type': 'classic', 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': CUSTOMER_ORDER_EVENTS_QUEUE },
+    arguments: {
+      'x-queue-type': 'classic',
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': CUSTOMER_ORDER_EVENTS_QUEUE,
+    },
   });
   await channel.assertQueue(CUSTOMER_ORDER_EVENTS_QUEUE, CUSTOMER_ORDER_EVENTS_QUEUE_OPTIONS);
   await channel.bindQueue(CUSTOMER_ORDER_EVENTS_QUEUE, ORDER_EVENTS_EXCHANGE, 'order.*');

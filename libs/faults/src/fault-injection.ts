@@ -19,7 +19,8 @@ export const FAULTS_INJECTED_METRIC = 'faults_injected_total';
  * the fault switch out of every service, the one that could undo it included. The API description
  * (`/openapi.json`, the gateway's `/docs`) stays readable too: it is how a user finds the switch.
  */
-const EXEMPT_PATHS = /^\/(?:(?:api\/)?admin\/faults|health|metrics|\.well-known|openapi\.json|docs)(?:[/?]|$)/;
+const EXEMPT_PATHS =
+  /^\/(?:(?:api\/)?admin\/faults|health|metrics|\.well-known|openapi\.json|docs)(?:[/?]|$)/;
 
 export function isExemptFromFaults(url: string): boolean {
   return EXEMPT_PATHS.test(url);
@@ -90,7 +91,10 @@ export class FaultInjection {
       const ratio = state.errorRatio;
       if (ratio > 0 && this.random() < ratio) {
         this.record('errors', { 'fault.error_ratio': ratio });
-        throw new LabError(INJECTED_FAULT_CODE, 'an error was injected by the fault injection of this service');
+        throw new LabError(
+          INJECTED_FAULT_CODE,
+          'an error was injected by the fault injection of this service',
+        );
       }
     });
   }

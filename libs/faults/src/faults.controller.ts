@@ -16,7 +16,9 @@ export class FaultsController {
 
   @Get()
   @ApiOkResponse({ schema: FAULTS_VIEW_SCHEMA })
-  @ApiOperation({ summary: 'This service\'s injected faults (through the gateway: /api/admin/faults/{service})' })
+  @ApiOperation({
+    summary: "This service's injected faults (through the gateway: /api/admin/faults/{service})",
+  })
   show(): FaultsView {
     return this.faults.view();
   }

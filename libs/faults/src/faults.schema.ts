@@ -5,7 +5,10 @@ const LATENCY: SchemaObject = {
   type: ['object', 'null'],
   required: ['minMs', 'maxMs'],
   additionalProperties: false,
-  properties: { minMs: { type: 'integer', minimum: 0, maximum: 60_000 }, maxMs: { type: 'integer', minimum: 0, maximum: 60_000 } },
+  properties: {
+    minMs: { type: 'integer', minimum: 0, maximum: 60_000 },
+    maxMs: { type: 'integer', minimum: 0, maximum: 60_000 },
+  },
   description: 'Added delay in ms, uniformly random in [minMs, maxMs]; null for none.',
 };
 
@@ -15,8 +18,17 @@ export const FAULT_UPDATE_SCHEMA: SchemaObject = {
   additionalProperties: false,
   properties: {
     latency: LATENCY,
-    errorRatio: { type: 'number', minimum: 0, maximum: 1, description: 'Share of requests answered 500 `injected_fault`.' },
-    unreachable: { type: 'array', items: { type: 'string', enum: [...SERVICE_NAMES] }, description: 'Services this one cannot reach.' },
+    errorRatio: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      description: 'Share of requests answered 500 `injected_fault`.',
+    },
+    unreachable: {
+      type: 'array',
+      items: { type: 'string', enum: [...SERVICE_NAMES] },
+      description: 'Services this one cannot reach.',
+    },
     readinessFailing: { type: 'boolean', description: '`/health/ready` answers 503.' },
   },
 };

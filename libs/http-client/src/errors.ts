@@ -9,7 +9,9 @@ const DESCRIPTIONS: Readonly<Record<UnavailableReason, string>> = {
   circuit_open: 'failing: its circuit breaker is open',
 };
 
-const CODES: Readonly<Record<UnavailableReason, 'upstream_timeout' | 'upstream_unavailable' | 'circuit_open'>> = {
+const CODES: Readonly<
+  Record<UnavailableReason, 'upstream_timeout' | 'upstream_unavailable' | 'circuit_open'>
+> = {
   timeout: 'upstream_timeout',
   unreachable: 'upstream_unavailable',
   circuit_open: 'circuit_open',
@@ -30,7 +32,9 @@ export class UpstreamUnavailableError extends LabError {
     /** Seconds until the breaker lets a trial call through (circuit_open only). */
     retryAfterSeconds?: number,
   ) {
-    super(CODES[reason], `the ${service} service is ${DESCRIPTIONS[reason]} (${failure})`, { retryAfterSeconds });
+    super(CODES[reason], `the ${service} service is ${DESCRIPTIONS[reason]} (${failure})`, {
+      retryAfterSeconds,
+    });
     this.name = 'UpstreamUnavailableError';
   }
 }
@@ -49,7 +53,10 @@ export function upstreamFailureOf(error: unknown): UpstreamUnavailableError | un
 export function dependencyUnavailable(message: string, cause?: unknown): LabError {
   const upstream = upstreamFailureOf(cause);
   if (upstream?.reason === 'circuit_open') {
-    return new LabError('circuit_open', message, { retryAfterSeconds: upstream.retryAfterSeconds, cause: upstream });
+    return new LabError('circuit_open', message, {
+      retryAfterSeconds: upstream.retryAfterSeconds,
+      cause: upstream,
+    });
   }
   return new LabError('dependency_unavailable', message, { cause: upstream ?? cause });
 }

@@ -77,7 +77,8 @@ export class ResilienceCounters {
         const now = Date.now();
         for (const source of BreakerGaugeSources.all) {
           const current = source.stateName(now);
-          for (const state of BREAKER_STATES) gauge.set({ upstream: source.upstream, state }, state === current ? 1 : 0);
+          for (const state of BREAKER_STATES)
+            gauge.set({ upstream: source.upstream, state }, state === current ? 1 : 0);
         }
       },
     });

@@ -196,7 +196,12 @@ describe(ServiceClient.name, () => {
     const before = await notCounted('caller_aborted');
     for (let i = 0; i < 5; i++) {
       const caller = new AbortController();
-      const pending = http.send('product', { method: 'GET', path: '/hang', headers: {}, signal: caller.signal });
+      const pending = http.send('product', {
+        method: 'GET',
+        path: '/hang',
+        headers: {},
+        signal: caller.signal,
+      });
       while (calls <= i) await new Promise((resolve) => setTimeout(resolve, 5));
       caller.abort();
       await expect(pending).rejects.toMatchObject({ name: 'RequestError', reason: 'caller_aborted' });
@@ -209,7 +214,8 @@ describe(ServiceClient.name, () => {
   it('does not count a 503 with Retry-After (load shed, a deeper breaker open) against the breaker; a bare 503 opens it', async () => {
     const http = client({ BREAKER_MIN_REQUESTS: '3', RETRY_MAX: '0' });
     handler = answer(503, { 'retry-after': '1' });
-    for (let i = 0; i < 10; i++) expect((await http.call('product', 'POST', '/oauth/token')).status).toBe(503);
+    for (let i = 0; i < 10; i++)
+      expect((await http.call('product', 'POST', '/oauth/token')).status).toBe(503);
     expect(http.breakerState('product')).toBe('closed');
     handler = answer(503);
     for (let i = 0; i < 3; i++) expect((await http.call('product', 'POST', '/oauth/token')).status).toBe(503);
@@ -223,7 +229,12 @@ describe(ServiceClient.name, () => {
     expect(http.breakerState('product')).toBe('open');
     faults.unreachable.clear();
     handler = answer(200);
-    const response = await http.send('product', { method: 'GET', path: '/admin/faults', headers: {}, breaker: false });
+    const response = await http.send('product', {
+      method: 'GET',
+      path: '/admin/faults',
+      headers: {},
+      breaker: false,
+    });
     expect(response.status).toBe(200);
     await response.body.dump();
     expect(http.breakerState('product')).toBe('open');

@@ -260,7 +260,12 @@ export class ServiceClient implements OnModuleDestroy {
       if (raw.signal?.aborted) throw new RequestError(service, 'caller_aborted', 'CALLER_ABORTED');
       const code = (error as { code?: unknown }).code;
       if (typeof code === 'string' && REFUSED.has(code)) {
-        throw new RequestError(service, 'invalid_request', code, error instanceof Error ? error.message : undefined);
+        throw new RequestError(
+          service,
+          'invalid_request',
+          code,
+          error instanceof Error ? error.message : undefined,
+        );
       }
       throw upstreamUnavailable(service, error);
     } finally {

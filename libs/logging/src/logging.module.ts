@@ -6,7 +6,9 @@ import { LabLogger } from './lab-logger.js';
 import { installRequestLogging } from './request-logging.js';
 
 /** What a process's logger is made from: a service's `AppConfig`, or the alert-webhook's configuration. */
-export type LogSettings = Pick<AppConfig, 'logLevel' | 'fluentd' | 'logBufferMaxRecords'> & { readonly service: string };
+export type LogSettings = Pick<AppConfig, 'logLevel' | 'fluentd' | 'logBufferMaxRecords'> & {
+  readonly service: string;
+};
 
 /**
  * The one way a process makes its logger: JSON on stdout, and to Fluentd when `FLUENTD_HOST` is set.

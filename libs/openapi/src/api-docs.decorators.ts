@@ -29,7 +29,14 @@ export function ApiProblems(...statuses: number[]): MethodDecorator & ClassDecor
         description: STATUS_CODES[status] ?? 'Error',
         content: { [PROBLEM_MEDIA_TYPE]: { schema: { $ref: getSchemaPath(ProblemResponse) } } },
         ...(status === 429 || status === 503
-          ? { headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' } } } }
+          ? {
+              headers: {
+                'Retry-After': {
+                  description: 'Seconds to wait before trying again.',
+                  schema: { type: 'integer' },
+                },
+              },
+            }
           : {}),
       }),
     ),
@@ -41,7 +48,11 @@ export function ApiProblems(...statuses: number[]): MethodDecorator & ClassDecor
  * schemes so Swagger UI sends the token whichever way the user signed in.
  */
 export function ApiScopes(...scopes: string[]): MethodDecorator & ClassDecorator {
-  return applyDecorators(ApiBearerAuth(BEARER_SCHEME), ApiOAuth2(scopes, OAUTH2_SCHEME), ApiProblems(401, 403));
+  return applyDecorators(
+    ApiBearerAuth(BEARER_SCHEME),
+    ApiOAuth2(scopes, OAUTH2_SCHEME),
+    ApiProblems(401, 403),
+  );
 }
 
 /** An endpoint other services call; the gateway never routes it and its public document leaves it out. */
@@ -54,13 +65,17 @@ export function ApiIdempotencyKey(): MethodDecorator {
   return ApiHeader({
     name: 'Idempotency-Key',
     required: true,
-    description: '1-255 visible ASCII characters, unique per intended operation; a retry with the same key and body replays the first answer.',
+    description:
+      '1-255 visible ASCII characters, unique per intended operation; a retry with the same key and body replays the first answer.',
     schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
   });
 }
 
 /** A paginated listing of `item` (`items`, `page`, `limit`, `total`). */
-export function ApiPageResponse(item: Type<unknown>, description = 'One page of the listing.'): MethodDecorator {
+export function ApiPageResponse(
+  item: Type<unknown>,
+  description = 'One page of the listing.',
+): MethodDecorator {
   return applyDecorators(
     ApiExtraModels(item),
     ApiOkResponse({

@@ -30,7 +30,9 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch'
 type Operation = NonNullable<OpenAPIObject['paths'][string]['get']>;
 
 /** Every operation of `document` with its path and method. */
-export function operationsOf(document: OpenAPIObject): { path: string; method: string; operation: Operation }[] {
+export function operationsOf(
+  document: OpenAPIObject,
+): { path: string; method: string; operation: Operation }[] {
   return Object.entries(document.paths).flatMap(([path, item]) =>
     HTTP_METHODS.flatMap((method) => (item[method] ? [{ path, method, operation: item[method] }] : [])),
   );
@@ -39,11 +41,20 @@ export function operationsOf(document: OpenAPIObject): { path: string; method: s
 /** The bearer JWT and the OAuth2 password flow at the gateway's token endpoint. */
 export function securitySchemes(builder: DocumentBuilder): DocumentBuilder {
   return builder
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An RS256 access token from `POST /api/oauth/token`.' }, BEARER_SCHEME)
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: 'An RS256 access token from `POST /api/oauth/token`.',
+      },
+      BEARER_SCHEME,
+    )
     .addOAuth2(
       {
         type: 'oauth2',
-        description: 'Sign in with an e-mail and password (the public client `lab-web`; the admin is admin@lab.local).',
+        description:
+          'Sign in with an e-mail and password (the public client `lab-web`; the admin is admin@lab.local).',
         flows: { password: { tokenUrl: TOKEN_URL, scopes: SCOPE_DESCRIPTIONS } },
       },
       OAUTH2_SCHEME,
@@ -60,7 +71,8 @@ export function addCommonResponses(document: OpenAPIObject): OpenAPIObject {
     headers: {
       ...document.components?.headers,
       'x-request-id': {
-        description: "The request id (the caller's when sane, else a new one); also in problem bodies and logs.",
+        description:
+          "The request id (the caller's when sane, else a new one); also in problem bodies and logs.",
         schema: { type: 'string' },
       },
     },
@@ -72,7 +84,10 @@ export function addCommonResponses(document: OpenAPIObject): OpenAPIObject {
     };
     for (const response of Object.values(operation.responses)) {
       if (!response || '$ref' in response) continue;
-      response.headers = { 'x-request-id': { $ref: '#/components/headers/x-request-id' }, ...response.headers };
+      response.headers = {
+        'x-request-id': { $ref: '#/components/headers/x-request-id' },
+        ...response.headers,
+      };
     }
   }
   return document;
@@ -95,17 +110,22 @@ export class OpenApiDocument {
     if (!ui) return;
     // Swagger UI (swagger-ui-dist, served by @fastify/static) loads the document from `documentUrl`
     // (an empty `spec` makes it fetch that URL rather than embed a copy).
-    SwaggerModule.setup(ui.path, app, () => ({ openapi: OPENAPI_VERSION, info: { title: this.options.title, version: '1' }, paths: {} }), {
-      raw: false,
-      customSiteTitle: this.options.title,
-      swaggerOptions: {
-        url: ui.documentUrl,
-        spec: {},
-        persistAuthorization: false,
-        displayRequestDuration: true,
-        initOAuth: { clientId: ui.clientId, appName: this.options.title },
+    SwaggerModule.setup(
+      ui.path,
+      app,
+      () => ({ openapi: OPENAPI_VERSION, info: { title: this.options.title, version: '1' }, paths: {} }),
+      {
+        raw: false,
+        customSiteTitle: this.options.title,
+        swaggerOptions: {
+          url: ui.documentUrl,
+          spec: {},
+          persistAuthorization: false,
+          displayRequestDuration: true,
+          initOAuth: { clientId: ui.clientId, appName: this.options.title },
+        },
       },
-    });
+    );
   }
 
   get(): OpenAPIObject {

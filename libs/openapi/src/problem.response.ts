@@ -23,7 +23,9 @@ export class ProblemResponse {
   @ApiProperty({ description: 'The request id, also in the `x-request-id` header: quote it when reporting.' })
   request_id!: string;
 
-  @ApiPropertyOptional({ description: 'The W3C trace id of the request (Jaeger, Zipkin), when it was traced.' })
+  @ApiPropertyOptional({
+    description: 'The W3C trace id of the request (Jaeger, Zipkin), when it was traced.',
+  })
   trace_id?: string;
 
   @ApiPropertyOptional({

@@ -2,7 +2,14 @@ import 'reflect-metadata';
 import { HttpException, Inject, Injectable } from '@nestjs/common';
 import { PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { type Attributes, context, createContextKey, type Span, type Tracer, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  context,
+  createContextKey,
+  type Span,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import { isObservable, Observable } from 'rxjs';
 import { LAB_TRACER, recordError } from './spans.js';
@@ -32,7 +39,12 @@ function fail(span: Span, error: unknown): void {
  * parent of what the handler calls. An exception is recorded on it; the status is ERROR only for a 5xx
  * answer, as OpenTelemetry's HTTP conventions say for servers (a 404 or 409 is the client's problem).
  */
-export function withHandlerSpan(tracer: Tracer, controller: string, method: string, handler: Handler): Handler {
+export function withHandlerSpan(
+  tracer: Tracer,
+  controller: string,
+  method: string,
+  handler: Handler,
+): Handler {
   const name = `${controller}.${method}`;
   const traced: Handler = function (this: unknown, ...args: unknown[]): unknown {
     const parent = context.active();

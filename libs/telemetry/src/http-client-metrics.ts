@@ -55,7 +55,8 @@ export class HttpClientMetrics implements OnModuleInit, OnModuleDestroy {
       if (origin) this.peers.set(origin, service);
       // Each upstream's failed calls exist from the start, at 0: "Failed calls between services" shows
       // 0 on a quiet lab rather than no data until the first failure.
-      if (service !== config.service) this.duration.zero({ peer_service: service, method: 'GET', status_code: 'error' });
+      if (service !== config.service)
+        this.duration.zero({ peer_service: service, method: 'GET', status_code: 'error' });
     }
   }
 

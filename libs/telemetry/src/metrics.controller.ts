@@ -13,7 +13,12 @@ import { renderMetrics } from './prometheus.js';
 export class MetricsController {
   @Get('metrics')
   @ApiOperation({ summary: 'Prometheus scrape (OpenMetrics with exemplars when asked for)' })
-  @ApiOkResponse({ content: { 'text/plain': { schema: { type: 'string' } }, 'application/openmetrics-text': { schema: { type: 'string' } } } })
+  @ApiOkResponse({
+    content: {
+      'text/plain': { schema: { type: 'string' } },
+      'application/openmetrics-text': { schema: { type: 'string' } },
+    },
+  })
   async metrics(
     @Headers('accept') accept: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,

@@ -4,7 +4,10 @@ import { combinations, Metrics } from './metrics.js';
 
 const valuesOf = async (name: string) =>
   Object.fromEntries(
-    ((await register.getSingleMetric(name)?.get())?.values ?? []).map((v) => [Object.values(v.labels).join(), v.value]),
+    ((await register.getSingleMetric(name)?.get())?.values ?? []).map((v) => [
+      Object.values(v.labels).join(),
+      v.value,
+    ]),
   );
 
 describe(Metrics.name, () => {

@@ -42,7 +42,8 @@ export class Metrics {
 
   counter<L extends string = never>(spec: MetricSpec<L>): Counter<L> {
     const counter =
-      this.existing<Counter<L>>(spec.name) ?? new Counter<L>({ ...options(spec), registers: [this.registry] });
+      this.existing<Counter<L>>(spec.name) ??
+      new Counter<L>({ ...options(spec), registers: [this.registry] });
     for (const labels of combinations(spec.known)) counter.inc(labels, 0);
     return counter;
   }
@@ -70,7 +71,9 @@ export class Metrics {
    * registry stays in that format for everyone else's metrics, so the histogram is made unregistered and
    * added after. Text scrapes leave the exemplars out; OpenMetrics ones include them.
    */
-  durationHistogram<L extends string>(spec: MetricSpec<L> & { readonly buckets?: readonly number[] }): Histogram<L> {
+  durationHistogram<L extends string>(
+    spec: MetricSpec<L> & { readonly buckets?: readonly number[] },
+  ): Histogram<L> {
     const found = this.existing<Histogram<L>>(spec.name);
     if (found) return found;
     const histogram = new Histogram<L>({
@@ -88,12 +91,16 @@ export class Metrics {
   }
 }
 
-function options<L extends string>(spec: MetricSpec<L>): { name: string; help: string; labelNames: readonly L[] } {
+function options<L extends string>(
+  spec: MetricSpec<L>,
+): { name: string; help: string; labelNames: readonly L[] } {
   return { name: spec.name, help: spec.help, labelNames: spec.labelNames ?? [] };
 }
 
 /** Every combination of the known values (none when a label listed in `known` has no value). */
-export function combinations<L extends string>(known: KnownLabels<L> | undefined): Partial<Record<L, string>>[] {
+export function combinations<L extends string>(
+  known: KnownLabels<L> | undefined,
+): Partial<Record<L, string>>[] {
   if (!known) return [];
   let sets: Partial<Record<L, string>>[] = [{}];
   for (const label of Object.keys(known) as L[]) {

@@ -1,10 +1,4 @@
-import {
-  type Span,
-  type SpanContext,
-  SpanStatusCode,
-  TraceFlags,
-  trace,
-} from '@opentelemetry/api';
+import { type Span, type SpanContext, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 
 /**
  * The instrumentation scope of the handler spans. Business spans are nestjs-otel's `@Span` (scope

@@ -86,7 +86,9 @@ describe(TelemetryModule.name, () => {
   let app: NestFastifyApplication;
 
   beforeAll(async () => {
-    app = await NestFactory.create<NestFastifyApplication>(WidgetsModule, new FastifyAdapter(), { logger: false });
+    app = await NestFactory.create<NestFastifyApplication>(WidgetsModule, new FastifyAdapter(), {
+      logger: false,
+    });
     TelemetryModule.setup(app);
     await app.listen(0, '127.0.0.1');
   });
@@ -146,7 +148,9 @@ describe(TelemetryModule.name, () => {
 
     it('is also set up in an application made from a testing module (its HTTP adapter comes after the providers)', async () => {
       const moduleRef = await Test.createTestingModule({ imports: [WidgetsModule] }).compile();
-      const other = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
+      const other = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
+        logger: false,
+      });
       TelemetryModule.setup(other);
       try {
         await other.init();
@@ -255,7 +259,12 @@ describe(TelemetryModule.name, () => {
 
     it('keeps counter names intact in Prometheus text after an OpenMetrics scrape (which renames them)', async () => {
       new Metrics()
-        .counter({ name: 'orders_total', help: 'Order placements by outcome.', labelNames: ['outcome'], known: { outcome: ['confirmed', 'out_of_stock'] } })
+        .counter({
+          name: 'orders_total',
+          help: 'Order placements by outcome.',
+          labelNames: ['outcome'],
+          known: { outcome: ['confirmed', 'out_of_stock'] },
+        })
         .inc({ outcome: 'confirmed' });
       const openMetrics = await get('/metrics', { accept: 'application/openmetrics-text' });
       expect(openMetrics.body).toMatch(/^# TYPE orders counter$/m);

@@ -14,17 +14,28 @@ interface OperationObject {
 export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
 
 /** Every operation of the document: `GET /api/customers/{id}`, with the operation object. */
-export function operationsOf(document: OpenApiDocument): { method: string; path: string; operation: OperationObject }[] {
+export function operationsOf(
+  document: OpenApiDocument,
+): { method: string; path: string; operation: OperationObject }[] {
   return Object.entries(document.paths).flatMap(([path, item]) =>
-    HTTP_METHODS.flatMap((method) => (item[method] ? [{ method: method.toUpperCase(), path, operation: item[method] as OperationObject }] : [])),
+    HTTP_METHODS.flatMap((method) =>
+      item[method]
+        ? [{ method: method.toUpperCase(), path, operation: item[method] as OperationObject }]
+        : [],
+    ),
   );
 }
 
 /** `/api/orders/{id}/cancel` → a RegExp matching concrete paths; literal segments count for precedence. */
 function templateMatcher(template: string): { pattern: RegExp; literals: number } {
   const segments = template.split('/');
-  const source = segments.map((segment) => (/^\{[^}]+\}$/.test(segment) ? '[^/]+' : segment.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))).join('/');
-  return { pattern: new RegExp(`^${source}$`), literals: segments.filter((segment) => !segment.startsWith('{')).length };
+  const source = segments
+    .map((segment) => (/^\{[^}]+\}$/.test(segment) ? '[^/]+' : segment.replace(/[.*+?^$()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return {
+    pattern: new RegExp(`^${source}$`),
+    literals: segments.filter((segment) => !segment.startsWith('{')).length,
+  };
 }
 
 /**
@@ -58,7 +69,10 @@ export class Contract {
     const closed = structuredClone(document);
     closeObjects(closed.components);
     closeObjects(closed.paths);
-    this.ajv.addFormat('date-time', { type: 'string', validate: (value: string) => !Number.isNaN(Date.parse(value)) && /T/.test(value) });
+    this.ajv.addFormat('date-time', {
+      type: 'string',
+      validate: (value: string) => !Number.isNaN(Date.parse(value)) && /T/.test(value),
+    });
     this.ajv.addFormat('email', /^[^\s@]+@[^\s@]+$/);
     this.ajv.addSchema({ ...closed, $id: 'openapi.json' } as object);
     this.operations = operationsOf(document).map((entry) => ({ ...entry, ...templateMatcher(entry.path) }));
@@ -97,14 +111,21 @@ export class Contract {
     this.checked.add(`${method.toUpperCase()} ${found.path} ${status}`);
     const responses = found.operation.responses;
     const key = String(status) in responses ? String(status) : 'default' in responses ? 'default' : undefined;
-    if (!key) throw new Error(`${label}: status ${status} is not documented for ${method.toUpperCase()} ${found.path} (documented: ${Object.keys(responses).join(', ')})`);
+    if (!key)
+      throw new Error(
+        `${label}: status ${status} is not documented for ${method.toUpperCase()} ${found.path} (documented: ${Object.keys(responses).join(', ')})`,
+      );
     const content = responses[key].content;
     if (!content || body === '') {
-      if (body !== '' && content === undefined && status !== 204) throw new Error(`${label}: a body where the document describes none`);
+      if (body !== '' && content === undefined && status !== 204)
+        throw new Error(`${label}: a body where the document describes none`);
       return;
     }
     const mediaType = (contentType ?? '').split(';')[0].trim();
-    if (!(mediaType in content)) throw new Error(`${label}: media type ${mediaType || '(none)'} is not documented (documented: ${Object.keys(content).join(', ')})`);
+    if (!(mediaType in content))
+      throw new Error(
+        `${label}: media type ${mediaType || '(none)'} is not documented (documented: ${Object.keys(content).join(', ')})`,
+      );
     if (!mediaType.includes('json')) return;
     const pointer = `#/paths/${escape(found.path)}/${method.toLowerCase()}/responses/${key}/content/${escape(mediaType)}/schema`;
     this.validate(pointer, JSON.parse(body), label);
@@ -130,7 +151,9 @@ export class Contract {
       this.validators.set(pointer, validate);
     }
     if (!validate(value)) {
-      throw new Error(`${label}: the body does not match the document: ${this.ajv.errorsText(validate.errors)}\n${JSON.stringify(value).slice(0, 500)}`);
+      throw new Error(
+        `${label}: the body does not match the document: ${this.ajv.errorsText(validate.errors)}\n${JSON.stringify(value).slice(0, 500)}`,
+      );
     }
   }
 }

@@ -31,7 +31,12 @@ export interface RabbitMqBroker {
  */
 export async function startRabbitMq(): Promise<RabbitMqBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'lab-rabbitmq-'));
-  const [amqpPort, distPort, epmdPort, prometheusPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [amqpPort, distPort, epmdPort, prometheusPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   let text = '';
   let running: { exited: Promise<void>; kill: () => void } | undefined;
 
@@ -40,11 +45,16 @@ export async function startRabbitMq(): Promise<RabbitMqBroker> {
       process.execPath,
       [
         join(repoRoot, 'scripts/rabbitmq-child.mjs'),
-        '--data-dir', dir,
-        '--amqp-port', String(amqpPort),
-        '--dist-port', String(distPort),
-        '--epmd-port', String(epmdPort),
-        '--prometheus-port', String(prometheusPort),
+        '--data-dir',
+        dir,
+        '--amqp-port',
+        String(amqpPort),
+        '--dist-port',
+        String(distPort),
+        '--epmd-port',
+        String(epmdPort),
+        '--prometheus-port',
+        String(prometheusPort),
         '--exit-with-parent',
       ],
       { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] },
@@ -58,7 +68,9 @@ export async function startRabbitMq(): Promise<RabbitMqBroker> {
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
-      void exited.then(() => reject(new Error(`the broker exited before it was ready:\n${text.slice(-3000)}`)));
+      void exited.then(() =>
+        reject(new Error(`the broker exited before it was ready:\n${text.slice(-3000)}`)),
+      );
     });
   };
 

@@ -28,7 +28,8 @@ export class CustomerResponse {
   @ApiProperty({
     type: OrderSummaryResponse,
     nullable: true,
-    description: 'Confirmed orders, kept from the order events; null when the lab runs without events (no broker).',
+    description:
+      'Confirmed orders, kept from the order events; null when the lab runs without events (no broker).',
   })
   orders!: OrderSummaryResponse | null;
 }

@@ -19,7 +19,8 @@ export class CustomersController {
   ) {}
 
   /** With the order summary when the lab runs with events (AMQP_URL), else `orders: null`. */
-  private readonly respond = (customer: Customer): CustomerResponse => toCustomerResponse(customer, this.config.events.amqpUrl !== undefined);
+  private readonly respond = (customer: Customer): CustomerResponse =>
+    toCustomerResponse(customer, this.config.events.amqpUrl !== undefined);
 
   /** Internal (the oauth service at sign-up); the gateway never routes it. */
   @Post()
@@ -56,7 +57,9 @@ export class CustomersController {
 
   @Get(':id')
   @Authenticated()
-  @ApiOperation({ summary: 'One profile: your own, or any with customers:read or admin (404 for anyone else)' })
+  @ApiOperation({
+    summary: 'One profile: your own, or any with customers:read or admin (404 for anyone else)',
+  })
   @ApiScopes()
   @ApiOkResponse({ type: CustomerResponse })
   @ApiProblems(404)

@@ -12,7 +12,8 @@ import { CustomersService } from './customers.service.js';
 
 let n = 0;
 const userId = () => `user-${++n}`;
-const principal = (subject: string, scopes: string[] = ['profile']) => ({ subject, scopes }) as unknown as Principal;
+const principal = (subject: string, scopes: string[] = ['profile']) =>
+  ({ subject, scopes }) as unknown as Principal;
 const profile = (id: string) => ({ userId: id, email: `${id}@Example.com`, name: `Name ${id}` });
 
 describe(CustomersService.name, () => {
@@ -38,7 +39,13 @@ describe(CustomersService.name, () => {
     const id = userId();
     const created = await controller.create(profile(id));
 
-    expect(created).toMatchObject({ userId: id, email: `${id}@example.com`, name: `Name ${id}`, address: null, orders: null });
+    expect(created).toMatchObject({
+      userId: id,
+      email: `${id}@example.com`,
+      name: `Name ${id}`,
+      address: null,
+      orders: null,
+    });
     expect(created.id).toMatch(/^[0-9a-f]{24}$/);
     await expect(service.create({ ...profile(id), name: 'again' })).rejects.toBeInstanceOf(ConflictException);
     expect(await customers.countBy({ userId: id })).toBe(1);
@@ -49,7 +56,9 @@ describe(CustomersService.name, () => {
     const results = await Promise.allSettled(Array.from({ length: 5 }, () => service.create(profile(id))));
 
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
-    expect(results.filter((result) => result.status === 'rejected' && result.reason instanceof ConflictException)).toHaveLength(4);
+    expect(
+      results.filter((result) => result.status === 'rejected' && result.reason instanceof ConflictException),
+    ).toHaveLength(4);
   });
 
   it("answers the user's own profile, and 404 before it exists", async () => {
@@ -65,9 +74,17 @@ describe(CustomersService.name, () => {
     await service.create(profile(id));
     const address = { line1: '1 Main St', city: 'Springfield', postalCode: '12345', country: 'US' };
 
-    expect(await controller.updateMe(principal(id), { address })).toMatchObject({ name: `Name ${id}`, address });
-    expect(await controller.updateMe(principal(id), { name: 'Renamed' })).toMatchObject({ name: 'Renamed', address });
-    await expect(service.updateOwn(principal(userId()), { name: 'nobody' })).rejects.toBeInstanceOf(NotFoundException);
+    expect(await controller.updateMe(principal(id), { address })).toMatchObject({
+      name: `Name ${id}`,
+      address,
+    });
+    expect(await controller.updateMe(principal(id), { name: 'Renamed' })).toMatchObject({
+      name: 'Renamed',
+      address,
+    });
+    await expect(service.updateOwn(principal(userId()), { name: 'nobody' })).rejects.toBeInstanceOf(
+      NotFoundException,
+    );
   });
 
   it('shows a profile by id to its owner, an admin and customers:read, and 404 to anyone else or for a malformed id', async () => {
@@ -78,7 +95,9 @@ describe(CustomersService.name, () => {
     expect(await controller.findOne(principal(userId(), ['admin']), id)).toMatchObject({ id });
     expect(await controller.findOne(principal(userId(), ['customers:read']), id)).toMatchObject({ id });
     await expect(controller.findOne(principal(userId()), id)).rejects.toBeInstanceOf(NotFoundException);
-    await expect(controller.findOne(principal(owner), 'abcdefghijkl')).rejects.toBeInstanceOf(NotFoundException);
+    await expect(controller.findOne(principal(owner), 'abcdefghijkl')).rejects.toBeInstanceOf(
+      NotFoundException,
+    );
   });
 
   it('lists every profile a page at a time, oldest first, with the total', async () => {

@@ -13,7 +13,13 @@ export class CustomersService {
 
   async create(input: CreateCustomerDto): Promise<Customer> {
     const now = new Date();
-    const customer = this.customers.create({ ...input, email: input.email.toLowerCase(), address: null, createdAt: now, updatedAt: now });
+    const customer = this.customers.create({
+      ...input,
+      email: input.email.toLowerCase(),
+      address: null,
+      createdAt: now,
+      updatedAt: now,
+    });
     try {
       return await this.customers.save(customer);
     } catch (error) {
@@ -50,13 +56,20 @@ export class CustomersService {
   async findVisible(principal: Principal, id: string): Promise<Customer> {
     const _id = objectIdFrom(id);
     const customer = _id ? await this.customers.findOneBy({ _id }) : null;
-    const allowed = customer && (customer.userId === principal.subject || hasScope(principal, Scope.Admin) || hasScope(principal, Scope.CustomersRead));
+    const allowed =
+      customer &&
+      (customer.userId === principal.subject ||
+        hasScope(principal, Scope.Admin) ||
+        hasScope(principal, Scope.CustomersRead));
     if (!customer || !allowed) throw new NotFoundException(`customer ${id} not found`);
     return customer;
   }
 
   async list(query: PageQueryDto): Promise<{ items: Customer[]; total: number }> {
-    const [items, total] = await this.customers.findAndCount({ order: { createdAt: 'ASC' }, ...pageWindow(query) });
+    const [items, total] = await this.customers.findAndCount({
+      order: { createdAt: 'ASC' },
+      ...pageWindow(query),
+    });
     return { items, total };
   }
 }

@@ -17,6 +17,7 @@ export function connectOrderEvents(app: NestFastifyApplication, config: AppConfi
   app.connectMicroservice({ strategy: new OrderEventsServer(url) });
   app.startAllMicroservices().then(
     () => logger.log(`consuming order events from ${new URL(url).host}`),
-    (error: unknown) => logger.error(`order-events consumer failed: ${error instanceof Error ? error.message : String(error)}`),
+    (error: unknown) =>
+      logger.error(`order-events consumer failed: ${error instanceof Error ? error.message : String(error)}`),
   );
 }

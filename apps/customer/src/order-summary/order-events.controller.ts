@@ -15,7 +15,9 @@ import { OrderSummaryService } from './order-summary.service.js';
 
 const exemplarOfActiveSpan = (): Record<string, string> => {
   const span = trace.getActiveSpan()?.spanContext();
-  return span && trace.isSpanContextValid(span) && span.traceFlags & 1 ? { trace_id: span.traceId, span_id: span.spanId } : {};
+  return span && trace.isSpanContextValid(span) && span.traceFlags & 1
+    ? { trace_id: span.traceId, span_id: span.spanId }
+    : {};
 };
 
 /**
@@ -53,7 +55,13 @@ export class OrderEventsController {
   unreadable(@Payload() _data: unknown, @Ctx() context: RmqContext): Promise<void> {
     const channel = context.getChannelRef() as ConfirmChannel;
     const message = context.getMessage() as Message;
-    this.deadLetter(channel, message, UNKNOWN_TYPE, 'not an order event', String(message.properties.messageId ?? ''));
+    this.deadLetter(
+      channel,
+      message,
+      UNKNOWN_TYPE,
+      'not an order event',
+      String(message.properties.messageId ?? ''),
+    );
     return Promise.resolve();
   }
 
@@ -66,7 +74,11 @@ export class OrderEventsController {
       return;
     }
     const span = trace.getActiveSpan();
-    span?.setAttributes({ 'order.id': event.orderId, 'messaging.message.id': event.eventId, 'enduser.id': event.userId });
+    span?.setAttributes({
+      'order.id': event.orderId,
+      'messaging.message.id': event.eventId,
+      'enduser.id': event.userId,
+    });
     let outcome: ConsumeOutcome;
     try {
       outcome = await this.summaries.apply(event);
@@ -78,13 +90,22 @@ export class OrderEventsController {
     this.count(event.type, outcome);
     if (outcome === 'processed') {
       const seconds = Math.max(0, (Date.now() - Date.parse(event.occurredAt)) / 1000);
-      this.metrics.lag.observe({ labels: { type: event.type }, value: seconds, exemplarLabels: exemplarOfActiveSpan() });
+      this.metrics.lag.observe({
+        labels: { type: event.type },
+        value: seconds,
+        exemplarLabels: exemplarOfActiveSpan(),
+      });
     }
     this.logger.log(`${event.type} ${event.eventId} ${outcome}`);
   }
 
   /** Sends a copy to the retry queue (back after the delay) and acks, or dead-letters when out of retries. */
-  private async retryOrDeadLetter(channel: ConfirmChannel, message: Message, event: OrderEvent, error: unknown): Promise<void> {
+  private async retryOrDeadLetter(
+    channel: ConfirmChannel,
+    message: Message,
+    event: OrderEvent,
+    error: unknown,
+  ): Promise<void> {
     const reason = error instanceof Error ? error.message : String(error);
     const retries = Number(message.properties.headers?.[RETRY_COUNT_HEADER] ?? 0) || 0;
     if (retries >= this.config.events.maxRetries) {
@@ -109,15 +130,25 @@ export class OrderEventsController {
       // Not confirmed: requeue the original (redelivered at once); counted as a retry all the same.
       channel.nack(message, false, true);
       this.count(event.type, 'retried');
-      this.logger.warn(`${event.type} ${event.eventId} requeued: ${reason}; the retry queue refused it: ${String(sendError)}`);
+      this.logger.warn(
+        `${event.type} ${event.eventId} requeued: ${reason}; the retry queue refused it: ${String(sendError)}`,
+      );
       return;
     }
     channel.ack(message);
     this.count(event.type, 'retried');
-    this.logger.warn(`${event.type} ${event.eventId} failed (${reason}): retry ${retries + 1} of ${this.config.events.maxRetries} in ${this.config.events.retryDelayMs} ms`);
+    this.logger.warn(
+      `${event.type} ${event.eventId} failed (${reason}): retry ${retries + 1} of ${this.config.events.maxRetries} in ${this.config.events.retryDelayMs} ms`,
+    );
   }
 
-  private deadLetter(channel: ConfirmChannel, message: Message, type: string, reason: string, id: string): void {
+  private deadLetter(
+    channel: ConfirmChannel,
+    message: Message,
+    type: string,
+    reason: string,
+    id: string,
+  ): void {
     channel.nack(message, false, false);
     this.count(type, 'dead_lettered');
     this.logger.error(`event ${id || '(no id)'} dead-lettered: ${reason}`);

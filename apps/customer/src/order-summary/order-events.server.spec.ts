@@ -6,7 +6,10 @@ describe(OrderEventsDeserializer.name, () => {
   const deserializer = new OrderEventsDeserializer();
 
   it('passes a Nest event packet of a known order event type through', () => {
-    expect(deserializer.deserialize({ pattern: 'order.cancelled', data: { a: 1 } })).toEqual({ pattern: 'order.cancelled', data: { a: 1 } });
+    expect(deserializer.deserialize({ pattern: 'order.cancelled', data: { a: 1 } })).toEqual({
+      pattern: 'order.cancelled',
+      data: { a: 1 },
+    });
   });
 
   it.each([

@@ -20,7 +20,8 @@ export class OrderEventsDeserializer implements ConsumerDeserializer {
   deserialize(value: unknown): IncomingEvent {
     if (typeof value === 'object' && value !== null && 'pattern' in value && 'data' in value) {
       const { pattern, data } = value;
-      if (typeof pattern === 'string' && (ORDER_EVENT_TYPES as readonly string[]).includes(pattern)) return { pattern, data };
+      if (typeof pattern === 'string' && (ORDER_EVENT_TYPES as readonly string[]).includes(pattern))
+        return { pattern, data };
     }
     return { pattern: UNREADABLE_EVENT, data: value };
   }

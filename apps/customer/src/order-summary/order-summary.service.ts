@@ -30,13 +30,21 @@ export class OrderSummaryService {
     const cents = Math.round((event.total ?? 0) * 100);
     const change =
       event.type === 'order.confirmed'
-        ? { $inc: { 'orderSummary.count': 1, 'orderSummary.totalSpentCents': cents }, $max: { 'orderSummary.lastOrderAt': new Date(event.occurredAt) } }
+        ? {
+            $inc: { 'orderSummary.count': 1, 'orderSummary.totalSpentCents': cents },
+            $max: { 'orderSummary.lastOrderAt': new Date(event.occurredAt) },
+          }
         : event.type === 'order.cancelled'
           ? { $inc: { 'orderSummary.count': -1, 'orderSummary.totalSpentCents': -cents } }
           : {};
     const result = await this.customers.updateOne(
       { userId: event.userId, orderEventIds: { $ne: event.eventId } },
-      { ...change, $push: { orderEventIds: { $each: [event.eventId], $slice: -REMEMBERED_EVENTS } } as unknown as PushOperator<Document> },
+      {
+        ...change,
+        $push: {
+          orderEventIds: { $each: [event.eventId], $slice: -REMEMBERED_EVENTS },
+        } as unknown as PushOperator<Document>,
+      },
     );
     if (result.matchedCount === 1) return 'processed';
     if (await this.customers.countDocuments({ userId: event.userId }, { limit: 1 })) return 'duplicate';

@@ -16,7 +16,12 @@ export class OrderSummaryResponse {
   @ApiProperty({ description: 'Total of those orders, in the catalogue currency.', example: 59.9 })
   totalSpent!: number;
 
-  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'When the latest order was confirmed; null before the first.' })
+  @ApiProperty({
+    format: 'date-time',
+    nullable: true,
+    type: String,
+    description: 'When the latest order was confirmed; null before the first.',
+  })
   lastOrderAt!: string | null;
 }
 
@@ -24,7 +29,10 @@ export class OrderSummaryResponse {
  * The profile's `orders`: null when the lab runs without events (no AMQP_URL: nothing keeps it), else
  * the summary, zeros for a customer without orders.
  */
-export function toOrderSummaryResponse(summary: OrderSummary | undefined, eventsOn: boolean): OrderSummaryResponse | null {
+export function toOrderSummaryResponse(
+  summary: OrderSummary | undefined,
+  eventsOn: boolean,
+): OrderSummaryResponse | null {
   if (!eventsOn) return null;
   return {
     count: summary?.count ?? 0,

@@ -21,7 +21,7 @@ const isServiceName = (name: string): name is ServiceName =>
 @Authenticated(Scope.Admin)
 @ApiTags('faults')
 @ApiScopes(Scope.Admin)
-@ApiParam({ name: 'service', enum: SERVICE_NAMES, description: '`gateway` for the gateway\'s own faults.' })
+@ApiParam({ name: 'service', enum: SERVICE_NAMES, description: "`gateway` for the gateway's own faults." })
 @ApiProblems(404, 503, 504)
 export class FaultRoutesController {
   constructor(
@@ -37,7 +37,9 @@ export class FaultRoutesController {
   }
 
   @Put(':service')
-  @ApiOperation({ summary: 'Change any subset of its faults (latency, errorRatio, unreachable, readinessFailing)' })
+  @ApiOperation({
+    summary: 'Change any subset of its faults (latency, errorRatio, unreachable, readinessFailing)',
+  })
   @ApiBody({ schema: FAULT_UPDATE_SCHEMA })
   @ApiOkResponse({ schema: FAULTS_VIEW_SCHEMA })
   @ApiProblems(400)
@@ -70,7 +72,10 @@ export class FaultRoutesController {
     own: () => FaultsView,
   ): Promise<void> {
     if (!isServiceName(service)) {
-      throw new LabError('unknown_service', `no service named ${JSON.stringify(service)} (one of ${SERVICE_NAMES.join(', ')})`);
+      throw new LabError(
+        'unknown_service',
+        `no service named ${JSON.stringify(service)} (one of ${SERVICE_NAMES.join(', ')})`,
+      );
     }
     if (service === 'gateway') {
       await reply.status(200).send(own());

@@ -28,8 +28,14 @@ const problem = (description: string, headers: Record<string, object> = {}) => (
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer' } } };
 /** Declared once in components.headers; every answer of a rate-limited route refers to them. */
 const RATE_LIMIT_HEADER_OBJECTS = {
-  RateLimit: { description: 'IETF draft: requests left and seconds to the reset, e.g. `"default";r=99;t=42`.', schema: { type: 'string' } },
-  'RateLimit-Policy': { description: 'IETF draft: the limit and window, e.g. `"default";q=100;w=60`.', schema: { type: 'string' } },
+  RateLimit: {
+    description: 'IETF draft: requests left and seconds to the reset, e.g. `"default";r=99;t=42`.',
+    schema: { type: 'string' },
+  },
+  'RateLimit-Policy': {
+    description: 'IETF draft: the limit and window, e.g. `"default";q=100;w=60`.',
+    schema: { type: 'string' },
+  },
 };
 const RATE_LIMIT_HEADERS = {
   RateLimit: { $ref: '#/components/headers/RateLimit' },
@@ -44,14 +50,25 @@ function addGatewayResponses(operation: Operation, route: GatewayRoute): void {
   const responses: Responses = operation.responses;
   const rateLimited = route.controller !== 'FaultRoutesController';
   if (rateLimited) {
-    responses['429'] ??= problem('Too Many Requests: over the gateway\'s rate limit (`code: rate_limited`)', { ...RETRY_AFTER, ...RATE_LIMIT_HEADERS });
+    responses['429'] ??= problem("Too Many Requests: over the gateway's rate limit (`code: rate_limited`)", {
+      ...RETRY_AFTER,
+      ...RATE_LIMIT_HEADERS,
+    });
     for (const response of Object.values(responses)) {
-      if (response && !('$ref' in response)) response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
+      if (response && !('$ref' in response))
+        response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
     }
   }
-  responses['400'] ??= problem('Bad Request: a path the gateway will not forward as sent (`code: ambiguous_path`, `invalid_request`)');
-  responses['503'] ??= problem('Service Unavailable: the service is down or its circuit breaker is open (`code: upstream_unavailable`, `circuit_open`)', RETRY_AFTER);
-  responses['504'] ??= problem('Gateway Timeout: the service did not answer in time (`code: upstream_timeout`)');
+  responses['400'] ??= problem(
+    'Bad Request: a path the gateway will not forward as sent (`code: ambiguous_path`, `invalid_request`)',
+  );
+  responses['503'] ??= problem(
+    'Service Unavailable: the service is down or its circuit breaker is open (`code: upstream_unavailable`, `circuit_open`)',
+    RETRY_AFTER,
+  );
+  responses['504'] ??= problem(
+    'Gateway Timeout: the service did not answer in time (`code: upstream_timeout`)',
+  );
 }
 
 /**
@@ -72,7 +89,12 @@ export class PublicDocumentService {
   ) {}
 
   async document(): Promise<OpenAPIObject> {
-    const backends = await Promise.all(DOCUMENTED_SERVICES.map(async (service) => ({ service, document: await this.backendDocument(service) })));
+    const backends = await Promise.all(
+      DOCUMENTED_SERVICES.map(async (service) => ({
+        service,
+        document: await this.backendDocument(service),
+      })),
+    );
     const missing = backends.filter(({ document }) => !document).map(({ service }) => service);
     return this.merge(
       backends.flatMap(({ document }) => (document ? [document] : [])),
@@ -89,7 +111,9 @@ export class PublicDocumentService {
         .setDescription(
           'Everything the gateway routes. Sign in with **Authorize** (password flow; the admin is admin@lab.local / admin-password), ' +
             'then try any call. Errors are `application/problem+json` with a `code`; every answer carries `x-request-id`.' +
-            (missing.length > 0 ? `\n\n**Not listed right now** (could not be fetched): ${missing.join(', ')}.` : ''),
+            (missing.length > 0
+              ? `\n\n**Not listed right now** (could not be fetched): ${missing.join(', ')}.`
+              : ''),
         )
         .setVersion('1'),
     ).build() as OpenAPIObject;
@@ -125,7 +149,9 @@ export class PublicDocumentService {
       this.cache.set(service, { document: body, fetchedAt: Date.now() });
       return body;
     } catch (error) {
-      this.logger.warn(`the ${service} service's OpenAPI document could not be fetched (${error instanceof Error ? error.message : String(error)}); ${cached ? 'serving the last one' : 'its operations are left out'}`);
+      this.logger.warn(
+        `the ${service} service's OpenAPI document could not be fetched (${error instanceof Error ? error.message : String(error)}); ${cached ? 'serving the last one' : 'its operations are left out'}`,
+      );
       return cached?.document;
     }
   }

@@ -32,7 +32,9 @@ export function gatewayRoutes(controllers: readonly Type<unknown>[] = ROUTING_CO
         const full = `/${[prefix, path.replace(/^\//, '')].filter(Boolean).join('/')}`;
         const source = full
           .split('/')
-          .map((segment) => (segment === '*' ? '.+' : segment.startsWith(':') ? '[^/]+' : segment.replace(/[.]/g, '\\.')))
+          .map((segment) =>
+            segment === '*' ? '.+' : segment.startsWith(':') ? '[^/]+' : segment.replace(/[.]/g, '\\.'),
+          )
           .join('/');
         routes.push({ method, path: full, pattern: new RegExp(`^${source}$`), controller: controller.name });
       }
@@ -45,8 +47,14 @@ export function gatewayRoutes(controllers: readonly Type<unknown>[] = ROUTING_CO
 export const concretePath = (template: string): string => template.replace(/\{[^}]+\}|:\w+/g, 'x');
 
 /** The route that serves `method` on the OpenAPI path template `template`, if the gateway has one. */
-export function routeFor(routes: readonly GatewayRoute[], method: string, template: string): GatewayRoute | undefined {
+export function routeFor(
+  routes: readonly GatewayRoute[],
+  method: string,
+  template: string,
+): GatewayRoute | undefined {
   const path = concretePath(template);
   const upper = method.toUpperCase();
-  return routes.find((route) => (route.method === 'ALL' || route.method === upper) && route.pattern.test(path));
+  return routes.find(
+    (route) => (route.method === 'ALL' || route.method === upper) && route.pattern.test(path),
+  );
 }

@@ -58,7 +58,11 @@ describe(forwardedHeaders.name, () => {
         connection: 'x-forwarded-for',
       }),
     );
-    expect(sent).toEqual({ 'x-request-id': 'req-1', 'x-forwarded-for': '127.0.0.2', 'x-forwarded-proto': 'http' });
+    expect(sent).toEqual({
+      'x-request-id': 'req-1',
+      'x-forwarded-for': '127.0.0.2',
+      'x-forwarded-proto': 'http',
+    });
   });
 });
 
@@ -131,7 +135,10 @@ describe(ProxyService.name, () => {
   afterAll(() => new Promise((resolve) => upstream.close(resolve)));
 
   /** A gateway in miniature: `/api/products…` forwarded to the product service at `productUrl`. */
-  async function gateway(env: Record<string, string> = {}, productUrl = upstreamUrl): Promise<FastifyInstance> {
+  async function gateway(
+    env: Record<string, string> = {},
+    productUrl = upstreamUrl,
+  ): Promise<FastifyInstance> {
     const client = new ServiceClient(
       loadConfig('gateway', { PRODUCT_URL: productUrl, RETRY_MAX: '0', ...env }),
       new FaultInjection(new FaultState(), new TraceService(), new Metrics()),
@@ -156,7 +163,11 @@ describe(ProxyService.name, () => {
 
   it('forwards path and query with its own forwarding headers, and passes the answer back without hop-by-hop headers', async () => {
     handler = (_request, response) => {
-      response.writeHead(201, { 'content-type': 'application/json', 'keep-alive': 'timeout=5', 'x-custom': 'kept' });
+      response.writeHead(201, {
+        'content-type': 'application/json',
+        'keep-alive': 'timeout=5',
+        'x-custom': 'kept',
+      });
       response.end('{"id":"p1"}');
     };
     const app = await gateway();
@@ -164,7 +175,12 @@ describe(ProxyService.name, () => {
     const answer = await app.inject({
       method: 'GET',
       url: '/api/products/p1?fields=name',
-      headers: { 'x-forwarded-for': '6.6.6.6', 'x-user-id': 'forged', te: 'trailers', accept: 'application/json' },
+      headers: {
+        'x-forwarded-for': '6.6.6.6',
+        'x-user-id': 'forged',
+        te: 'trailers',
+        accept: 'application/json',
+      },
     });
 
     expect(answer.statusCode).toBe(201);
@@ -173,7 +189,11 @@ describe(ProxyService.name, () => {
     expect(answer.headers['keep-alive']).toBeUndefined();
     expect(received).toHaveLength(1);
     expect(received[0].url).toBe('/products/p1?fields=name');
-    expect(received[0].headers).toMatchObject({ 'x-forwarded-for': '127.0.0.1', accept: 'application/json', 'x-request-id': expect.any(String) });
+    expect(received[0].headers).toMatchObject({
+      'x-forwarded-for': '127.0.0.1',
+      accept: 'application/json',
+      'x-request-id': expect.any(String),
+    });
     expect(received[0].headers['x-user-id']).toBeUndefined();
     expect(received[0].headers.te).toBeUndefined();
   });
@@ -207,16 +227,24 @@ describe(ProxyService.name, () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
 
-    const answer = await (await gateway({}, `http://127.0.0.1:${port}`)).inject({ method: 'GET', url: '/api/products' });
+    const answer = await (
+      await gateway({}, `http://127.0.0.1:${port}`)
+    ).inject({ method: 'GET', url: '/api/products' });
 
     expect(answer.statusCode).toBe(503);
-    expect(answer.json()).toMatchObject({ status: 503, code: 'upstream_unavailable', detail: 'the product service is unavailable' });
+    expect(answer.json()).toMatchObject({
+      status: 503,
+      code: 'upstream_unavailable',
+      detail: 'the product service is unavailable',
+    });
     expect(answer.headers['retry-after']).toBeUndefined();
   });
 
   it('answers 504 upstream_timeout when the upstream does not answer within its timeout', async () => {
     handler = (_request, response) => void open.push(response);
-    const answer = await (await gateway({ UPSTREAM_TIMEOUTS_MS: 'product=100' })).inject({ method: 'GET', url: '/api/products' });
+    const answer = await (
+      await gateway({ UPSTREAM_TIMEOUTS_MS: 'product=100' })
+    ).inject({ method: 'GET', url: '/api/products' });
 
     expect(answer.statusCode).toBe(504);
     expect(answer.json()).toMatchObject({ status: 504, code: 'upstream_timeout' });
@@ -227,8 +255,13 @@ describe(ProxyService.name, () => {
       response.writeHead(500);
       response.end();
     };
-    const app = await gateway({ BREAKER_MIN_REQUESTS: '2', BREAKER_FAILURE_RATIO: '0.5', BREAKER_HALF_OPEN_AFTER_MS: '60000' });
-    for (let i = 0; i < 2; i++) expect((await app.inject({ method: 'GET', url: '/api/products' })).statusCode).toBe(500);
+    const app = await gateway({
+      BREAKER_MIN_REQUESTS: '2',
+      BREAKER_FAILURE_RATIO: '0.5',
+      BREAKER_HALF_OPEN_AFTER_MS: '60000',
+    });
+    for (let i = 0; i < 2; i++)
+      expect((await app.inject({ method: 'GET', url: '/api/products' })).statusCode).toBe(500);
 
     const answer = await app.inject({ method: 'GET', url: '/api/products' });
 

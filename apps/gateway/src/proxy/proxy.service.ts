@@ -43,7 +43,8 @@ export function isAmbiguousPath(path: string): boolean {
   const pathname = path.split('?', 1)[0];
   return (
     // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-    /[\\\x00-\x1f\x7f]|%5c|%00/i.test(pathname) || pathname.split('/').some((segment) => DOT_SEGMENT.test(segment))
+    /[\\\x00-\x1f\x7f]|%5c|%00/i.test(pathname) ||
+    pathname.split('/').some((segment) => DOT_SEGMENT.test(segment))
   );
 }
 
@@ -169,7 +170,9 @@ export class ProxyService {
       try {
         answer = Buffer.from(await response.body.arrayBuffer());
       } catch (error) {
-        this.logger.warn(`${request.method} ${path} → ${service}: the answer broke off (request ${request.id})`);
+        this.logger.warn(
+          `${request.method} ${path} → ${service}: the answer broke off (request ${request.id})`,
+        );
         throw unavailableAnswer(service, upstreamUnavailable(service, error));
       }
     }

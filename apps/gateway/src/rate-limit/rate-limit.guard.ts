@@ -99,7 +99,12 @@ export class RateLimitGuard implements CanActivate, OnModuleDestroy {
   }
 
   /** Counts one request for `key`; sets the RateLimit headers; throws the 429 over the limit. */
-  private async count(key: string, reason: LimitedReason, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  private async count(
+    key: string,
+    reason: LimitedReason,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
     const store = this.store as RateLimitStore;
     const now = Date.now();
     let window: WindowCount;

@@ -12,7 +12,10 @@ describe(parseBasicCredentials.name, () => {
   });
 
   it('form-decodes both parts, as RFC 6749 §2.3.1 has clients encode them', () => {
-    expect(parseBasicCredentials(basic('my%3Aclient:a+b%25c'))).toEqual({ clientId: 'my:client', clientSecret: 'a b%c' });
+    expect(parseBasicCredentials(basic('my%3Aclient:a+b%25c'))).toEqual({
+      clientId: 'my:client',
+      clientSecret: 'a b%c',
+    });
   });
 
   it('ignores a missing header and other schemes', () => {

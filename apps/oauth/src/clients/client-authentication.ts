@@ -25,7 +25,10 @@ export function parseBasicCredentials(authorization: string | undefined): Client
   const colon = decoded.indexOf(':');
   if (colon < 1) throw new MalformedBasicCredentials();
   try {
-    return { clientId: formDecode(decoded.slice(0, colon)), clientSecret: formDecode(decoded.slice(colon + 1)) };
+    return {
+      clientId: formDecode(decoded.slice(0, colon)),
+      clientSecret: formDecode(decoded.slice(colon + 1)),
+    };
   } catch {
     throw new MalformedBasicCredentials();
   }

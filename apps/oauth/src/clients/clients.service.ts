@@ -42,7 +42,15 @@ export class ClientsService implements OnModuleInit {
     if (!existing) {
       try {
         const now = new Date();
-        await this.clients.save(this.clients.create({ clientId, secretHash: await this.hasher.hash(secret), scopes, createdAt: now, updatedAt: now }));
+        await this.clients.save(
+          this.clients.create({
+            clientId,
+            secretHash: await this.hasher.hash(secret),
+            scopes,
+            createdAt: now,
+            updatedAt: now,
+          }),
+        );
         this.logger.log(`seeded client ${clientId}`);
       } catch (error) {
         // Another instance seeded it at the same moment.
@@ -55,8 +63,16 @@ export class ClientsService implements OnModuleInit {
     if (!secretChanged && !scopesChanged) return;
     await this.clients.updateOne(
       { clientId },
-      { $set: { secretHash: secretChanged ? await this.hasher.hash(secret) : existing.secretHash, scopes, updatedAt: new Date() } },
+      {
+        $set: {
+          secretHash: secretChanged ? await this.hasher.hash(secret) : existing.secretHash,
+          scopes,
+          updatedAt: new Date(),
+        },
+      },
     );
-    this.logger.log(`updated client ${clientId} from the configuration (${secretChanged ? 'secret' : 'scopes'} changed)`);
+    this.logger.log(
+      `updated client ${clientId} from the configuration (${secretChanged ? 'secret' : 'scopes'} changed)`,
+    );
   }
 }

@@ -69,9 +69,15 @@ describe(FairQueue.name, () => {
     const queue = new FairQueue(1, 4);
     const running = gate(started, 'running');
     const all = [queue.run('burst', running.work)];
-    all.push(queue.run('burst', async () => 'b1'), queue.run('burst', async () => 'b2'));
+    all.push(
+      queue.run('burst', async () => 'b1'),
+      queue.run('burst', async () => 'b2'),
+    );
     await expect(queue.run('burst', async () => 'b3')).rejects.toBeInstanceOf(QueueFull);
-    all.push(queue.run('other', async () => 'o1'), queue.run('other', async () => 'o2'));
+    all.push(
+      queue.run('other', async () => 'o1'),
+      queue.run('other', async () => 'o2'),
+    );
     await expect(queue.run('third', async () => 'x')).rejects.toBeInstanceOf(QueueFull);
     running.open();
     expect(await Promise.all(all)).toEqual(['running', 'b1', 'b2', 'o1', 'o2']);

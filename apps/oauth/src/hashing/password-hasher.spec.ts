@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { Metrics } from '#lab/telemetry';
 import { PasswordHasher, PasswordHashingOverloaded } from './password-hasher.js';
 
-const shedCount = async () => (await register.getSingleMetric('password_hash_shed_total')?.get())?.values[0]?.value ?? 0;
+const shedCount = async () =>
+  (await register.getSingleMetric('password_hash_shed_total')?.get())?.values[0]?.value ?? 0;
 
 describe(PasswordHasher.name, () => {
   const hasher = new PasswordHasher(new Metrics());
@@ -38,7 +39,8 @@ describe(PasswordHasher.name, () => {
   });
 
   it('still verifies a hash stored with the earlier cost (N=2^17, r=8, p=1)', async () => {
-    const stored = '$scrypt$ln=17,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$dLuLwLYYIxV49gzysfRut7hlrJuw99TO71M72Z5lG4PH+6aaWiHt13paA1Z/jW8CrYnwMlgqCDo+5cpzM6fWmA';
+    const stored =
+      '$scrypt$ln=17,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$dLuLwLYYIxV49gzysfRut7hlrJuw99TO71M72Z5lG4PH+6aaWiHt13paA1Z/jW8CrYnwMlgqCDo+5cpzM6fWmA';
     expect(await hasher.verify('old password', stored)).toBe(true);
     expect(await hasher.verify('old passwore', stored)).toBe(false);
   });
@@ -49,7 +51,14 @@ describe(PasswordHasher.name, () => {
   });
 
   it('sheds a hash beyond its concurrency and queue with 503 overloaded and Retry-After, counted, and still finishes the others', async () => {
-    const small = new PasswordHasher(new Metrics(), loadConfig('oauth', { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '1', PASSWORD_HASH_MAX_WAIT_MS: '60000' }));
+    const small = new PasswordHasher(
+      new Metrics(),
+      loadConfig('oauth', {
+        PASSWORD_HASH_CONCURRENCY: '1',
+        PASSWORD_HASH_QUEUE: '1',
+        PASSWORD_HASH_MAX_WAIT_MS: '60000',
+      }),
+    );
     const before = await shedCount();
     const [running, waiting, shed] = await Promise.allSettled([
       small.hash('one', '10.0.0.1'),

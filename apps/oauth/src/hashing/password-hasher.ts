@@ -25,12 +25,19 @@ const SALT_LENGTH = 16;
 const MAX_LN = 20;
 const ENCODED = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
 
-function derive(secret: string, salt: Buffer, keyLength: number, { ln, r, p }: ScryptParameters): Promise<Buffer> {
+function derive(
+  secret: string,
+  salt: Buffer,
+  keyLength: number,
+  { ln, r, p }: ScryptParameters,
+): Promise<Buffer> {
   const N = 2 ** ln;
   // scrypt needs 128·N·r bytes (16 MiB at the current cost), more than Node's 32 MiB default allows.
   const maxmem = 2 * 128 * N * r;
   return new Promise((resolve, reject) =>
-    scrypt(secret.normalize('NFKC'), salt, keyLength, { N, r, p, maxmem }, (error, key) => (error ? reject(error) : resolve(key))),
+    scrypt(secret.normalize('NFKC'), salt, keyLength, { N, r, p, maxmem }, (error, key) =>
+      error ? reject(error) : resolve(key),
+    ),
   );
 }
 
@@ -48,7 +55,9 @@ const SHED_LOG_INTERVAL_MS = 5000;
  */
 export class PasswordHashingOverloaded extends LabError {
   constructor(retryAfterSeconds: number) {
-    super('overloaded', `too many passwords are being checked right now; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    super('overloaded', `too many passwords are being checked right now; retry in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    });
     this.name = 'PasswordHashingOverloaded';
   }
 }
@@ -75,10 +84,14 @@ export class PasswordHasher {
       name: 'password_hash_queue_depth',
       help: 'Password hashes waiting for a thread (not yet running).',
     });
-    this.queue = new FairQueue(config?.oauth.passwordHashConcurrency ?? 2, config?.oauth.passwordHashQueue ?? 16, {
-      maxWaitMs: config?.oauth.passwordHashMaxWaitMs ?? 2000,
-      onDepthChange: (queued) => depth.set(queued),
-    });
+    this.queue = new FairQueue(
+      config?.oauth.passwordHashConcurrency ?? 2,
+      config?.oauth.passwordHashQueue ?? 16,
+      {
+        maxWaitMs: config?.oauth.passwordHashMaxWaitMs ?? 2000,
+        onDepthChange: (queued) => depth.set(queued),
+      },
+    );
   }
 
   /**
@@ -108,7 +121,9 @@ export class PasswordHasher {
     const parameters = { ln: Number(match[1]), r: Number(match[2]), p: Number(match[3]) };
     if (parameters.ln < 1 || parameters.ln > MAX_LN || parameters.r < 1 || parameters.p < 1) return false;
     const expected = Buffer.from(match[5], 'base64');
-    const actual = await this.queued(key, () => derive(secret, Buffer.from(match[4], 'base64'), expected.length, parameters));
+    const actual = await this.queued(key, () =>
+      derive(secret, Buffer.from(match[4], 'base64'), expected.length, parameters),
+    );
     return timingSafeEqual(actual, expected);
   }
 
@@ -129,7 +144,9 @@ export class PasswordHasher {
       this.shed.inc();
       this.logShed();
       // Roughly when the queue has room again: what waits, divided among the threads, at ~0.25 s a hash.
-      throw new PasswordHashingOverloaded(Math.max(1, Math.ceil((this.queue.depth * 0.25) / this.queue.concurrency)));
+      throw new PasswordHashingOverloaded(
+        Math.max(1, Math.ceil((this.queue.depth * 0.25) / this.queue.concurrency)),
+      );
     }
   }
 

@@ -31,7 +31,10 @@ export class AccessTokenSigner {
 
   async sign({ subject, clientId, scopes, ttlSeconds }: AccessTokenSubject): Promise<SignedAccessToken> {
     const key = await this.keys.signingKey();
-    const lifetime = Math.min(ttlSeconds ?? Number.POSITIVE_INFINITY, this.config.oauth.accessTokenTtlSeconds);
+    const lifetime = Math.min(
+      ttlSeconds ?? Number.POSITIVE_INFINITY,
+      this.config.oauth.accessTokenTtlSeconds,
+    );
     const now = Math.floor(Date.now() / 1000);
     const tokenId = randomUUID();
     const token = await new SignJWT({ client_id: clientId, scope: scopes.join(' ') })

@@ -36,7 +36,9 @@ describe(KeysService.name, () => {
     };
   }
   const freshDatabase = () => `keys${++database}`;
-  const jwksOf = async (keys: KeysService, now?: Date) => ({ keys: (await keys.publishedKeys(now)).map(toPublicJwk) });
+  const jwksOf = async (keys: KeysService, now?: Date) => ({
+    keys: (await keys.publishedKeys(now)).map(toPublicJwk),
+  });
 
   beforeAll(async () => {
     mongo = await EmbeddedMongoServer.start({ port: 0 });
@@ -54,7 +56,12 @@ describe(KeysService.name, () => {
     expect(await a.stored.count({})).toBe(1);
     expect((await a.keys.signingKey()).kid).toBe((await b.keys.signingKey()).kid);
     const [published] = (await jwksOf(a.keys)).keys;
-    expect(published).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig', kid: (await a.keys.signingKey()).kid });
+    expect(published).toMatchObject({
+      kty: 'RSA',
+      alg: 'RS256',
+      use: 'sig',
+      kid: (await a.keys.signingKey()).kid,
+    });
     expect(published).not.toHaveProperty('d');
     expect(published.kid).toBe(await calculateJwkThumbprint({ kty: 'RSA', n: published.n, e: published.e }));
   });
@@ -70,8 +77,12 @@ describe(KeysService.name, () => {
     const jwks = await jwksOf(keys);
     expect(jwks.keys.map((key) => key.kid)).toEqual([rotation.kid, rotation.previousKid]);
     const verifyWith = createLocalJWKSet(jwks);
-    await expect(jwtVerify(before.token, verifyWith)).resolves.toMatchObject({ protectedHeader: { kid: before.kid } });
-    await expect(jwtVerify(after.token, verifyWith)).resolves.toMatchObject({ payload: { sub: 'u1', scope: 'profile' } });
+    await expect(jwtVerify(before.token, verifyWith)).resolves.toMatchObject({
+      protectedHeader: { kid: before.kid },
+    });
+    await expect(jwtVerify(after.token, verifyWith)).resolves.toMatchObject({
+      payload: { sub: 'u1', scope: 'profile' },
+    });
   });
 
   it('stops publishing a retired key once every token it can have signed has expired', async () => {
@@ -135,7 +146,9 @@ describe(KeysService.name, () => {
     it('refuses to start on a file that holds no RSA key', async () => {
       const path = join(dir, 'not-a-key.pem');
       writeFileSync(path, 'hello');
-      await expect(instance(freshDatabase(), { OAUTH_SIGNING_KEY_FILE: path })).rejects.toThrow(/OAUTH_SIGNING_KEY_FILE/);
+      await expect(instance(freshDatabase(), { OAUTH_SIGNING_KEY_FILE: path })).rejects.toThrow(
+        /OAUTH_SIGNING_KEY_FILE/,
+      );
     });
   });
 });

@@ -96,7 +96,9 @@ export class KeysService implements OnModuleInit {
   /** Creates a new signing key and retires the previous one, which stays published until its tokens expire. */
   async rotate(): Promise<Rotation> {
     if (this.fileKey) {
-      throw new ConflictException('the signing key is loaded from OAUTH_SIGNING_KEY_FILE: replace the file and restart to rotate it');
+      throw new ConflictException(
+        'the signing key is loaded from OAUTH_SIGNING_KEY_FILE: replace the file and restart to rotate it',
+      );
     }
     const previous = await this.newest();
     if (!previous) throw new Error('no signing key to rotate');
@@ -104,7 +106,8 @@ export class KeysService implements OnModuleInit {
     try {
       created = await this.insert(await generateKey(), previous.generation + 1);
     } catch (error) {
-      if (isDuplicateKeyError(error)) throw new ConflictException('another rotation happened at the same moment; retry');
+      if (isDuplicateKeyError(error))
+        throw new ConflictException('another rotation happened at the same moment; retry');
       throw error;
     }
     await this.retireOlderThan(created.generation);
@@ -119,7 +122,8 @@ export class KeysService implements OnModuleInit {
    * some clock skew, so both are added to the access token lifetime.
    */
   async publishedKeys(now = new Date()): Promise<SigningKey[]> {
-    const retentionMs = this.config.oauth.accessTokenTtlSeconds * 1000 + KEY_REFRESH_MS + VERIFIER_CLOCK_TOLERANCE_MS;
+    const retentionMs =
+      this.config.oauth.accessTokenTtlSeconds * 1000 + KEY_REFRESH_MS + VERIFIER_CLOCK_TOLERANCE_MS;
     return this.keys.find({
       where: { $or: [{ retiredAt: null }, { retiredAt: { $gt: new Date(now.getTime() - retentionMs) } }] },
       order: { generation: 'DESC' },
@@ -148,7 +152,10 @@ export class KeysService implements OnModuleInit {
   }
 
   private async retireOlderThan(generation: number): Promise<void> {
-    await this.keys.updateMany({ generation: { $lt: generation }, retiredAt: null }, { $set: { retiredAt: new Date() } });
+    await this.keys.updateMany(
+      { generation: { $lt: generation }, retiredAt: null },
+      { $set: { retiredAt: new Date() } },
+    );
   }
 
   /** Records the file's key as the newest generation (publishing it; retiring a key it replaces). */
@@ -157,9 +164,15 @@ export class KeysService implements OnModuleInit {
     try {
       privateKey = createPrivateKey(await readFile(path, 'utf8'));
     } catch (error) {
-      throw new Error(`OAUTH_SIGNING_KEY_FILE ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(
+        `OAUTH_SIGNING_KEY_FILE ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
-    if (privateKey.asymmetricKeyType !== 'rsa' || (privateKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+    if (
+      privateKey.asymmetricKeyType !== 'rsa' ||
+      (privateKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048
+    ) {
       throw new Error(`OAUTH_SIGNING_KEY_FILE ${path} must hold an RSA private key of at least 2048 bits`);
     }
     const parts = await publicParts(privateKey);

@@ -49,10 +49,12 @@ describe(LoginThrottle.name, () => {
   it('blocks an address after its own, higher maximum of failures, whichever accounts they were for', async () => {
     const ip = '192.0.2.7';
     const emails = ['a@example.com', 'b@example.com', 'c@example.com', 'd@example.com', 'e@example.com'];
-    for (const [i, email] of emails.slice(0, 3).entries()) await fail(throttle.passwordKeys(email, ip), at(i));
+    for (const [i, email] of emails.slice(0, 3).entries())
+      await fail(throttle.passwordKeys(email, ip), at(i));
     // The per-account number of failures from one address does not lock everyone behind it out.
     expect(await retryAfter(throttle.passwordKeys('f@example.com', ip), at(5))).toBeUndefined();
-    for (const [i, email] of emails.slice(3).entries()) await fail(throttle.passwordKeys(email, ip), at(3 + i));
+    for (const [i, email] of emails.slice(3).entries())
+      await fail(throttle.passwordKeys(email, ip), at(3 + i));
     expect(await retryAfter(throttle.passwordKeys('f@example.com', ip), at(5))).toBe(55);
     expect(await retryAfter(throttle.passwordKeys('d@example.com', '192.0.2.8'), at(5))).toBeUndefined();
   });
@@ -71,7 +73,9 @@ describe(LoginThrottle.name, () => {
 
   it('lets exactly the limit of 40 parallel attempts for one account through, and refuses the rest with Retry-After', async () => {
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => throttle.reserve(throttle.passwordKeys('admin@example.com', `203.0.113.${i}`), at(0))),
+      Array.from({ length: 40 }, (_, i) =>
+        throttle.reserve(throttle.passwordKeys('admin@example.com', `203.0.113.${i}`), at(0)),
+      ),
     );
     const reserved = results.filter((result): result is Reservation => result instanceof Reservation);
     expect(reserved).toHaveLength(3);
@@ -83,12 +87,16 @@ describe(LoginThrottle.name, () => {
 
   it('lets exactly the address limit of 40 parallel attempts for different accounts from one address through', async () => {
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => throttle.reserve(throttle.passwordKeys(`user-${i}@example.com`, '203.0.114.1'), at(0))),
+      Array.from({ length: 40 }, (_, i) =>
+        throttle.reserve(throttle.passwordKeys(`user-${i}@example.com`, '203.0.114.1'), at(0)),
+      ),
     );
     expect(results.filter((result) => result instanceof Reservation)).toHaveLength(5);
     // The accounts whose attempt was refused at the address were not charged for it.
     const refusedAccounts = results.flatMap((result, i) => (result instanceof Reservation ? [] : [i]));
-    expect(await retryAfter(throttle.passwordKeys(`user-${refusedAccounts[0]}@example.com`, '203.0.114.2'), at(1))).toBeUndefined();
+    expect(
+      await retryAfter(throttle.passwordKeys(`user-${refusedAccounts[0]}@example.com`, '203.0.114.2'), at(1)),
+    ).toBeUndefined();
   });
 
   it('does not count an attempt that was cancelled before its password was checked', async () => {
@@ -98,7 +106,8 @@ describe(LoginThrottle.name, () => {
 
   it('counts client authentications per client id, unknown ids alike, in address buckets of their own', async () => {
     const ip = '203.0.116.1';
-    for (let i = 0; i < 3; i++) await fail(throttle.clientKeys('order-service', `203.0.116.${10 + i}`), at(i));
+    for (let i = 0; i < 3; i++)
+      await fail(throttle.clientKeys('order-service', `203.0.116.${10 + i}`), at(i));
     expect(await retryAfter(throttle.clientKeys('order-service', '203.0.116.99'), at(5))).toBe(55);
     for (let i = 0; i < 5; i++) await fail(throttle.clientKeys(`made-up-${i}`, ip), at(i));
     expect(await retryAfter(throttle.clientKeys('made-up-new', ip), at(5))).toBe(55);

@@ -38,12 +38,20 @@ export class Reservation {
    */
   succeeded(): Promise<void> {
     const [subject, ...addresses] = this.keys;
-    return this.throttle.settle(this.id, subject ? [subject.key] : [], addresses.map(({ key }) => key));
+    return this.throttle.settle(
+      this.id,
+      subject ? [subject.key] : [],
+      addresses.map(({ key }) => key),
+    );
   }
 
   /** The secret was not checked (the hashing queue was full): the attempt does not count. */
   cancelled(): Promise<void> {
-    return this.throttle.settle(this.id, [], this.keys.map(({ key }) => key));
+    return this.throttle.settle(
+      this.id,
+      [],
+      this.keys.map(({ key }) => key),
+    );
   }
 
   /** The secret was wrong: the attempt stays counted until it leaves the window. */
@@ -94,8 +102,14 @@ export class LoginThrottle {
     const id = randomUUID();
     const taken = await Promise.all(keys.map(({ key, limit }) => this.take(key, limit, id, now)));
     if (taken.every(Boolean)) return new Reservation(this, id, keys);
-    await this.settle(id, [], keys.filter((_key, i) => taken[i]).map(({ key }) => key));
-    const waits = await Promise.all(keys.filter((_key, i) => !taken[i]).map(({ key, limit }) => this.secondsBlocked(key, limit, now)));
+    await this.settle(
+      id,
+      [],
+      keys.filter((_key, i) => taken[i]).map(({ key }) => key),
+    );
+    const waits = await Promise.all(
+      keys.filter((_key, i) => !taken[i]).map(({ key, limit }) => this.secondsBlocked(key, limit, now)),
+    );
     return { retryAfterSeconds: Math.max(...waits) };
   }
 
@@ -116,7 +130,11 @@ export class LoginThrottle {
     const windowMs = this.config.oauth.loginWindowSeconds * 1000;
     try {
       // Creates the bucket, and drops the attempts that left the window.
-      await this.buckets.updateOne({ key }, update({ $pull: { attempts: { at: { $lte: new Date(now.getTime() - windowMs) } } } }), { upsert: true });
+      await this.buckets.updateOne(
+        { key },
+        update({ $pull: { attempts: { at: { $lte: new Date(now.getTime() - windowMs) } } } }),
+        { upsert: true },
+      );
     } catch (error) {
       // Another attempt created it at the same moment.
       if (!isDuplicateKeyError(error)) throw error;
@@ -124,7 +142,10 @@ export class LoginThrottle {
     // The atomic step: pushed only while the bucket holds fewer than `limit` attempts.
     const pushed = await this.buckets.updateOne(
       { key, [`attempts.${limit - 1}`]: { $exists: false } },
-      update({ $push: { attempts: { id, at: now } }, $set: { expiresAt: new Date(now.getTime() + windowMs) } }),
+      update({
+        $push: { attempts: { id, at: now } },
+        $set: { expiresAt: new Date(now.getTime() + windowMs) },
+      }),
     );
     return pushed.modifiedCount === 1;
   }
@@ -134,6 +155,9 @@ export class LoginThrottle {
     const bucket = await this.buckets.findOneBy({ key });
     const times = (bucket?.attempts ?? []).map(({ at }) => at.getTime()).sort((a, b) => a - b);
     const oldest = times[Math.max(0, times.length - limit)] ?? now.getTime();
-    return Math.max(1, Math.ceil((oldest + this.config.oauth.loginWindowSeconds * 1000 - now.getTime()) / 1000));
+    return Math.max(
+      1,
+      Math.ceil((oldest + this.config.oauth.loginWindowSeconds * 1000 - now.getTime()) / 1000),
+    );
   }
 }

@@ -24,6 +24,8 @@ export class OAuthException extends HttpException {
 
   /** 401 with the Basic challenge RFC 6749 §5.2 asks for. */
   static invalidClient(description: string): OAuthException {
-    return new OAuthException('invalid_client', description, 401, { 'www-authenticate': 'Basic realm="observability-lab"' });
+    return new OAuthException('invalid_client', description, 401, {
+      'www-authenticate': 'Basic realm="observability-lab"',
+    });
   }
 }

@@ -50,7 +50,9 @@ describe(RefreshTokensService.name, () => {
       const next = round === 0 ? token : await service.issue(grant);
       // Distinct times, so an unconditional update would modify the document every time.
       const now = Date.now();
-      const outcomes = await Promise.allSettled([0, 1, 2].map((ms) => service.consume(next, new Date(now + ms))));
+      const outcomes = await Promise.allSettled(
+        [0, 1, 2].map((ms) => service.consume(next, new Date(now + ms))),
+      );
       expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
     }
   });
@@ -65,7 +67,9 @@ describe(RefreshTokensService.name, () => {
 
   it('refuses an expired token and an unknown one', async () => {
     const token = await service.issue(grant);
-    await expect(service.consume(token, new Date(Date.now() + 3_601_000))).rejects.toThrow('refresh token expired');
+    await expect(service.consume(token, new Date(Date.now() + 3_601_000))).rejects.toThrow(
+      'refresh token expired',
+    );
     await expect(service.consume('not-a-token')).rejects.toThrow('unknown refresh token');
   });
 });

@@ -34,7 +34,10 @@ export class RefreshTokensService {
   ) {}
 
   /** A new token, in a new family unless `familyId` is given; answers the token itself, which is not stored. */
-  async issue(grant: Omit<RefreshGrant, 'familyId'> & { familyId?: string }, now = new Date()): Promise<string> {
+  async issue(
+    grant: Omit<RefreshGrant, 'familyId'> & { familyId?: string },
+    now = new Date(),
+  ): Promise<string> {
     const token = randomBytes(32).toString('base64url');
     await this.tokens.save(
       this.tokens.create({
@@ -67,7 +70,12 @@ export class RefreshTokensService {
       { $set: { usedAt: now } },
     )) as UpdateResult;
     if (marked.modifiedCount !== 1) return this.reused(stored, now);
-    return { userId: stored.userId, clientId: stored.clientId, scopes: stored.scopes, familyId: stored.familyId };
+    return {
+      userId: stored.userId,
+      clientId: stored.clientId,
+      scopes: stored.scopes,
+      familyId: stored.familyId,
+    };
   }
 
   /** The successor of a consumed token, unless its family was revoked meanwhile. */
@@ -89,6 +97,8 @@ export class RefreshTokensService {
   private async reused(stored: RefreshToken, now: Date): Promise<never> {
     await this.revokeFamily(stored.familyId, now);
     this.logger.warn(`refresh token reuse for user ${stored.userId}: family ${stored.familyId} revoked`);
-    throw new InvalidRefreshToken('refresh token already used or revoked; every token of its family is now revoked');
+    throw new InvalidRefreshToken(
+      'refresh token already used or revoked; every token of its family is now revoked',
+    );
   }
 }

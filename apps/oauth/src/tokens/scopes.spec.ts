@@ -17,7 +17,10 @@ describe(grantedScopes.name, () => {
     try {
       grantedScopes('profile admin', ['profile']);
     } catch (error) {
-      expect((error as OAuthException).getResponse()).toEqual({ error: 'invalid_scope', error_description: 'scope not allowed: admin' });
+      expect((error as OAuthException).getResponse()).toEqual({
+        error: 'invalid_scope',
+        error_description: 'scope not allowed: admin',
+      });
     }
   });
 });

@@ -5,6 +5,7 @@ export function grantedScopes(requested: string | undefined, allowed: readonly s
   const wanted = [...new Set((requested ?? '').split(' ').filter(Boolean))];
   if (wanted.length === 0) return [...allowed];
   const refused = wanted.filter((scope) => !allowed.includes(scope));
-  if (refused.length > 0) throw new OAuthException('invalid_scope', `scope not allowed: ${refused.join(' ')}`);
+  if (refused.length > 0)
+    throw new OAuthException('invalid_scope', `scope not allowed: ${refused.join(' ')}`);
   return wanted;
 }

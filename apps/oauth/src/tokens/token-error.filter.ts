@@ -23,7 +23,8 @@ export class TokenErrorFilter implements ExceptionFilter {
   private readonly problems = new ProblemDetailsFilter();
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    if (exception instanceof LabError && exception.code === 'overloaded') return this.problems.catch(exception, host);
+    if (exception instanceof LabError && exception.code === 'overloaded')
+      return this.problems.catch(exception, host);
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const { problem, headers } = this.problems.answer(exception, http.getRequest<FastifyRequest>());

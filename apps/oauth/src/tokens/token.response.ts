@@ -13,7 +13,9 @@ export class TokenResponse {
   @ApiProperty({ type: 'integer', description: 'Seconds until the access token expires.' })
   expires_in!: number;
 
-  @ApiPropertyOptional({ description: 'Password and refresh_token grants: rotating; reusing one revokes its family.' })
+  @ApiPropertyOptional({
+    description: 'Password and refresh_token grants: rotating; reusing one revokes its family.',
+  })
   refresh_token?: string;
 
   @ApiProperty({ example: 'profile orders', description: 'The granted scopes, space-separated.' })
@@ -23,7 +25,16 @@ export class TokenResponse {
 /** RFC 6749 §5.2 errors (as `application/json`), with the problem fields next to `error`. */
 export class OAuthErrorResponse extends ProblemResponse {
   @ApiProperty({
-    enum: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'server_error', 'temporarily_unavailable'],
+    enum: [
+      'invalid_request',
+      'invalid_client',
+      'invalid_grant',
+      'unauthorized_client',
+      'unsupported_grant_type',
+      'invalid_scope',
+      'server_error',
+      'temporarily_unavailable',
+    ],
   })
   error!: string;
 
@@ -31,7 +42,11 @@ export class OAuthErrorResponse extends ProblemResponse {
   error_description!: string;
 }
 
-export function toTokenResponse(accessToken: SignedAccessToken, scopes: readonly string[], refreshToken?: string): TokenResponse {
+export function toTokenResponse(
+  accessToken: SignedAccessToken,
+  scopes: readonly string[],
+  refreshToken?: string,
+): TokenResponse {
   return {
     access_token: accessToken.token,
     token_type: 'Bearer',

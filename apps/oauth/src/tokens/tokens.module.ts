@@ -15,7 +15,14 @@ import { TokenMetrics } from './token.metrics.js';
 import { TokensService } from './tokens.service.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([RefreshToken, ThrottleBucket]), AuthModule, HashingModule, KeysModule, UsersModule, ClientsModule],
+  imports: [
+    TypeOrmModule.forFeature([RefreshToken, ThrottleBucket]),
+    AuthModule,
+    HashingModule,
+    KeysModule,
+    UsersModule,
+    ClientsModule,
+  ],
   controllers: [TokensController, DiscoveryController],
   providers: [TokensService, TokenMetrics, RefreshTokensService, LoginThrottle],
 })

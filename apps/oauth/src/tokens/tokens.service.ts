@@ -71,20 +71,32 @@ export class TokensService {
       case 'refresh_token':
         return this.refreshTokenGrant(request, context);
       default:
-        throw new OAuthException('unsupported_grant_type', `supported grant types: ${SUPPORTED_GRANT_TYPES.join(', ')}`);
+        throw new OAuthException(
+          'unsupported_grant_type',
+          `supported grant types: ${SUPPORTED_GRANT_TYPES.join(', ')}`,
+        );
     }
   }
 
-  private async passwordGrant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+  private async passwordGrant(
+    request: TokenRequestDto,
+    context: TokenRequestContext,
+  ): Promise<TokenResponse> {
     this.requirePublicClient(request, context, 'password');
-    if (!request.username || !request.password) throw new OAuthException('invalid_request', 'username and password are required');
+    if (!request.username || !request.password)
+      throw new OAuthException('invalid_request', 'username and password are required');
     const email = request.username.trim().toLowerCase();
     const password = request.password;
-    const user = await this.checked(this.throttle.passwordKeys(email, context.ip), 'invalid_grant', 'sign-in', async () => {
-      const found = await this.users.findByEmail(email);
-      const valid = await this.hasher.verify(password, found?.passwordHash, context.ip);
-      return found && valid ? found : undefined;
-    });
+    const user = await this.checked(
+      this.throttle.passwordKeys(email, context.ip),
+      'invalid_grant',
+      'sign-in',
+      async () => {
+        const found = await this.users.findByEmail(email);
+        const valid = await this.hasher.verify(password, found?.passwordHash, context.ip);
+        return found && valid ? found : undefined;
+      },
+    );
     if (!user) throw new OAuthException('invalid_grant', 'invalid username or password');
     const scopes = grantedScopes(request.scope, user.scopes);
     const grant = { userId: user._id.toHexString(), clientId: PUBLIC_CLIENT_ID, scopes };
@@ -92,21 +104,37 @@ export class TokensService {
     return toTokenResponse(accessToken, scopes, await this.refreshTokens.issue(grant));
   }
 
-  private async clientCredentialsGrant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+  private async clientCredentialsGrant(
+    request: TokenRequestDto,
+    context: TokenRequestContext,
+  ): Promise<TokenResponse> {
     const { clientId, clientSecret } = this.clientCredentials(request, context);
     if (clientId === PUBLIC_CLIENT_ID) {
-      throw new OAuthException('unauthorized_client', `${PUBLIC_CLIENT_ID} is a public client and cannot use client_credentials`);
+      throw new OAuthException(
+        'unauthorized_client',
+        `${PUBLIC_CLIENT_ID} is a public client and cannot use client_credentials`,
+      );
     }
-    const client = await this.checked(this.throttle.clientKeys(clientId, context.ip), 'invalid_client', 'client authentication', () =>
-      this.clients.authenticate(clientId, clientSecret, context.ip),
+    const client = await this.checked(
+      this.throttle.clientKeys(clientId, context.ip),
+      'invalid_client',
+      'client authentication',
+      () => this.clients.authenticate(clientId, clientSecret, context.ip),
     );
     if (!client) throw OAuthException.invalidClient('client authentication failed');
     const scopes = grantedScopes(request.scope, client.scopes);
-    const accessToken = await this.signer.sign({ subject: client.clientId, clientId: client.clientId, scopes });
+    const accessToken = await this.signer.sign({
+      subject: client.clientId,
+      clientId: client.clientId,
+      scopes,
+    });
     return toTokenResponse(accessToken, scopes);
   }
 
-  private async refreshTokenGrant(request: TokenRequestDto, context: TokenRequestContext): Promise<TokenResponse> {
+  private async refreshTokenGrant(
+    request: TokenRequestDto,
+    context: TokenRequestContext,
+  ): Promise<TokenResponse> {
     this.requirePublicClient(request, context, 'refresh_token');
     if (!request.refresh_token) throw new OAuthException('invalid_request', 'refresh_token is required');
     try {
@@ -117,7 +145,10 @@ export class TokensService {
         throw new InvalidRefreshToken('the account no longer exists');
       }
       // A scope the user has lost since signing in is not granted again.
-      const scopes = grantedScopes(request.scope, grant.scopes.filter((scope) => user.scopes.includes(scope)));
+      const scopes = grantedScopes(
+        request.scope,
+        grant.scopes.filter((scope) => user.scopes.includes(scope)),
+      );
       const refreshToken = await this.refreshTokens.rotate(grant);
       const accessToken = await this.signer.sign({ subject: grant.userId, clientId: grant.clientId, scopes });
       return toTokenResponse(accessToken, scopes, refreshToken);
@@ -141,7 +172,9 @@ export class TokensService {
     const reservation = await this.throttle.reserve(keys);
     if (!(reservation instanceof Reservation)) {
       const retryAfter = reservation.retryAfterSeconds;
-      throw new OAuthException(code, `too many failed ${what} attempts; retry in ${retryAfter} s`, 429, { 'retry-after': String(retryAfter) });
+      throw new OAuthException(code, `too many failed ${what} attempts; retry in ${retryAfter} s`, 429, {
+        'retry-after': String(retryAfter),
+      });
     }
     let result: T | undefined;
     try {
@@ -155,15 +188,25 @@ export class TokensService {
   }
 
   /** The password and refresh_token grants are for the first-party public client only. */
-  private requirePublicClient(request: TokenRequestDto, context: TokenRequestContext, grantType: string): void {
+  private requirePublicClient(
+    request: TokenRequestDto,
+    context: TokenRequestContext,
+    grantType: string,
+  ): void {
     const basic = this.basicCredentials(context);
     if (basic && request.client_id !== undefined && request.client_id !== basic.clientId) {
-      throw new OAuthException('invalid_request', 'client_id differs from the client of the Authorization header');
+      throw new OAuthException(
+        'invalid_request',
+        'client_id differs from the client of the Authorization header',
+      );
     }
     const clientId = basic?.clientId ?? request.client_id;
     if (clientId === undefined || clientId === PUBLIC_CLIENT_ID) return;
     if (Object.hasOwn(SERVICE_CLIENTS, clientId)) {
-      throw new OAuthException('unauthorized_client', `client ${clientId} may not use the ${grantType} grant`);
+      throw new OAuthException(
+        'unauthorized_client',
+        `client ${clientId} may not use the ${grantType} grant`,
+      );
     }
     throw OAuthException.invalidClient('unknown client');
   }
@@ -173,15 +216,24 @@ export class TokensService {
     const basic = this.basicCredentials(context);
     if (basic) {
       if (request.client_secret !== undefined) {
-        throw new OAuthException('invalid_request', 'use one client authentication method: the Authorization header or the body');
+        throw new OAuthException(
+          'invalid_request',
+          'use one client authentication method: the Authorization header or the body',
+        );
       }
       if (request.client_id !== undefined && request.client_id !== basic.clientId) {
-        throw new OAuthException('invalid_request', 'client_id differs from the client of the Authorization header');
+        throw new OAuthException(
+          'invalid_request',
+          'client_id differs from the client of the Authorization header',
+        );
       }
       return basic;
     }
-    if (request.client_id && request.client_secret) return { clientId: request.client_id, clientSecret: request.client_secret };
-    throw OAuthException.invalidClient('client authentication required: HTTP Basic, or client_id and client_secret in the body');
+    if (request.client_id && request.client_secret)
+      return { clientId: request.client_id, clientSecret: request.client_secret };
+    throw OAuthException.invalidClient(
+      'client authentication required: HTTP Basic, or client_id and client_secret in the body',
+    );
   }
 
   private basicCredentials(context: TokenRequestContext): ClientCredentials | undefined {

@@ -16,11 +16,21 @@ describe('AdminSeeder', () => {
 
   /** One start of the oauth service's users feature on the shared database, with this admin password. */
   async function start(password: string) {
-    const moduleRef = await databaseTestingModule([], { MONGO_URL: mongo.uri, MONGO_DB_PREFIX: 'seeder', CUSTOMER_URL: customers.url, OAUTH_ADMIN_PASSWORD: password }, [
-      UsersModule,
-    ]);
+    const moduleRef = await databaseTestingModule(
+      [],
+      {
+        MONGO_URL: mongo.uri,
+        MONGO_DB_PREFIX: 'seeder',
+        CUSTOMER_URL: customers.url,
+        OAUTH_ADMIN_PASSWORD: password,
+      },
+      [UsersModule],
+    );
     opened.push(moduleRef);
-    return { users: moduleRef.get(UsersService), refreshTokens: moduleRef.get<MongoRepository<RefreshToken>>(getRepositoryToken(RefreshToken)) };
+    return {
+      users: moduleRef.get(UsersService),
+      refreshTokens: moduleRef.get<MongoRepository<RefreshToken>>(getRepositoryToken(RefreshToken)),
+    };
   }
   const stop = () => Promise.all(opened.splice(0).map((moduleRef) => moduleRef.close()));
 
@@ -62,7 +72,9 @@ describe('AdminSeeder', () => {
     if (!again) return;
     expect(await second.users.passwordMatches(again, 'second-password')).toBe(true);
     expect(await second.users.passwordMatches(again, 'first-password')).toBe(false);
-    expect(await second.refreshTokens.findOneBy({ tokenHash: 'h1' })).toMatchObject({ revokedAt: expect.any(Date) });
+    expect(await second.refreshTokens.findOneBy({ tokenHash: 'h1' })).toMatchObject({
+      revokedAt: expect.any(Date),
+    });
   });
 
   it('leaves the stored hash alone when the password did not change', async () => {

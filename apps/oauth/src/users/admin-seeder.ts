@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import type { MongoRepository } from 'typeorm';
@@ -33,14 +39,23 @@ export class AdminSeeder implements OnApplicationBootstrap, OnApplicationShutdow
     const { adminEmail, adminPassword } = this.config.oauth;
     let admin = await this.users.findByEmail(adminEmail);
     if (!admin) {
-      admin = (await this.users.insert({ email: adminEmail.toLowerCase(), password: adminPassword, name: 'Administrator', scopes: ADMIN_SCOPES })) ?? null;
+      admin =
+        (await this.users.insert({
+          email: adminEmail.toLowerCase(),
+          password: adminPassword,
+          name: 'Administrator',
+          scopes: ADMIN_SCOPES,
+        })) ?? null;
       if (admin) this.logger.log(`seeded the admin account ${admin.email}`);
       else admin = await this.users.findByEmail(adminEmail);
     } else if (!(await this.users.passwordMatches(admin, adminPassword))) {
       // OAUTH_ADMIN_PASSWORD changed since the account was seeded: the configuration wins, the old one stops working.
       await this.users.setPassword(admin, adminPassword);
       // As after any password change: the sessions started with the old password end.
-      const revoked = await this.refreshTokens.updateMany({ userId: admin._id.toHexString(), revokedAt: null }, { $set: { revokedAt: new Date() } });
+      const revoked = await this.refreshTokens.updateMany(
+        { userId: admin._id.toHexString(), revokedAt: null },
+        { $set: { revokedAt: new Date() } },
+      );
       this.logger.warn(
         `updated the password of the admin account ${admin.email} from OAUTH_ADMIN_PASSWORD; revoked its ${revoked.modifiedCount} refresh token(s)`,
       );
@@ -56,15 +71,22 @@ export class AdminSeeder implements OnApplicationBootstrap, OnApplicationShutdow
   private ensureProfile(admin: User, attempt: number, delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.customers.createProfile({ userId: admin._id.toHexString(), email: admin.email, name: admin.name }).then(
-        (outcome) => this.logger.log(`the admin's customer profile ${outcome === 'created' ? 'was created' : 'exists'}`),
-        (error: unknown) => {
-          const retryMs = Math.min(delayMs * 2, MAX_RETRY_DELAY_MS);
-          const reason = error instanceof Error ? error.message : String(error);
-          this.logger.warn(`the admin's customer profile could not be created (attempt ${attempt}: ${reason}); retrying in ${retryMs} ms`);
-          this.ensureProfile(admin, attempt + 1, retryMs);
-        },
-      );
+      this.customers
+        .createProfile({ userId: admin._id.toHexString(), email: admin.email, name: admin.name })
+        .then(
+          (outcome) =>
+            this.logger.log(
+              `the admin's customer profile ${outcome === 'created' ? 'was created' : 'exists'}`,
+            ),
+          (error: unknown) => {
+            const retryMs = Math.min(delayMs * 2, MAX_RETRY_DELAY_MS);
+            const reason = error instanceof Error ? error.message : String(error);
+            this.logger.warn(
+              `the admin's customer profile could not be created (attempt ${attempt}: ${reason}); retrying in ${retryMs} ms`,
+            );
+            this.ensureProfile(admin, attempt + 1, retryMs);
+          },
+        );
     }, delayMs);
     this.timer.unref();
   }

@@ -14,9 +14,11 @@ describe(CustomerClient.name, () => {
   const profile = { userId: '0123456789abcdef01234567', email: 'ada@example.com', name: 'Ada' };
 
   async function clientFor(customerUrl: string): Promise<CustomerClient> {
-    const moduleRef = await databaseTestingModule([KeysService, AccessTokenSigner, CustomerClient], { CUSTOMER_URL: customerUrl }, [
-      HttpClientModule,
-    ]);
+    const moduleRef = await databaseTestingModule(
+      [KeysService, AccessTokenSigner, CustomerClient],
+      { CUSTOMER_URL: customerUrl },
+      [HttpClientModule],
+    );
     modules.push(moduleRef);
     return moduleRef.get(CustomerClient);
   }
@@ -40,7 +42,9 @@ describe(CustomerClient.name, () => {
   it('reports the service as unavailable on a 5xx, a refused connection and a timeout', async () => {
     const client = await clientFor(customers.url);
     customers.status = 500;
-    await expect(client.createProfile(profile)).rejects.toThrow(new CustomerServiceUnavailable('customer service answered 500'));
+    await expect(client.createProfile(profile)).rejects.toThrow(
+      new CustomerServiceUnavailable('customer service answered 500'),
+    );
 
     const nobody = await clientFor(`http://127.0.0.1:${await freePort()}`);
     await expect(nobody.createProfile(profile)).rejects.toThrow(/customer service unreachable/);

@@ -39,7 +39,11 @@ export class CustomerClient {
     });
     let statusCode: number;
     try {
-      ({ status: statusCode } = await this.http.call('customer', 'POST', '/customers', { json: profile, token, timeoutMs: TIMEOUT_MS }));
+      ({ status: statusCode } = await this.http.call('customer', 'POST', '/customers', {
+        json: profile,
+        token,
+        timeoutMs: TIMEOUT_MS,
+      }));
     } catch (error) {
       const reason = `customer service unreachable: ${error instanceof Error ? error.message : String(error)}`;
       throw new CustomerServiceUnavailable(reason, { cause: error });

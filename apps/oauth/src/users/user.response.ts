@@ -16,5 +16,10 @@ export class UserResponse {
 }
 
 export function toUserResponse(user: User): UserResponse {
-  return { id: user._id.toHexString(), email: user.email, name: user.name, createdAt: user.createdAt.toISOString() };
+  return {
+    id: user._id.toHexString(),
+    email: user.email,
+    name: user.name,
+    createdAt: user.createdAt.toISOString(),
+  };
 }

@@ -10,8 +10,15 @@ describe(UsersController.name, () => {
   let customers: CustomerServiceStandIn;
 
   async function signUp(body: unknown) {
-    const response = await app.getHttpAdapter().getInstance().inject({ method: 'POST', url: '/users', payload: body as object });
-    return { status: response.statusCode, contentType: response.headers['content-type'], body: response.json<Record<string, unknown>>() };
+    const response = await app
+      .getHttpAdapter()
+      .getInstance()
+      .inject({ method: 'POST', url: '/users', payload: body as object });
+    return {
+      status: response.statusCode,
+      contentType: response.headers['content-type'],
+      body: response.json<Record<string, unknown>>(),
+    };
   }
 
   beforeAll(async () => {
@@ -27,10 +34,18 @@ describe(UsersController.name, () => {
   });
 
   it('stores the email lower-cased and the name trimmed, and never answers the password hash', async () => {
-    const response = await signUp({ email: '  Grace.Hopper@Example.COM ', password: 'cobol-1959', name: '  Grace Hopper ' });
+    const response = await signUp({
+      email: '  Grace.Hopper@Example.COM ',
+      password: 'cobol-1959',
+      name: '  Grace Hopper ',
+    });
     expect(response.status).toBe(201);
     expect(Object.keys(response.body).sort()).toEqual(['createdAt', 'email', 'id', 'name']);
-    expect(response.body).toMatchObject({ email: 'grace.hopper@example.com', name: 'Grace Hopper', id: expect.stringMatching(/^[0-9a-f]{24}$/) });
+    expect(response.body).toMatchObject({
+      email: 'grace.hopper@example.com',
+      name: 'Grace Hopper',
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+    });
     expect(customers.requestFor('grace.hopper@example.com')?.body).toEqual({
       userId: response.body.id,
       email: 'grace.hopper@example.com',
@@ -41,12 +56,19 @@ describe(UsersController.name, () => {
   it('answers 409 to a second sign-up whose email differs only in case', async () => {
     await signUp({ email: 'twice@example.com', password: 'password-1', name: 'First' });
     const second = await signUp({ email: 'TWICE@example.com', password: 'password-2', name: 'Second' });
-    expect(second).toMatchObject({ status: 409, contentType: expect.stringMatching(/^application\/problem\+json/) });
+    expect(second).toMatchObject({
+      status: 409,
+      contentType: expect.stringMatching(/^application\/problem\+json/),
+    });
   });
 
   it('lets exactly one of several concurrent sign-ups with one email succeed', async () => {
     const statuses = await Promise.all(
-      [1, 2, 3].map((n) => signUp({ email: 'race@example.com', password: `password-${n}`, name: `Racer ${n}` }).then((r) => r.status)),
+      [1, 2, 3].map((n) =>
+        signUp({ email: 'race@example.com', password: `password-${n}`, name: `Racer ${n}` }).then(
+          (r) => r.status,
+        ),
+      ),
     );
     expect(statuses.sort()).toEqual([201, 409, 409]);
   });
@@ -58,7 +80,10 @@ describe(UsersController.name, () => {
       [{ email: 'short@example.com', password: 'short', name: 'x' }, /password/],
       [{ email: 'long@example.com', password: 'p'.repeat(129), name: 'x' }, /password/],
       [{ email: 'noname@example.com', password: 'long-enough', name: '   ' }, /name/],
-      [{ email: 'extra@example.com', password: 'long-enough', name: 'x', scopes: ['admin'] }, /scopes should not exist/],
+      [
+        { email: 'extra@example.com', password: 'long-enough', name: 'x', scopes: ['admin'] },
+        /scopes should not exist/,
+      ],
       [{ email: { $gt: '' }, password: 'long-enough', name: 'x' }, /email/],
     ];
     for (const [body, mentions] of cases) {

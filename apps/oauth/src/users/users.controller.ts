@@ -12,7 +12,10 @@ export class UsersController {
 
   /** Sign-up; also creates the customer profile (503 and no account when that fails). */
   @Post()
-  @ApiOperation({ summary: 'Sign up: the account and its customer profile (503 and no account when the profile cannot be made)' })
+  @ApiOperation({
+    summary:
+      'Sign up: the account and its customer profile (503 and no account when the profile cannot be made)',
+  })
   @ApiCreatedResponse({ type: UserResponse })
   @ApiProblems(400, 409, 503)
   async register(@Body() body: CreateUserDto, @Ip() ip: string): Promise<UserResponse> {

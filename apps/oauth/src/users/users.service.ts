@@ -39,7 +39,8 @@ export class UsersService {
 
   private async signUp({ email, password, name }: CreateUserDto, ip: string | undefined): Promise<User> {
     // Saves a scrypt run on the common case; the unique index decides under concurrency.
-    if ((await this.users.countBy({ email })) > 0) throw new ConflictException('an account with this email already exists');
+    if ((await this.users.countBy({ email })) > 0)
+      throw new ConflictException('an account with this email already exists');
     const user = await this.insert({ email, password, name, scopes: USER_SCOPES }, ip);
     if (!user) throw new ConflictException('an account with this email already exists');
     const userId = user._id.toHexString();
@@ -49,9 +50,14 @@ export class UsersService {
     } catch (error) {
       await this.users.deleteOne({ _id: user._id });
       const reason = error instanceof Error ? error.message : String(error);
-      this.logger.warn(`sign-up of user ${userId} undone: the customer profile could not be created (${reason})`);
+      this.logger.warn(
+        `sign-up of user ${userId} undone: the customer profile could not be created (${reason})`,
+      );
       if (error instanceof CustomerServiceUnavailable) {
-        throw dependencyUnavailable('the customer service is unavailable, so the account was not created; try again later', error.cause);
+        throw dependencyUnavailable(
+          'the customer service is unavailable, so the account was not created; try again later',
+          error.cause,
+        );
       }
       throw error;
     }
@@ -82,7 +88,10 @@ export class UsersService {
   }
 
   async setPassword(user: User, password: string): Promise<void> {
-    await this.users.updateOne({ _id: user._id }, { $set: { passwordHash: await this.hasher.hash(password) } });
+    await this.users.updateOne(
+      { _id: user._id },
+      { $set: { passwordHash: await this.hasher.hash(password) } },
+    );
   }
 
   findByEmail(email: string): Promise<User | null> {

@@ -13,7 +13,8 @@ import { OutboxMetrics } from './outbox.metrics.js';
     {
       provide: ORDER_EVENTS_CLIENT,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => (config.events.amqpUrl ? new OrderEventsClient(config.events.amqpUrl) : null),
+      useFactory: (config: AppConfig) =>
+        config.events.amqpUrl ? new OrderEventsClient(config.events.amqpUrl) : null,
     },
     OrderEventsRelay,
     OutboxMetrics,

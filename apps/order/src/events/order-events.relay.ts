@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy, Optional } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  Optional,
+} from '@nestjs/common';
 import { RmqRecordBuilder } from '@nestjs/microservices';
 import { InjectRepository } from '@nestjs/typeorm';
 import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
@@ -72,7 +79,10 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
   ) {}
 
   onApplicationBootstrap(): void {
-    if (!this.client) this.logger.warn('events off (AMQP_URL not set): order events wait in the outbox until a broker is configured');
+    if (!this.client)
+      this.logger.warn(
+        'events off (AMQP_URL not set): order events wait in the outbox until a broker is configured',
+      );
     this.timer = setInterval(() => void this.pass(), this.client ? PASS_EVERY_MS : COUNT_ONLY_EVERY_MS);
     this.timer.unref();
   }
@@ -96,7 +106,8 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
       const orders = await this.orders.find({ where: PENDING, order: { _id: 'ASC' }, take: BATCH });
       if (this.client && Date.now() >= this.nextPassAt) sent = await this.publishPending(this.client, orders);
       // A full batch may not be all of them: then they are counted (a second read).
-      if (orders.length < BATCH) this.metrics.pending.set(orders.reduce((n, order) => n + (order.outbox?.length ?? 0), 0) - sent);
+      if (orders.length < BATCH)
+        this.metrics.pending.set(orders.reduce((n, order) => n + (order.outbox?.length ?? 0), 0) - sent);
       else await this.countPending();
     } catch (error) {
       this.logger.error(`outbox pass failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -122,7 +133,8 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
           if (this.failures === 1 || this.failures % 10 === 0) this.logger.warn(message);
           return sent;
         }
-        if (this.failures > 0) this.logger.log(`broker back after ${this.failures} failed publishes: sending the outbox`);
+        if (this.failures > 0)
+          this.logger.log(`broker back after ${this.failures} failed publishes: sending the outbox`);
         this.failures = 0;
         await this.orders.updateOne({ _id: order._id }, pullFromOutbox(entry.type));
         this.metrics.published.inc({ type: event.type });
@@ -146,12 +158,20 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
     };
     const record = new RmqRecordBuilder(event).setOptions(options).build();
     const parent = propagation.extract(ROOT_CONTEXT, entry.trace ?? {});
-    return context.with(parent, () => lastValueFrom(client.emit(event.type, record).pipe(timeout(CONFIRM_TIMEOUT_MS + 1000)), { defaultValue: undefined }));
+    return context.with(parent, () =>
+      lastValueFrom(client.emit(event.type, record).pipe(timeout(CONFIRM_TIMEOUT_MS + 1000)), {
+        defaultValue: undefined,
+      }),
+    );
   }
 
   private async countPending(): Promise<void> {
     const [row] = await this.orders
-      .aggregate<{ n: number }>([{ $match: PENDING }, { $project: { n: { $size: '$outbox' } } }, { $group: { _id: null, n: { $sum: '$n' } } }])
+      .aggregate<{ n: number }>([
+        { $match: PENDING },
+        { $project: { n: { $size: '$outbox' } } },
+        { $group: { _id: null, n: { $sum: '$n' } } },
+      ])
       .toArray();
     this.metrics.pending.set(row?.n ?? 0);
   }

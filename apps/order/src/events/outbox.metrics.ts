@@ -18,6 +18,9 @@ export class OutboxMetrics {
       labelNames: ['type'],
       known: { type: ORDER_EVENT_TYPES },
     });
-    this.pending = metrics.gauge({ name: 'outbox_pending_events', help: 'Order events waiting in the outbox (not yet confirmed by the broker).' });
+    this.pending = metrics.gauge({
+      name: 'outbox_pending_events',
+      help: 'Order events waiting in the outbox (not yet confirmed by the broker).',
+    });
   }
 }

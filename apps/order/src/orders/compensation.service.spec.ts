@@ -21,7 +21,8 @@ describe(CompensationService.name, () => {
   const stock = new ProductStockStandIn();
   const customers = new CustomerServiceStandIn();
   const ann = { subject: '64b7f0c2a1b2c3d4e5f60719', scopes: ['orders'] } as unknown as Principal;
-  const place = (key: string, quantity = 1) => service.create(ann, 'Bearer x', key, [{ productId: PRODUCT, quantity }]);
+  const place = (key: string, quantity = 1) =>
+    service.create(ann, 'Bearer x', key, [{ productId: PRODUCT, quantity }]);
   /** A sweep as it runs once the request has been silent for longer than the abandonment limit. */
   const sweepLater = () => compensation.sweep(new Date(Date.now() + ABANDONED_AFTER_MS + 1000));
 
@@ -45,8 +46,14 @@ describe(CompensationService.name, () => {
   it('settles the key of a request that died after confirming: a retry gets that order, never a second one', async () => {
     const placed = await place('died-after-confirm', 2);
     // What a crash between "order CONFIRMED" and "answer recorded" leaves behind.
-    await records.updateOne({ key: `${ann.subject}:died-after-confirm` }, { $set: { state: 'IN_PROGRESS', status: null, response: null } });
-    await expect(place('died-after-confirm', 2)).rejects.toMatchObject({ status: 409, code: 'idempotency_in_progress' });
+    await records.updateOne(
+      { key: `${ann.subject}:died-after-confirm` },
+      { $set: { state: 'IN_PROGRESS', status: null, response: null } },
+    );
+    await expect(place('died-after-confirm', 2)).rejects.toMatchObject({
+      status: 409,
+      code: 'idempotency_in_progress',
+    });
 
     expect(await compensation.sweep()).toMatchObject({ key_settled: 0, key_freed: 0 });
     expect(await sweepLater()).toMatchObject({ key_settled: 1, key_freed: 0 });
@@ -83,7 +90,9 @@ describe(CompensationService.name, () => {
     await expect(place('died-mid-saga', 3)).rejects.toMatchObject({ status: 409 });
 
     expect(await sweepLater()).toMatchObject({ abandoned: 1, released: 1, key_freed: 1 });
-    expect(await orders.find({})).toMatchObject([{ status: 'REJECTED', reason: 'abandoned', releasePending: false }]);
+    expect(await orders.find({})).toMatchObject([
+      { status: 'REJECTED', reason: 'abandoned', releasePending: false },
+    ]);
     expect(stock.stock.get(PRODUCT)).toBe(10);
     expect(await place('died-mid-saga', 3)).toMatchObject({ status: 201, body: { status: 'CONFIRMED' } });
     expect(stock.stock.get(PRODUCT)).toBe(7);

@@ -55,7 +55,13 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
 
   /** One pass (none while another runs); answers what it finished. `now` is for tests. */
   async sweep(now = new Date()): Promise<SweepReport> {
-    const report: SweepReport = { abandoned: 0, released: 0, cancel_completed: 0, key_settled: 0, key_freed: 0 };
+    const report: SweepReport = {
+      abandoned: 0,
+      released: 0,
+      cancel_completed: 0,
+      key_settled: 0,
+      key_freed: 0,
+    };
     if (this.running) return report;
     this.running = true;
     const done = (action: OrderCompensationAction) => {
@@ -66,13 +72,18 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
       const cutoff = new Date(now.getTime() - ABANDONED_AFTER_MS);
       const abandoned = await this.orders.updateMany(
         { status: 'PENDING', createdAt: { $lt: cutoff } },
-        { $set: { status: 'REJECTED', reason: 'abandoned', releasePending: true, updatedAt: new Date() }, ...pushToOutbox('order.rejected') },
+        {
+          $set: { status: 'REJECTED', reason: 'abandoned', releasePending: true, updatedAt: new Date() },
+          ...pushToOutbox('order.rejected'),
+        },
       );
       for (let i = 0; i < abandoned.modifiedCount; i++) done('abandoned');
-      if (abandoned.modifiedCount > 0) this.logger.warn(`${abandoned.modifiedCount} abandoned pending orders rejected`);
+      if (abandoned.modifiedCount > 0)
+        this.logger.warn(`${abandoned.modifiedCount} abandoned pending orders rejected`);
 
       for (const order of await this.orders.find({ where: { releasePending: true }, take: BATCH })) {
-        if (await this.step(order._id, 'released', () => this.ordersService.releaseQuietly(order._id))) done('released');
+        if (await this.step(order._id, 'released', () => this.ordersService.releaseQuietly(order._id)))
+          done('released');
       }
       for (const order of await this.orders.find({ where: { status: 'CANCELLING' }, take: BATCH })) {
         const finished = await this.step(order._id, 'cancel_completed', async () => {
@@ -88,7 +99,9 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
       const total = Object.values(report).reduce((sum, n) => sum + n, 0);
       if (total > 0) this.logger.log(`compensation sweep: ${JSON.stringify(report)}`);
     } catch (error) {
-      this.logger.error(`compensation sweep failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(
+        `compensation sweep failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
     } finally {
       this.running = false;
     }
@@ -96,10 +109,17 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
   }
 
   /** One compensating step on one order, in an `order.compensate` span; false when it has to wait for a later pass. */
-  @Span('order.compensate', (id: ObjectId, action: OrderCompensationAction, _run: () => Promise<boolean>) => ({
-    attributes: { 'order.id': id.toHexString(), 'order.compensation.action': action },
-  }))
-  private async step(id: ObjectId, action: OrderCompensationAction, run: () => Promise<boolean>): Promise<boolean> {
+  @Span(
+    'order.compensate',
+    (id: ObjectId, action: OrderCompensationAction, _run: () => Promise<boolean>) => ({
+      attributes: { 'order.id': id.toHexString(), 'order.compensation.action': action },
+    }),
+  )
+  private async step(
+    id: ObjectId,
+    action: OrderCompensationAction,
+    run: () => Promise<boolean>,
+  ): Promise<boolean> {
     const span = this.traces.getSpan();
     try {
       const finished = await run();
@@ -107,7 +127,9 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
       return finished;
     } catch (error) {
       span?.setAttribute('order.compensation.finished', false);
-      this.logger.warn(`${action} of order ${id.toHexString()} failed, will retry: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(
+        `${action} of order ${id.toHexString()} failed, will retry: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return false;
     }
   }
@@ -126,12 +148,16 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
     const what = `Idempotency-Key of user ${userId} (order ${record.orderId ?? 'unknown'})`;
     if (order && order.status !== 'REJECTED') {
       if (!(await this.idempotency.settle(record, 201, { ...toOrderResponse(order) }))) return undefined;
-      this.logger.warn(`${what} settled: its request died, the ${order.status} order is the answer to a retry`);
+      this.logger.warn(
+        `${what} settled: its request died, the ${order.status} order is the answer to a retry`,
+      );
       return 'key_settled';
     }
     // No order yet: free the key only while the request has not recorded one (it may still be running).
     if (!(await this.idempotency.free(record, !order))) return undefined;
-    this.logger.warn(`${what} freed: its request died ${order ? 'and the order was rejected' : 'before creating the order'}`);
+    this.logger.warn(
+      `${what} freed: its request died ${order ? 'and the order was rejected' : 'before creating the order'}`,
+    );
     return 'key_freed';
   }
 }

@@ -42,25 +42,47 @@ describe(IdempotencyService.name, () => {
 
   it('replays a 4xx answer, and frees the key after a 5xx so that a retry runs again', async () => {
     const refused = key();
-    const refusal = () => Promise.reject(new LabError('out_of_stock', 'no', { details: { productId: 'p', available: 1 } }));
+    const refusal = () =>
+      Promise.reject(new LabError('out_of_stock', 'no', { details: { productId: 'p', available: 1 } }));
     await expect(service.run('u1', refused, {}, refusal)).rejects.toBeInstanceOf(LabError);
     const replayed = await service.run('u1', refused, {}, ok({})).catch((error: unknown) => error);
     expect(replayed).toBeInstanceOf(LabError);
-    expect(replayed).toMatchObject({ code: 'out_of_stock', status: 409, message: 'no', details: { productId: 'p', available: 1 } });
+    expect(replayed).toMatchObject({
+      code: 'out_of_stock',
+      status: 409,
+      message: 'no',
+      details: { productId: 'p', available: 1 },
+    });
 
     const failed = key();
-    await expect(service.run('u1', failed, {}, () => Promise.reject(new ServiceUnavailableException()))).rejects.toMatchObject({ status: 503 });
+    await expect(
+      service.run('u1', failed, {}, () => Promise.reject(new ServiceUnavailableException())),
+    ).rejects.toMatchObject({ status: 503 });
     expect(await records.countBy({ key: `u1:${failed}` })).toBe(0);
-    expect(await service.run('u1', failed, {}, ok({ second: true }))).toEqual({ status: 201, body: { second: true } });
+    expect(await service.run('u1', failed, {}, ok({ second: true }))).toEqual({
+      status: 201,
+      body: { second: true },
+    });
   });
 
   it('answers 409 idempotency_in_progress to a duplicate while the first request runs', async () => {
     const k = key();
     let finish!: () => void;
-    const first = service.run('u1', k, {}, () => new Promise<Outcome<object>>((resolve) => (finish = () => resolve({ status: 201, body: { first: true } }))));
+    const first = service.run(
+      'u1',
+      k,
+      {},
+      () =>
+        new Promise<Outcome<object>>(
+          (resolve) => (finish = () => resolve({ status: 201, body: { first: true } })),
+        ),
+    );
     await expect.poll(() => records.countBy({ key: `u1:${k}` })).toBe(1);
 
-    await expect(service.run('u1', k, {}, ok({}))).rejects.toMatchObject({ status: 409, code: 'idempotency_in_progress' });
+    await expect(service.run('u1', k, {}, ok({}))).rejects.toMatchObject({
+      status: 409,
+      code: 'idempotency_in_progress',
+    });
     finish();
     expect(await first).toEqual({ status: 201, body: { first: true } });
   });
@@ -75,8 +97,16 @@ describe(IdempotencyService.name, () => {
       return { status: 201, body: {} };
     });
 
-    expect(seen?.record).toMatchObject({ state: 'IN_PROGRESS', orderId: seen?.attempt.orderId.toHexString(), orderCreated: false });
-    expect(await records.findOneBy({ key: `u1:${k}` })).toMatchObject({ state: 'DONE', status: 201, orderCreated: true });
+    expect(seen?.record).toMatchObject({
+      state: 'IN_PROGRESS',
+      orderId: seen?.attempt.orderId.toHexString(),
+      orderCreated: false,
+    });
+    expect(await records.findOneBy({ key: `u1:${k}` })).toMatchObject({
+      state: 'DONE',
+      status: 201,
+      orderCreated: true,
+    });
   });
 
   it('never touches the record of a newer attempt: a late request whose key was freed changes nothing', async () => {
@@ -85,7 +115,9 @@ describe(IdempotencyService.name, () => {
     let finish!: () => void;
     const first = service.run('u1', k, {}, (attempt) => {
       late = attempt;
-      return new Promise<Outcome<object>>((resolve) => (finish = () => resolve({ status: 201, body: { first: true } })));
+      return new Promise<Outcome<object>>(
+        (resolve) => (finish = () => resolve({ status: 201, body: { first: true } })),
+      );
     });
     await expect.poll(() => records.countBy({ key: `u1:${k}` })).toBe(1);
     const [stuck] = await service.stuck(new Date(Date.now() + 1000), 10);
@@ -105,9 +137,34 @@ describe(IdempotencyService.name, () => {
   it('settles a stuck key once, and frees one only while its order is not recorded', async () => {
     const now = new Date();
     await records.insertMany([
-      { key: 'u1:settle', requestHash: 'h', state: 'IN_PROGRESS', status: null, response: null, orderId: 'a'.repeat(24), orderCreated: true, createdAt: now },
-      { key: 'u1:free', requestHash: 'h', state: 'IN_PROGRESS', status: null, response: null, orderId: 'b'.repeat(24), orderCreated: true, createdAt: now },
-      { key: 'u1:legacy', requestHash: 'h', state: 'IN_PROGRESS', status: null, response: null, createdAt: now },
+      {
+        key: 'u1:settle',
+        requestHash: 'h',
+        state: 'IN_PROGRESS',
+        status: null,
+        response: null,
+        orderId: 'a'.repeat(24),
+        orderCreated: true,
+        createdAt: now,
+      },
+      {
+        key: 'u1:free',
+        requestHash: 'h',
+        state: 'IN_PROGRESS',
+        status: null,
+        response: null,
+        orderId: 'b'.repeat(24),
+        orderCreated: true,
+        createdAt: now,
+      },
+      {
+        key: 'u1:legacy',
+        requestHash: 'h',
+        state: 'IN_PROGRESS',
+        status: null,
+        response: null,
+        createdAt: now,
+      },
     ]);
     const stuck = await service.stuck(new Date(now.getTime() + 1), 10);
     const byKey = Object.fromEntries(stuck.map((record) => [record.key, record]));
@@ -119,7 +176,9 @@ describe(IdempotencyService.name, () => {
     expect(await service.free(byKey['u1:free'], true)).toBe(false);
     expect(await service.free(byKey['u1:free'])).toBe(true);
     expect(await service.free(byKey['u1:legacy'], true)).toBe(true);
-    expect(await records.find({})).toMatchObject([{ key: 'u1:settle', state: 'DONE', status: 201, response: { id: 'a' } }]);
+    expect(await records.find({})).toMatchObject([
+      { key: 'u1:settle', state: 'DONE', status: 201, response: { id: 'a' } },
+    ]);
   });
 
   it('lets records expire 24 hours after the first request (TTL index on createdAt)', async () => {

@@ -27,7 +27,10 @@ export interface Attempt {
 export type StuckRecord = Pick<IdempotencyRecord, 'key' | 'orderId' | 'orderCreated' | 'createdAt'>;
 
 const inProgress = () =>
-  new LabError('idempotency_in_progress', 'a request with this Idempotency-Key is in progress; retry shortly');
+  new LabError(
+    'idempotency_in_progress',
+    'a request with this Idempotency-Key is in progress; retry shortly',
+  );
 
 /**
  * Runs an operation once per (user, Idempotency-Key): a retry of the same request replays the first
@@ -37,7 +40,9 @@ const inProgress = () =>
  */
 @Injectable()
 export class IdempotencyService {
-  constructor(@InjectRepository(IdempotencyRecord) private readonly records: MongoRepository<IdempotencyRecord>) {}
+  constructor(
+    @InjectRepository(IdempotencyRecord) private readonly records: MongoRepository<IdempotencyRecord>,
+  ) {}
 
   async run<T extends object>(
     userId: string,
@@ -50,7 +55,14 @@ export class IdempotencyService {
     const orderId = new ObjectId();
     const mine = { key: id, orderId: orderId.toHexString(), state: 'IN_PROGRESS' as const };
     try {
-      await this.records.insertOne({ ...mine, requestHash, status: null, response: null, orderCreated: false, createdAt: new Date() });
+      await this.records.insertOne({
+        ...mine,
+        requestHash,
+        status: null,
+        response: null,
+        orderCreated: false,
+        createdAt: new Date(),
+      });
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
       return this.replay<T>(id, requestHash);
@@ -79,12 +91,18 @@ export class IdempotencyService {
 
   /** Records whose request has not answered since before `before`, oldest first. */
   stuck(before: Date, limit: number): Promise<StuckRecord[]> {
-    return this.records.find({ where: { state: 'IN_PROGRESS', createdAt: { $lt: before } }, order: { createdAt: 'ASC' }, take: limit });
+    return this.records.find({
+      where: { state: 'IN_PROGRESS', createdAt: { $lt: before } },
+      order: { createdAt: 'ASC' },
+      take: limit,
+    });
   }
 
   /** Records the answer of a stuck key's settled order, replayed from now on. False if it was settled meanwhile. */
   async settle(record: StuckRecord, status: number, response: Record<string, unknown>): Promise<boolean> {
-    const result = await this.records.updateOne(this.attemptOf(record), { $set: { state: 'DONE', status, response } });
+    const result = await this.records.updateOne(this.attemptOf(record), {
+      $set: { state: 'DONE', status, response },
+    });
     return result.modifiedCount === 1;
   }
 
@@ -93,18 +111,31 @@ export class IdempotencyService {
    * request has not recorded its order (it may still be running). False if nothing was freed.
    */
   async free(record: StuckRecord, unlessOrderCreated = false): Promise<boolean> {
-    const filter = unlessOrderCreated ? { ...this.attemptOf(record), orderCreated: { $ne: true } } : this.attemptOf(record);
+    const filter = unlessOrderCreated
+      ? { ...this.attemptOf(record), orderCreated: { $ne: true } }
+      : this.attemptOf(record);
     const result = await this.records.deleteOne(filter);
     return result.deletedCount === 1;
   }
 
   /** This attempt's record while unanswered (records from before `orderId` existed: by key alone). */
   private attemptOf(record: StuckRecord) {
-    return { key: record.key, state: 'IN_PROGRESS' as const, ...(typeof record.orderId === 'string' ? { orderId: record.orderId } : { orderId: { $exists: false } }) };
+    return {
+      key: record.key,
+      state: 'IN_PROGRESS' as const,
+      ...(typeof record.orderId === 'string' ? { orderId: record.orderId } : { orderId: { $exists: false } }),
+    };
   }
 
-  private async finish(mine: { key: string; orderId: string }, status: number, response: Record<string, unknown>): Promise<void> {
-    await this.records.updateOne({ ...mine, state: 'IN_PROGRESS' }, { $set: { state: 'DONE', status, response } });
+  private async finish(
+    mine: { key: string; orderId: string },
+    status: number,
+    response: Record<string, unknown>,
+  ): Promise<void> {
+    await this.records.updateOne(
+      { ...mine, state: 'IN_PROGRESS' },
+      { $set: { state: 'DONE', status, response } },
+    );
   }
 
   private async replay<T>(id: string, requestHash: string): Promise<Outcome<T>> {
@@ -117,7 +148,8 @@ export class IdempotencyService {
       throw inProgress();
     }
     // A refusal replays as the same error (an answer recorded without a known code, as it was recorded).
-    if (record.status >= 400) throw LabError.fromRecord(record.response) ?? new HttpException(record.response, record.status);
+    if (record.status >= 400)
+      throw LabError.fromRecord(record.response) ?? new HttpException(record.response, record.status);
     return { status: record.status, body: record.response as T };
   }
 }

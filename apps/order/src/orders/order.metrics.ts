@@ -14,10 +14,21 @@ export const ORDER_OUTCOMES = [
 ] as const;
 export type OrderOutcome = (typeof ORDER_OUTCOMES)[number];
 
-export const ORDER_CANCELLATION_RESULTS = ['cancelled', 'already_cancelled', 'deferred', 'not_cancellable'] as const;
+export const ORDER_CANCELLATION_RESULTS = [
+  'cancelled',
+  'already_cancelled',
+  'deferred',
+  'not_cancellable',
+] as const;
 export type OrderCancellationResult = (typeof ORDER_CANCELLATION_RESULTS)[number];
 
-export const ORDER_COMPENSATION_ACTIONS = ['abandoned', 'released', 'cancel_completed', 'key_settled', 'key_freed'] as const;
+export const ORDER_COMPENSATION_ACTIONS = [
+  'abandoned',
+  'released',
+  'cancel_completed',
+  'key_settled',
+  'key_freed',
+] as const;
 export type OrderCompensationAction = (typeof ORDER_COMPENSATION_ACTIONS)[number];
 
 /** The order service's business metrics, every known label value at 0 from the start. */

@@ -36,7 +36,10 @@ export class OrdersController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<OrderResponse> {
     if (!key || !IDEMPOTENCY_KEY.test(key)) {
-      throw new LabError('idempotency_key_required', 'an Idempotency-Key header (1-255 visible ASCII characters) is required');
+      throw new LabError(
+        'idempotency_key_required',
+        'an Idempotency-Key header (1-255 visible ASCII characters) is required',
+      );
     }
     const outcome = await this.orders.create(user, authorization, key, body.lines);
     void reply.status(outcome.status);
@@ -67,7 +70,9 @@ export class OrdersController {
   @Post(':id/cancel')
   @HttpCode(200)
   @Authenticated()
-  @ApiOperation({ summary: 'Cancel an order: CANCELLING, the stock released, then CANCELLED (twice is harmless)' })
+  @ApiOperation({
+    summary: 'Cancel an order: CANCELLING, the stock released, then CANCELLED (twice is harmless)',
+  })
   @ApiScopes()
   @ApiOkResponse({ type: OrderResponse })
   @ApiProblems(404, 409, 503)

@@ -20,8 +20,10 @@ describe(OrdersService.name, () => {
   const customers = new CustomerServiceStandIn();
   const ann = { subject: '64b7f0c2a1b2c3d4e5f60719', scopes: ['orders', 'profile'] } as unknown as Principal;
   let n = 0;
-  const place = (quantity = 1, key = `key-${++n}`) => service.create(ann, 'Bearer x', key, [{ productId: PRODUCT, quantity }]);
-  const statusOf = async (id: string) => (await orders.findOneBy({ _id: (await service.findVisible(ann, id))._id }))?.status;
+  const place = (quantity = 1, key = `key-${++n}`) =>
+    service.create(ann, 'Bearer x', key, [{ productId: PRODUCT, quantity }]);
+  const statusOf = async (id: string) =>
+    (await orders.findOneBy({ _id: (await service.findVisible(ann, id))._id }))?.status;
 
   beforeAll(async () => {
     moduleRef = await orderTestingModule(stock, customers);
@@ -59,7 +61,10 @@ describe(OrdersService.name, () => {
     const { body } = await place(2);
     stock.down = true;
 
-    await expect(service.cancel(ann, body.id)).rejects.toMatchObject({ status: 503, code: 'dependency_unavailable' });
+    await expect(service.cancel(ann, body.id)).rejects.toMatchObject({
+      status: 503,
+      code: 'dependency_unavailable',
+    });
     expect(await statusOf(body.id)).toBe('CANCELLING');
     expect(stock.stock.get(PRODUCT)).toBe(8);
     expect((await compensation.sweep()).cancel_completed).toBe(0);

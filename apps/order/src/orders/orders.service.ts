@@ -42,7 +42,12 @@ export class OrdersService {
   @Span('order.create', (user: Principal, _authorization: string, _key: string, lines: OrderLineDto[]) => ({
     attributes: { 'order.line_count': lines.length, 'enduser.id': user.subject },
   }))
-  async create(user: Principal, authorization: string, key: string, lines: OrderLineDto[]): Promise<Outcome<OrderResponse>> {
+  async create(
+    user: Principal,
+    authorization: string,
+    key: string,
+    lines: OrderLineDto[],
+  ): Promise<Outcome<OrderResponse>> {
     let ran: boolean | undefined;
     try {
       const request = lines.map(({ productId, quantity }) => ({ productId, quantity }));
@@ -60,15 +65,31 @@ export class OrdersService {
     } catch (error) {
       const outcome = outcomeOf(error);
       // A replayed failure (the first attempt's 409, say) is a replay, not a second failure.
-      this.metrics.orders.inc({ outcome: ran === false && outcome !== 'idempotency_conflict' ? 'replayed' : outcome });
+      this.metrics.orders.inc({
+        outcome: ran === false && outcome !== 'idempotency_conflict' ? 'replayed' : outcome,
+      });
       throw error;
     }
   }
 
-  private async place(user: Principal, authorization: string, lines: OrderLine[], attempt: Attempt): Promise<Outcome<OrderResponse>> {
+  private async place(
+    user: Principal,
+    authorization: string,
+    lines: OrderLine[],
+    attempt: Attempt,
+  ): Promise<Outcome<OrderResponse>> {
     await this.checkCustomer(authorization);
     const now = new Date();
-    const fields = { userId: user.subject, status: 'PENDING' as const, lines, totalCents: null, reason: null, releasePending: false, createdAt: now, updatedAt: now };
+    const fields = {
+      userId: user.subject,
+      status: 'PENDING' as const,
+      lines,
+      totalCents: null,
+      reason: null,
+      releasePending: false,
+      createdAt: now,
+      updatedAt: now,
+    };
     // insertOne, never save (an upsert): the id was recorded with the key before the order existed.
     await this.orders.insertOne({ _id: attempt.orderId, ...fields });
     const order = this.orders.create({ _id: attempt.orderId, ...fields });
@@ -77,8 +98,13 @@ export class OrdersService {
     if (!(await attempt.orderCreated())) {
       // The compensation sweep freed this key while the request was stuck before here; a retry may be running.
       await this.reject(order, 'abandoned', false);
-      this.logger.warn(`order ${orderId} rejected: its Idempotency-Key was freed while the request was stuck`);
-      throw new LabError('dependency_unavailable', 'the request took too long and was given up; nothing was reserved, try again');
+      this.logger.warn(
+        `order ${orderId} rejected: its Idempotency-Key was freed while the request was stuck`,
+      );
+      throw new LabError(
+        'dependency_unavailable',
+        'the request took too long and was given up; nothing was reserved, try again',
+      );
     }
 
     let answer;
@@ -87,7 +113,9 @@ export class OrdersService {
     } catch (error) {
       // Unknown whether the product service reserved anything: release until it confirms.
       await this.reject(order, 'dependency_unavailable', true);
-      this.logger.warn(`order ${orderId} rejected: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(
+        `order ${orderId} rejected: ${error instanceof Error ? error.message : String(error)}`,
+      );
       throw unavailable('the product service', error);
     }
 
@@ -102,7 +130,10 @@ export class OrdersService {
       const totalCents = priced.reduce((sum, line) => sum + (line.unitPriceCents ?? 0) * line.quantity, 0);
       const confirmed = await this.orders.findOneAndUpdate(
         { _id: order._id, status: 'PENDING' },
-        { $set: { status: 'CONFIRMED', lines: priced, totalCents, updatedAt: new Date() }, ...pushToOutbox('order.confirmed') },
+        {
+          $set: { status: 'CONFIRMED', lines: priced, totalCents, updatedAt: new Date() },
+          ...pushToOutbox('order.confirmed'),
+        },
         { returnDocument: 'after' },
       );
       if (!confirmed) {
@@ -114,11 +145,15 @@ export class OrdersService {
     }
     if (status === 409 && body.code === 'out_of_stock') {
       await this.reject(order, 'out_of_stock', false);
-      throw new LabError('out_of_stock', `not enough stock for product ${body.productId}`, { details: { productId: body.productId, available: body.available } });
+      throw new LabError('out_of_stock', `not enough stock for product ${body.productId}`, {
+        details: { productId: body.productId, available: body.available },
+      });
     }
     if (status === 404) {
       await this.reject(order, 'unknown_product', false);
-      throw new LabError('unknown_product', `product ${body.productId ?? ''} does not exist`.trim(), { details: { productId: body.productId } });
+      throw new LabError('unknown_product', `product ${body.productId ?? ''} does not exist`.trim(), {
+        details: { productId: body.productId },
+      });
     }
     if (status === 400 || status === 422) {
       await this.reject(order, 'invalid', false);
@@ -138,7 +173,8 @@ export class OrdersService {
       if (error instanceof UpstreamUnavailableError) throw unavailable('the customer service', error);
       throw error;
     }
-    if (status === 404) throw new LabError('no_customer_profile', 'create your customer profile before ordering');
+    if (status === 404)
+      throw new LabError('no_customer_profile', 'create your customer profile before ordering');
     if (status !== 200) throw unavailable('the customer service');
   }
 
@@ -146,7 +182,10 @@ export class OrdersService {
   private async reject(order: Order, reason: string, releaseStock: boolean): Promise<void> {
     await this.orders.updateOne(
       { _id: order._id, status: 'PENDING' },
-      { $set: { status: 'REJECTED', reason, releasePending: releaseStock, updatedAt: new Date() }, ...pushToOutbox('order.rejected') },
+      {
+        $set: { status: 'REJECTED', reason, releasePending: releaseStock, updatedAt: new Date() },
+        ...pushToOutbox('order.rejected'),
+      },
     );
     if (releaseStock) await this.releaseQuietly(order._id);
   }
@@ -158,7 +197,9 @@ export class OrdersService {
       await this.orders.updateOne({ _id: id }, { $set: { releasePending: false, updatedAt: new Date() } });
       return true;
     } catch (error) {
-      this.logger.warn(`release of order ${id.toHexString()} failed, will retry: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(
+        `release of order ${id.toHexString()} failed, will retry: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return false;
     }
   }
@@ -166,13 +207,18 @@ export class OrdersService {
   async findVisible(user: Principal, id: string): Promise<Order> {
     const _id = objectIdFrom(id);
     const order = _id ? await this.orders.findOneBy({ _id }) : null;
-    if (!order || (order.userId !== user.subject && !hasScope(user, Scope.Admin))) throw new NotFoundException(`order ${id} not found`);
+    if (!order || (order.userId !== user.subject && !hasScope(user, Scope.Admin)))
+      throw new NotFoundException(`order ${id} not found`);
     return order;
   }
 
   async list(user: Principal, query: PageQueryDto): Promise<{ items: Order[]; total: number }> {
     const where = hasScope(user, Scope.Admin) ? {} : { userId: user.subject };
-    const [items, total] = await this.orders.findAndCount({ where, order: { createdAt: 'DESC' }, ...pageWindow(query) });
+    const [items, total] = await this.orders.findAndCount({
+      where,
+      order: { createdAt: 'DESC' },
+      ...pageWindow(query),
+    });
     return { items, total };
   }
 
@@ -182,7 +228,9 @@ export class OrdersService {
    * order changes nothing; a CANCELLING one is finished by this call. In an `order.cancel` span;
    * counted in `order_cancellations_total{result}`.
    */
-  @Span('order.cancel', (user: Principal, id: string) => ({ attributes: { 'order.id': id, 'enduser.id': user.subject } }))
+  @Span('order.cancel', (user: Principal, id: string) => ({
+    attributes: { 'order.id': id, 'enduser.id': user.subject },
+  }))
   async cancel(user: Principal, id: string): Promise<Order> {
     const span = this.traces.getSpan();
     const order = await this.findVisible(user, id);
@@ -207,7 +255,9 @@ export class OrdersService {
     } catch (error) {
       this.metrics.cancellations.inc({ result: 'deferred' });
       span?.setAttribute('order.cancel_deferred', true);
-      this.logger.warn(`cancel of order ${id} deferred (CANCELLING): release failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(
+        `cancel of order ${id} deferred (CANCELLING): release failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
       throw dependencyUnavailable(
         'the product service is unavailable: the order is CANCELLING, and its stock is released and the order CANCELLED as soon as it answers (retrying the cancel is harmless)',
         error,

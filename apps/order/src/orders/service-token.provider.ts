@@ -35,14 +35,27 @@ export class ServiceTokenProvider {
       'oauth',
       'POST',
       '/oauth/token',
-      { form: { grant_type: 'client_credentials', client_id: this.clientId, client_secret: this.clientSecret } },
+      {
+        form: {
+          grant_type: 'client_credentials',
+          client_id: this.clientId,
+          client_secret: this.clientSecret,
+        },
+      },
     );
     const { access_token: token, expires_in: expiresIn = 60 } = response.body ?? {};
     if (response.status !== 200 || !token) {
-      this.logger.error(`client_credentials for ${this.clientId} failed: ${response.status} ${response.body?.error ?? ''}`);
-      throw new Error(`could not obtain a service token for ${this.clientId} (oauth answered ${response.status})`);
+      this.logger.error(
+        `client_credentials for ${this.clientId} failed: ${response.status} ${response.body?.error ?? ''}`,
+      );
+      throw new Error(
+        `could not obtain a service token for ${this.clientId} (oauth answered ${response.status})`,
+      );
     }
-    this.cached = { token, renewAt: Date.now() + Math.max(expiresIn * 1000 - RENEW_BEFORE_MS, expiresIn * 500) };
+    this.cached = {
+      token,
+      renewAt: Date.now() + Math.max(expiresIn * 1000 - RENEW_BEFORE_MS, expiresIn * 500),
+    };
     return token;
   }
 }

@@ -21,20 +21,31 @@ export class StockClient {
     private readonly tokens: ServiceTokenProvider,
   ) {}
 
-  reserve(orderId: string, lines: { productId: string; quantity: number }[]): Promise<UpstreamResponse<ReservationAnswer>> {
+  reserve(
+    orderId: string,
+    lines: { productId: string; quantity: number }[],
+  ): Promise<UpstreamResponse<ReservationAnswer>> {
     return this.withToken((token) =>
-      this.http.call<ReservationAnswer>('product', 'PUT', `/stock/reservations/${orderId}`, { json: { lines }, token }),
+      this.http.call<ReservationAnswer>('product', 'PUT', `/stock/reservations/${orderId}`, {
+        json: { lines },
+        token,
+      }),
     );
   }
 
   /** Throws unless the product service confirms the release (it is idempotent there). */
   async release(orderId: string): Promise<void> {
-    const response = await this.withToken((token) => this.http.call('product', 'DELETE', `/stock/reservations/${orderId}`, { token }));
-    if (response.status !== 200) throw new Error(`the product service answered ${response.status} to a release of ${orderId}`);
+    const response = await this.withToken((token) =>
+      this.http.call('product', 'DELETE', `/stock/reservations/${orderId}`, { token }),
+    );
+    if (response.status !== 200)
+      throw new Error(`the product service answered ${response.status} to a release of ${orderId}`);
   }
 
   /** A 401 may mean our cached token was signed by a key since retired: fetch a new one and try once more. */
-  private async withToken<T>(call: (token: string) => Promise<UpstreamResponse<T>>): Promise<UpstreamResponse<T>> {
+  private async withToken<T>(
+    call: (token: string) => Promise<UpstreamResponse<T>>,
+  ): Promise<UpstreamResponse<T>> {
     const response = await call(await this.tokens.token());
     if (response.status !== 401) return response;
     this.tokens.invalidate();

@@ -16,7 +16,11 @@ export class ProductResponse {
   @ApiProperty({ example: 12.5, minimum: 0, description: 'Decimal amount, at most two decimals.' })
   price!: number;
 
-  @ApiProperty({ type: 'integer', minimum: 0, description: 'Units in stock, reserved ones already taken out.' })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    description: 'Units in stock, reserved ones already taken out.',
+  })
   stock!: number;
 
   @ApiProperty({ format: 'date-time' })

@@ -1,5 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Authenticated, Scope } from '#lab/auth';
 import { type Page, toPage } from '#lab/database';
 import { ApiPageResponse, ApiProblems, ApiScopes } from '#lab/openapi';
@@ -45,7 +51,9 @@ export class ProductsController {
 
   @Patch(':id')
   @Authenticated(Scope.ProductsWrite)
-  @ApiOperation({ summary: 'Change a product; stock by stockDelta (409 stock_out_of_range past 0 or the maximum)' })
+  @ApiOperation({
+    summary: 'Change a product; stock by stockDelta (409 stock_out_of_range past 0 or the maximum)',
+  })
   @ApiScopes(Scope.ProductsWrite)
   @ApiOkResponse({ type: ProductResponse })
   @ApiProblems(400, 404, 409)

@@ -26,7 +26,10 @@ export class StockController {
   @Put(':orderId')
   @ApiOperation({ summary: 'Reserve every line for an order, all or nothing' })
   @ApiCreatedResponse({ type: ReservationResponse, description: 'Reserved now.' })
-  @ApiOkResponse({ type: ReservationResponse, description: 'Reserved earlier by a request with the same lines.' })
+  @ApiOkResponse({
+    type: ReservationResponse,
+    description: 'Reserved earlier by a request with the same lines.',
+  })
   @ApiProblems(400, 404, 409)
   async reserve(
     @Param() { orderId }: ReservationParamsDto,

@@ -2,7 +2,14 @@ import { Injectable } from '@nestjs/common';
 import type { Counter } from 'prom-client';
 import { Metrics } from '#lab/telemetry';
 
-export const STOCK_RESERVATION_RESULTS = ['reserved', 'out_of_stock', 'unknown_product', 'replayed', 'rejected', 'released'] as const;
+export const STOCK_RESERVATION_RESULTS = [
+  'reserved',
+  'out_of_stock',
+  'unknown_product',
+  'replayed',
+  'rejected',
+  'released',
+] as const;
 export type StockReservationResult = (typeof STOCK_RESERVATION_RESULTS)[number];
 
 /** Stock operations by result (reservations and releases), every result at 0 from the start. */

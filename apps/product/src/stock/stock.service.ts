@@ -22,7 +22,11 @@ export interface ReserveOutcome {
 }
 
 const released = (orderId: string) =>
-  new LabError('reservation_released', `the reservation of order ${orderId} was released; it takes no stock`, { details: { orderId } });
+  new LabError(
+    'reservation_released',
+    `the reservation of order ${orderId} was released; it takes no stock`,
+    { details: { orderId } },
+  );
 
 const linesOf = (count: number) => `${count} ${count === 1 ? 'line' : 'lines'}`;
 
@@ -184,7 +188,9 @@ export class StockService {
     if (!reservation || reservation.status === 'PENDING' || reservation.status === 'RESERVED') return;
     if (reservation.returning) {
       await this.finishReturn(orderId, reservation.returning, reservation.taken);
-      this.logger.warn(`stock of order ${orderId}: an interrupted put-back of ${linesOf(reservation.taken.length)} finished`);
+      this.logger.warn(
+        `stock of order ${orderId}: an interrupted put-back of ${linesOf(reservation.taken.length)} finished`,
+      );
     }
     if (reservation.status === 'RELEASED') {
       const recordedIds = new Set(reservation.taken.map((line) => line.productId));
@@ -199,7 +205,9 @@ export class StockService {
   async find(orderId: string): Promise<StockReservation> {
     const reservation = await this.reservations.findOneBy({ orderId });
     if (!reservation) {
-      throw new LabError('unknown_reservation', `no reservation for order ${orderId}`, { details: { orderId } });
+      throw new LabError('unknown_reservation', `no reservation for order ${orderId}`, {
+        details: { orderId },
+      });
     }
     return reservation;
   }
@@ -232,7 +240,11 @@ export class StockService {
       if (!existing) break;
       if (existing.status === 'RELEASED') throw released(orderId);
       if (!sameLines(existing.lines, lines)) {
-        throw new LabError('reservation_mismatch', `order ${orderId} already has a reservation with other lines`, { details: { orderId } });
+        throw new LabError(
+          'reservation_mismatch',
+          `order ${orderId} already has a reservation with other lines`,
+          { details: { orderId } },
+        );
       }
       if (existing.status === 'RESERVED') return existing;
       if (existing.status === 'PENDING') break;
@@ -245,7 +257,11 @@ export class StockService {
       );
       if (restarted) return this.reservations.create(restarted as StockReservation);
     }
-    throw new LabError('reservation_in_progress', `the reservation of order ${orderId} is in progress; try again shortly`, { details: { orderId } });
+    throw new LabError(
+      'reservation_in_progress',
+      `the reservation of order ${orderId} is in progress; try again shortly`,
+      { details: { orderId } },
+    );
   }
 
   /**
@@ -304,11 +320,17 @@ export class StockService {
       `stock reservation failed for order ${orderId} (${linesOf(lineCount)}): ${failure.code} ${line.productId}; ${linesOf(before?.taken.length ?? 0)} put back`,
     );
     if (!product) {
-      return new LabError('unknown_product', `product ${line.productId} does not exist`, { details: { productId: line.productId } });
+      return new LabError('unknown_product', `product ${line.productId} does not exist`, {
+        details: { productId: line.productId },
+      });
     }
-    return new LabError('out_of_stock', `product ${line.productId} has ${product.stock} in stock, ${line.quantity} requested`, {
-      details: { productId: line.productId, available: product.stock },
-    });
+    return new LabError(
+      'out_of_stock',
+      `product ${line.productId} has ${product.stock} in stock, ${line.quantity} requested`,
+      {
+        details: { productId: line.productId, available: product.stock },
+      },
+    );
   }
 
   /**

@@ -22,7 +22,9 @@ export class TokenRequestDto {
   @MaxLength(128)
   password?: string;
 
-  @ApiPropertyOptional({ description: 'Or HTTP Basic; the public client `lab-web` is the default for the password grant.' })
+  @ApiPropertyOptional({
+    description: 'Or HTTP Basic; the public client `lab-web` is the default for the password grant.',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(100)
@@ -53,12 +55,18 @@ export class TokenRequestDto {
  */
 export async function parseTokenRequest(body: unknown): Promise<TokenRequestDto> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new OAuthException('invalid_request', 'send the parameters as application/x-www-form-urlencoded (or a JSON object)');
+    throw new OAuthException(
+      'invalid_request',
+      'send the parameters as application/x-www-form-urlencoded (or a JSON object)',
+    );
   }
   const request = plainToInstance(TokenRequestDto, body);
   const errors = await validate(request, { whitelist: true, forbidNonWhitelisted: false });
   if (errors.length > 0) {
-    throw new OAuthException('invalid_request', errors.flatMap((error) => Object.values(error.constraints ?? {})).join('; '));
+    throw new OAuthException(
+      'invalid_request',
+      errors.flatMap((error) => Object.values(error.constraints ?? {})).join('; '),
+    );
   }
   return request;
 }

@@ -5,8 +5,15 @@ import { IsEmail, IsString, Length, MaxLength } from 'class-validator';
 const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
 export class CreateUserDto {
-  @ApiProperty({ format: 'email', maxLength: 254, example: 'ann@example.com', description: 'Trimmed and lower-cased.' })
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim().toLowerCase() : value))
+  @ApiProperty({
+    format: 'email',
+    maxLength: 254,
+    example: 'ann@example.com',
+    description: 'Trimmed and lower-cased.',
+  })
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? value.trim().toLowerCase() : value,
+  )
   @IsEmail()
   @MaxLength(254)
   email!: string;

@@ -4,7 +4,11 @@ import { PageQueryDto } from '#lab/database';
 
 export class ProductQueryDto extends PageQueryDto {
   /** Case-insensitive substring of the name or the description, matched literally. */
-  @ApiPropertyOptional({ minLength: 1, maxLength: 100, description: 'Case-insensitive substring of the name or the description.' })
+  @ApiPropertyOptional({
+    minLength: 1,
+    maxLength: 100,
+    description: 'Case-insensitive substring of the name or the description.',
+  })
   @IsOptional()
   @IsString()
   @Length(1, 100)

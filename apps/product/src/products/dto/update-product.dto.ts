@@ -34,7 +34,8 @@ export class UpdateProductDto {
     type: 'integer',
     minimum: -MAX_STOCK,
     maximum: MAX_STOCK,
-    description: 'Units to add (positive) or remove (negative), applied atomically; stock is never overwritten.',
+    description:
+      'Units to add (positive) or remove (negative), applied atomically; stock is never overwritten.',
   })
   @IfPresent()
   @IsWholeNumber(-MAX_STOCK, MAX_STOCK)

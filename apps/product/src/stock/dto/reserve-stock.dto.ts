@@ -42,7 +42,12 @@ const productIdOf = (line: unknown): unknown => {
 
 export class ReserveStockDto {
   /** Each product at most once: a second line for the same product is refused, not merged. */
-  @ApiProperty({ type: [ReservationLineDto], minItems: 1, maxItems: 50, description: 'Each product at most once.' })
+  @ApiProperty({
+    type: [ReservationLineDto],
+    minItems: 1,
+    maxItems: 50,
+    description: 'Each product at most once.',
+  })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(50)
