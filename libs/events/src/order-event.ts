@@ -1,3 +1,4 @@
+import { objectIdFrom } from '#lab/database';
 /** The order events: what the order service publishes, what the customer service consumes. */
 export const ORDER_EVENT_TYPES = ['order.confirmed', 'order.cancelled', 'order.rejected'] as const;
 export type OrderEventType = (typeof ORDER_EVENT_TYPES)[number];
@@ -45,7 +46,7 @@ export function parseOrderEvent(data: unknown): OrderEvent | string {
     return `unknown type ${String(type)}`;
   if (schemaVersion !== ORDER_EVENT_SCHEMA_VERSION)
     return `unsupported schemaVersion ${String(schemaVersion)}`;
-  if (typeof orderId !== 'string' || !/^[0-9a-f]{24}$/.test(orderId)) return 'orderId must be an order id';
+  if (typeof orderId !== 'string' || !objectIdFrom(orderId)) return 'orderId must be an order id';
   if (eventId !== orderEventId(orderId, type as OrderEventType)) return 'eventId must be <orderId>:<type>';
   if (typeof userId !== 'string' || userId.length === 0 || userId.length > 200)
     return 'userId must be a non-empty string';
