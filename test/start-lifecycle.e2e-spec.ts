@@ -3,7 +3,15 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { descendantsOf, freePort, isAlive, portIsFree, type RunningProcess, startNode } from '#lab/testing';
+import {
+  descendantsOf,
+  freePort,
+  isAlive,
+  killAll,
+  portIsFree,
+  type RunningProcess,
+  startNode,
+} from '#lab/testing';
 
 /**
  * `npm start` owns what it starts: whatever ends it, no process it started is left and the store's port is free.
@@ -76,13 +84,7 @@ afterEach(() => {
   // A failed case must not leave processes for the next one.
   for (const { lab, seen } of launches.splice(0)) {
     lab.signal('SIGKILL');
-    for (const pid of seen) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killAll(seen);
   }
 });
 

@@ -6,6 +6,7 @@ import {
   descendantsOf,
   freePort,
   isAlive,
+  killAll,
   portIsFree,
   rabbitMqInstalled,
   type RunningProcess,
@@ -77,13 +78,7 @@ async function expectNothingLeft({ seen }: Launch, ports: number[]): Promise<voi
 afterEach(() => {
   for (const { lab, seen } of launches.splice(0)) {
     lab.signal('SIGKILL');
-    for (const pid of seen) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killAll(seen);
   }
 });
 

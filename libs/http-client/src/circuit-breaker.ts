@@ -6,11 +6,11 @@ import {
   circuitBreaker,
   handleWhen,
   IsolatedCircuitError,
-  SamplingBreaker,
 } from 'cockatiel';
 import { TraceService } from 'nestjs-otel';
 import type { AppConfig, ServiceName } from '#lab/config';
 import { UpstreamUnavailableError } from './errors.js';
+import { SlidingWindowBreaker } from './sliding-window-breaker.js';
 import type { BreakerStateName, BreakerStateSource } from './resilience-metrics.js';
 
 interface Answer {
@@ -39,7 +39,7 @@ const isUpstreamFailure = (error: unknown) =>
   error instanceof UpstreamUnavailableError && error.reason !== 'circuit_open';
 
 /**
- * The circuit breaker of one upstream (cockatiel's SamplingBreaker): opens when more than
+ * The circuit breaker of one upstream (cockatiel's policy over a {@link SlidingWindowBreaker}): opens when more than
  * `failureRatio` of the calls over `windowMs` failed (connection errors, timeouts, 5xx answers; not
  * 4xx, not a 503 with `Retry-After`, not a call refused or abandoned because of the request), once
  * there were `minRequests`. While open, calls fail at once with an
@@ -62,11 +62,10 @@ export class UpstreamBreaker implements BreakerStateSource {
     this.halfOpenAfterMs = options.halfOpenAfterMs;
     this.policy = circuitBreaker(handleWhen(isUpstreamFailure).orWhenResult(isFailedAnswer), {
       halfOpenAfter: options.halfOpenAfterMs,
-      breaker: new SamplingBreaker({
+      breaker: new SlidingWindowBreaker({
         threshold: options.failureRatio,
-        duration: options.windowMs,
-        // cockatiel counts volume in requests per second over the window.
-        minimumRps: options.minRequests / (options.windowMs / 1000),
+        windowMs: options.windowMs,
+        minimumCalls: options.minRequests,
       }),
     });
     this.policy.onBreak((reason) => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { descendantsOf, freePort, isAlive, type RunningProcess, startNode } from './processes.js';
+import { descendantsOf, freePort, isAlive, killAll, type RunningProcess, startNode } from './processes.js';
 
 export const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'] as const;
 export type LabService = (typeof SERVICES)[number];
@@ -64,7 +64,7 @@ export async function startLab(
   try {
     await lab.waitForOutput(new RegExp(`all ${services.length} services ready in`), 60_000);
   } catch (error) {
-    await killAll(lab);
+    await killLab(lab);
     removeDataDir();
     throw error;
   }
@@ -79,7 +79,7 @@ export async function startLab(
       // Recorded before the launcher goes: its children outlive it only as orphans, no longer found under it.
       const pids = descendantsOf(lab.pid);
       lab.signal('SIGINT');
-      const timer = setTimeout(() => void killAll(lab, pids).catch(() => undefined), 20_000); // waitGone below reports
+      const timer = setTimeout(() => void killLab(lab, pids).catch(() => undefined), 20_000); // waitGone below reports
       await lab.exited;
       clearTimeout(timer);
       await waitGone(pids, 20_000);
@@ -89,16 +89,10 @@ export async function startLab(
 }
 
 /** SIGKILL to the launcher's group and to every process it started (in a group of its own or not); waits for all. */
-async function killAll(lab: RunningProcess, known: readonly number[] = []): Promise<void> {
+async function killLab(lab: RunningProcess, known: readonly number[] = []): Promise<void> {
   const pids = [...new Set([...known, ...descendantsOf(lab.pid)])];
   lab.signal('SIGKILL');
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killAll(pids);
   await lab.exited;
   await waitGone(pids, 10_000);
 }

@@ -179,3 +179,14 @@ export function isAlive(pid: number): boolean {
     return false; // reaped while we looked
   }
 }
+
+/** SIGKILLs every pid still alive, so a failed case leaves nothing for the next one. */
+export function killAll(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
