@@ -75,6 +75,12 @@ const started = Date.now();
 const children = new Map(); // name -> ChildProcess
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => stopAll(signal));
+// `npm start` runs this file under npm (and a shell). Killed with SIGKILL, they take no one with them and
+// this launcher is handed to another parent: that is the moment to stop, as on SIGTERM.
+const parentAtStart = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentAtStart) stopAll('npm start was killed');
+}, 1000).unref();
 // After a hang-up the terminal is gone: writing to it fails (EIO/EPIPE), which must not end the launcher
 // before it has stopped its children.
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});

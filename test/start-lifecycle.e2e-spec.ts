@@ -132,6 +132,29 @@ describe('npm start, however it ends', () => {
     await expectNothingLeft(launched);
   }, 90_000);
 
+  it('stops everything when npm, its parent, is killed (SIGKILL) and leaves the launcher orphaned', async () => {
+    // A shell stands in for npm: it runs the launcher as a child (not exec), as `npm start` does.
+    const storePort = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'lab-lifecycle-'));
+    dataDirs.push(dataDir);
+    const npm = startNode('scripts/start.mjs', ['product'], {
+      underShell: true,
+      env: {
+        MONGO_URL: '',
+        EMBEDDED_MONGO_PORT: String(storePort),
+        EMBEDDED_MONGO_DATA_DIR: dataDir,
+        PRODUCT_PORT: String(await freePort()),
+      },
+    });
+    const launched: Launch = { lab: npm, storePort, servicePort: 0, seen: new Set() };
+    launches.push(launched);
+    await npm.waitForOutput(/all 1 services ready in/, 60_000);
+    for (const pid of descendantsOf(npm.pid)) launched.seen.add(pid);
+    expect(launched.seen.size).toBe(3); // the launcher, the store and product
+    process.kill(npm.pid, 'SIGKILL');
+    await expectNothingLeft(launched);
+  }, 90_000);
+
   it('leaves nothing behind when the launcher is killed while the services are still starting', async () => {
     const launched = await launch();
     await launched.lab.waitForOutput(/embedded-mongo ready on/);

@@ -26,11 +26,16 @@ export interface StartOptions {
   env?: Record<string, string | undefined>;
   /** Own process group, like a program started from a terminal: `signal` then reaches all of it. */
   group?: boolean;
+  /** Under a shell that stays its parent, as `npm start` runs a script (instead of as a direct child). */
+  underShell?: boolean;
 }
 
 /** Starts a Node script of the repository with this process's Node (22+). */
 export function startNode(script: string, args: string[] = [], options: StartOptions = {}): RunningProcess {
-  const child = spawn(process.execPath, [join(repoRoot, script), ...args], {
+  const command = [process.execPath, join(repoRoot, script), ...args];
+  // `; exit $?` keeps the shell from exec-ing the command: it stays in between, as npm does.
+  const [file, ...argv] = options.underShell ? ['/bin/sh', '-c', '"$0" "$@"; exit $?', ...command] : command;
+  const child = spawn(file, argv, {
     cwd: repoRoot,
     // LOG_LEVEL: the test process itself runs at warn (vitest.config.ts); what it starts logs at info.
     env: { ...process.env, NO_COLOR: '1', LOG_LEVEL: 'info', ...options.env },
