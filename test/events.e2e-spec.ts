@@ -90,6 +90,13 @@ describe.skipIf(!rabbitMqInstalled())(
         await connection.close();
       }
     };
+    /** An order event as the relay sends it (Nest's `{pattern, data}` envelope), by the test's hand. */
+    const publishEvent = (event: { type: string; eventId: string }) =>
+      publishRaw(
+        event.type,
+        Buffer.from(JSON.stringify({ pattern: event.type, data: event })),
+        event.eventId,
+      );
     const startCustomer = async () => {
       customer = startNode('dist/apps/customer/src/main.js', [], {
         env: {
@@ -177,11 +184,7 @@ describe.skipIf(!rabbitMqInstalled())(
         lines: [{ productId: product.id, quantity: 2, unitPrice: 12.5 }],
         occurredAt: new Date().toISOString(),
       };
-      await publishRaw(
-        'order.confirmed',
-        Buffer.from(JSON.stringify({ pattern: 'order.confirmed', data: event })),
-        event.eventId,
-      );
+      await publishEvent(event);
       await eventually(
         () => consumed('order.confirmed', 'duplicate'),
         (n) => n === duplicates + 1,
@@ -234,11 +237,7 @@ describe.skipIf(!rabbitMqInstalled())(
         lines: [],
         occurredAt: new Date().toISOString(),
       };
-      await publishRaw(
-        'order.confirmed',
-        Buffer.from(JSON.stringify({ pattern: 'order.confirmed', data: event })),
-        event.eventId,
-      );
+      await publishEvent(event);
       await eventually(
         () => consumed('order.confirmed', 'dead_lettered'),
         (n) => n === failed + 1,

@@ -19,6 +19,21 @@ describe(StockService.name, () => {
   const nextOrderId = () => `order-${++orders}`;
   const line = (product: Product, quantity: number) => ({ productId: product._id.toHexString(), quantity });
   const statusOf = async (orderId: string) => (await reservations.findOneBy({ orderId }))?.status;
+  /** A reservation that failed after taking 4 of `product` and died before putting them back (stock 10 → 6). */
+  const insertInterruptedFailure = async (product: Product, orderId: string) => {
+    const now = new Date();
+    await reservations.insertOne({
+      orderId,
+      status: 'FAILED',
+      lines: [line(product, 4)],
+      taken: [{ ...line(product, 4), name: 'x', unitPriceCents: 1 }],
+      failure: { code: 'out_of_stock', productId: product._id.toHexString() },
+      returning: 'interrupted',
+      createdAt: now,
+      updatedAt: now,
+    });
+    await products.updateOne({ _id: product._id }, { $set: { stock: 6 } });
+  };
 
   beforeAll(async () => {
     moduleRef = await databaseTestingModule([StockService]);
@@ -262,19 +277,8 @@ describe(StockService.name, () => {
   it('finishes the put-back of a failure that died before returning what it took, then takes again', async () => {
     const product = await insertProduct(products, { stock: 10 });
     const orderId = nextOrderId();
-    const now = new Date();
     // A reservation that failed on its second line after taking 4 of this product; it died before the put-back.
-    await reservations.insertOne({
-      orderId,
-      status: 'FAILED',
-      lines: [line(product, 4)],
-      taken: [{ ...line(product, 4), name: 'x', unitPriceCents: 1 }],
-      failure: { code: 'out_of_stock', productId: product._id.toHexString() },
-      returning: 'interrupted',
-      createdAt: now,
-      updatedAt: now,
-    });
-    await products.updateOne({ _id: product._id }, { $set: { stock: 6 } });
+    await insertInterruptedFailure(product, orderId);
 
     const retried = await stock.reserve(orderId, [line(product, 4)]);
     expect(retried.reservation.status).toBe('RESERVED');
@@ -286,18 +290,7 @@ describe(StockService.name, () => {
   it('puts back the stock of a failure whose put-back died when the order is released instead', async () => {
     const product = await insertProduct(products, { stock: 10 });
     const orderId = nextOrderId();
-    const now = new Date();
-    await reservations.insertOne({
-      orderId,
-      status: 'FAILED',
-      lines: [line(product, 4)],
-      taken: [{ ...line(product, 4), name: 'x', unitPriceCents: 1 }],
-      failure: { code: 'out_of_stock', productId: product._id.toHexString() },
-      returning: 'interrupted',
-      createdAt: now,
-      updatedAt: now,
-    });
-    await products.updateOne({ _id: product._id }, { $set: { stock: 6 } });
+    await insertInterruptedFailure(product, orderId);
 
     await stock.release(orderId);
     await stock.release(orderId);
