@@ -8,12 +8,15 @@
 //   GATEWAY_URL           the lab's gateway (default http://localhost:3000)
 //   ADMIN_CLIENT_SECRET   the admin-cli client's secret (default admin-cli-secret)
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
-const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'];
+export const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'];
 const MAX_LATENCY_MS = 60_000;
+const MAX_MEMORY_MB = 1024;
+const MAX_EVENT_LOOP_BLOCK_MS = 5_000;
 const TIMEOUT_MS = 10_000;
 
 const USAGE = `usage: npm run chaos -- <service> <fault> [value]
@@ -24,6 +27,8 @@ const USAGE = `usage: npm run chaos -- <service> <fault> [value]
   errors <ratio>|<n>%|off        answer that share of requests 500 (0 to 1, or a percentage)
   unreachable <svc>[,<svc>…]|none  calls from this service to those fail as if they were down
   readiness fail|ok              /health/ready answers 503 (fail) or normally (ok)
+  memory <MiB>|off               allocate and hold that much memory (max ${MAX_MEMORY_MB}; resident, outside the heap)
+  eventloop <ms>|off             each request blocks the event loop that long first (max ${MAX_EVENT_LOOP_BLOCK_MS}): everything waits
   off                            switch every fault of the service off
   status                         print the service's faults
 
@@ -33,16 +38,18 @@ examples:
   npm run chaos -- product errors 0.5
   npm run chaos -- order unreachable product,customer
   npm run chaos -- product readiness fail
+  npm run chaos -- product memory 200
+  npm run chaos -- product eventloop 300
   npm run chaos -- product off
 
 environment: GATEWAY_URL (default http://localhost:3000), ADMIN_CLIENT_SECRET (default admin-cli-secret)`;
 
 class UsageError extends Error {}
 class HelpRequested extends Error {}
-class ChaosError extends Error {}
+export class ChaosError extends Error {}
 
 /** The request to send for the command line: `{method, body?}`; throws UsageError on bad input. */
-function requestFor(args) {
+export function requestFor(args) {
   const [service, fault, value, ...rest] = args;
   if (service === '-h' || service === '--help' || service === 'help') throw new HelpRequested();
   if (!service) throw new UsageError('say which service and which fault');
@@ -50,7 +57,7 @@ function requestFor(args) {
     throw new UsageError(`unknown service "${service}": choose one of ${SERVICES.join(', ')}`);
   if (!fault)
     throw new UsageError(
-      `say which fault to change on ${service} (latency, errors, unreachable, readiness, off, status)`,
+      `say which fault to change on ${service} (latency, errors, unreachable, readiness, memory, eventloop, off, status)`,
     );
   if (rest.length > 0) throw new UsageError(`too many arguments: ${rest.join(' ')}`);
   const needValue = (what) => {
@@ -112,15 +119,27 @@ function requestFor(args) {
         return { service, method: 'PUT', body: { readinessFailing: false } };
       throw new UsageError(`readiness "${value}" must be fail or ok`);
     }
+    case 'memory':
+    case 'eventloop': {
+      const [field, unit, max] =
+        fault === 'memory'
+          ? ['memoryMb', 'MiB', MAX_MEMORY_MB]
+          : ['eventLoopBlockMs', 'milliseconds', MAX_EVENT_LOOP_BLOCK_MS];
+      const text = needValue(`${unit} (0 to ${max}) or off`);
+      if (text === 'off' || text === 'none') return { service, method: 'PUT', body: { [field]: 0 } };
+      if (!/^\d+$/.test(text) || Number(text) > max)
+        throw new UsageError(`${fault} "${value}" is not ${unit} from 0 to ${max}, or off`);
+      return { service, method: 'PUT', body: { [field]: Number(text) } };
+    }
     default:
       throw new UsageError(
-        `unknown fault "${fault}": choose latency, errors, unreachable, readiness, off or status`,
+        `unknown fault "${fault}": choose latency, errors, unreachable, readiness, memory, eventloop, off or status`,
       );
   }
 }
 
 /** One line per service: what is on. */
-function describe(view) {
+export function describe(view) {
   const { service, faults } = view;
   const latency = faults.latency
     ? faults.latency.minMs === faults.latency.maxMs
@@ -131,17 +150,23 @@ function describe(view) {
     faults.errorRatio > 0 ? `${faults.errorRatio} (${Math.round(faults.errorRatio * 1000) / 10}%)` : 'off';
   const unreachable = faults.unreachable.length > 0 ? faults.unreachable.join(', ') : 'none';
   const readiness = faults.readinessFailing ? 'failing (503)' : 'ok';
+  const memory = faults.memoryMb > 0 ? `${faults.memoryMb} MiB held` : 'off';
+  const eventloop = faults.eventLoopBlockMs > 0 ? `${faults.eventLoopBlockMs} ms blocked per request` : 'off';
   const active =
     Boolean(faults.latency) ||
     faults.errorRatio > 0 ||
     faults.unreachable.length > 0 ||
-    faults.readinessFailing;
+    faults.readinessFailing ||
+    faults.memoryMb > 0 ||
+    faults.eventLoopBlockMs > 0;
   return [
     `${service}: ${active ? 'faults injected' : 'no fault injected'}`,
     `  latency      ${latency}`,
     `  errors       ${errors}`,
     `  unreachable  ${unreachable}`,
     `  readiness    ${readiness}`,
+    `  memory       ${memory}`,
+    `  eventloop    ${eventloop}`,
   ].join('\n');
 }
 
@@ -170,7 +195,7 @@ function tokenCacheFile(gateway, clientSecret) {
   return join(tmpdir(), `observability-lab-chaos-${key}.json`);
 }
 
-async function adminToken(gateway, clientSecret, { fresh = false } = {}) {
+export async function adminToken(gateway, clientSecret, { fresh = false } = {}) {
   const cache = tokenCacheFile(gateway, clientSecret);
   if (!fresh) {
     try {
@@ -209,16 +234,12 @@ async function adminToken(gateway, clientSecret, { fresh = false } = {}) {
   );
 }
 
-async function main(args) {
-  const json = args.includes('--json');
-  const request = requestFor(args.filter((arg) => arg !== '--json'));
-  const gateway = (process.env.GATEWAY_URL || 'http://localhost:3000').replace(/\/+$/, '');
-  try {
-    new URL(gateway);
-  } catch {
-    throw new UsageError(`GATEWAY_URL "${gateway}" is not a URL`);
-  }
-  const clientSecret = process.env.ADMIN_CLIENT_SECRET || 'admin-cli-secret';
+/**
+ * Sends `{service, method, body?}` (as requestFor makes it) to the gateway's fault switch with an admin
+ * token and returns the service's faults afterwards (`{service, faults}`); throws ChaosError otherwise.
+ * Also used by scripts/scenario.mjs.
+ */
+export async function switchFault(gateway, clientSecret, request) {
   const call = async (token) =>
     send(`${gateway}/api/admin/faults/${request.service}`, {
       method: request.method,
@@ -245,21 +266,38 @@ async function main(args) {
       `${request.method} /api/admin/faults/${request.service} answered ${response.status}${details}`,
     );
   }
+  return body;
+}
+
+async function main(args) {
+  const json = args.includes('--json');
+  const request = requestFor(args.filter((arg) => arg !== '--json'));
+  const gateway = (process.env.GATEWAY_URL || 'http://localhost:3000').replace(/\/+$/, '');
+  try {
+    new URL(gateway);
+  } catch {
+    throw new UsageError(`GATEWAY_URL "${gateway}" is not a URL`);
+  }
+  const clientSecret = process.env.ADMIN_CLIENT_SECRET || 'admin-cli-secret';
+  const body = await switchFault(gateway, clientSecret, request);
   console.log(json ? JSON.stringify(body, null, 2) : describe(body));
 }
 
-try {
-  await main(process.argv.slice(2));
-} catch (error) {
-  if (error instanceof HelpRequested) {
-    console.log(USAGE);
-    process.exit(0);
+// Run as a command, not when imported (scripts/scenario.mjs imports the functions above).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  try {
+    await main(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    if (error instanceof UsageError) {
+      console.error(`chaos: ${error.message}\n`);
+      console.error(USAGE);
+      process.exit(2);
+    }
+    console.error(`chaos: ${error instanceof ChaosError ? error.message : (error?.stack ?? String(error))}`);
+    process.exit(1);
   }
-  if (error instanceof UsageError) {
-    console.error(`chaos: ${error.message}\n`);
-    console.error(USAGE);
-    process.exit(2);
-  }
-  console.error(`chaos: ${error instanceof ChaosError ? error.message : (error?.stack ?? String(error))}`);
-  process.exit(1);
 }
