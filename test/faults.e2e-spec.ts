@@ -20,10 +20,19 @@ interface FaultsView {
     errorRatio: number;
     unreachable: string[];
     readinessFailing: boolean;
+    memoryMb: number;
+    eventLoopBlockMs: number;
   };
 }
 
-const NO_FAULT = { latency: null, errorRatio: 0, unreachable: [], readinessFailing: false };
+const NO_FAULT = {
+  latency: null,
+  errorRatio: 0,
+  unreachable: [],
+  readinessFailing: false,
+  memoryMb: 0,
+  eventLoopBlockMs: 0,
+};
 
 /**
  * `npm run chaos -- <args>` against the lab (npm puts the project's Node 22 first on the PATH), or the
@@ -176,6 +185,8 @@ describe('fault injection, switched at run time through the gateway (five real s
       ['order', { unreachable: ['billing'] }, 'unreachable'],
       ['gateway', { readinessFailing: 'yes' }, 'readinessFailing'],
       ['customer', { chaos: true }, 'chaos'],
+      ['product', { memoryMb: 4096 }, 'memoryMb'],
+      ['order', { eventLoopBlockMs: -5 }, 'eventLoopBlockMs'],
     ] as const) {
       const refused = await faults(service, 'PUT', body);
       expect(refused.status, JSON.stringify(body)).toBe(400);
@@ -431,6 +442,47 @@ describe('fault injection, switched at run time through the gateway (five real s
     expect(down.stderr).toContain('cannot reach the gateway');
   });
 
+  it('holds memory and blocks the event loop through npm run chaos, as the runtime metrics the alerts read show', async () => {
+    const resident = () => metric(lab.urls.product, 'process_resident_memory_bytes{service="product"}');
+    const before = (await resident()) ?? 0;
+    const held = await chaos(['product', 'memory', '100'], lab.urls.gateway);
+    expect(held.stdout).toMatch(/memory\s+100 MiB held/);
+    expect(await active('product', 'memory')).toBe(1);
+    expect(((await resident()) ?? 0) - before).toBeGreaterThanOrEqual(95 * 1024 * 1024);
+    // Still served: memory is not a request fault.
+    expect((await api(`/api/products/${productId}`)).status).toBe(200);
+
+    const blocked = await chaos(['product', 'eventloop', '250'], lab.urls.gateway);
+    expect(blocked.stdout).toMatch(/eventloop\s+250 ms blocked per request/);
+    expect(await active('product', 'eventloop')).toBe(1);
+    const counted = async () =>
+      (await metric(lab.urls.product, 'faults_injected_total{fault="eventloop",service="product"}')) ?? 0;
+    // Each scrape reports the loop's delays since the previous one: this one, before the requests, is
+    // the start of the next.
+    const blocksBefore = await counted();
+    const statuses = await Promise.all(
+      Array.from({ length: 3 }, async () => (await api(`/api/products/${productId}`)).status),
+    );
+    expect(statuses).toEqual([200, 200, 200]);
+    const scrape = await (await fetch(`${lab.urls.product}/metrics`)).text();
+    const value = (series: string) =>
+      Number(
+        scrape
+          .split('\n')
+          .find((line) => line.startsWith(`${series} `))
+          ?.split(' ')[1],
+      );
+    expect(value('faults_injected_total{fault="eventloop",service="product"}')).toBe(blocksBefore + 3);
+    expect(value('nodejs_eventloop_lag_max_seconds{service="product"}')).toBeGreaterThanOrEqual(0.24);
+
+    expect((await chaos(['product', 'off'], lab.urls.gateway)).stdout).toMatch(/product: no fault injected/);
+    expect(await active('product', 'memory')).toBe(0);
+    expect(await active('product', 'eventloop')).toBe(0);
+    expect(lab.process.output()).toContain(
+      'fault injection changed on product by admin-cli (client admin-cli): memory off -> 100 MiB',
+    );
+  });
+
   it('undoes any fault on any service through the gateway with the admin token, also once the cached signing keys aged out', async () => {
     const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'] as const;
     const others = (service: string) => SERVICES.filter((s) => s !== service);
@@ -440,6 +492,8 @@ describe('fault injection, switched at run time through the gateway (five real s
       errors: () => ({ errorRatio: 1 }),
       unreachable: (service) => ({ unreachable: others(service) }),
       readiness: () => ({ readinessFailing: true }),
+      memory: () => ({ memoryMb: 16 }),
+      eventloop: () => ({ eventLoopBlockMs: 20 }),
     };
     const keyFetches = () =>
       fetch(`${lab.urls.gateway}/metrics`)

@@ -32,12 +32,25 @@ export function delayOf(latency: LatencyFault, random: () => number = Math.rando
 }
 
 /**
- * Where the faults of {@link FaultState} take effect: the request hook (latency and errors), the HTTP
- * client's question before each call (`unreachable`) and readiness. Each time a fault changes something
- * it counts in `faults_injected_total{fault}` and marks the active span (on the request path, the server
- * span): a `fault.injected` event with `fault.type` and the details, and `fault.injected` / `fault.type`
- * attributes. `fault_injection_active{fault}` is read from the state at each scrape, so it can never
- * disagree with it; every kind is there from the start, at 0.
+ * Keeps the JavaScript thread busy for `ms`, as synchronous work would (a hash, a big JSON, a regular
+ * expression): timers, I/O and every other request wait until it returns.
+ */
+export function blockEventLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy: that is the fault
+  }
+}
+
+/**
+ * Where the faults of {@link FaultState} take effect: the request hook (event loop block, latency and
+ * errors), the HTTP client's question before each call (`unreachable`) and readiness; the `memory` fault
+ * is the state itself (it holds the memory). Each time a fault changes something it counts in
+ * `faults_injected_total{fault}` and marks the active span (on the request path, the server span): a
+ * `fault.injected` event with `fault.type` and the details, and `fault.injected` / `fault.type`
+ * attributes (held memory affects no request: it is never counted). `fault_injection_active{fault}` is
+ * read from the state at each scrape, so it can never disagree with it; every kind is there from the
+ * start, at 0.
  */
 @Injectable()
 export class FaultInjection {
@@ -68,11 +81,12 @@ export class FaultInjection {
   }
 
   /**
-   * Latency and error faults on every request but {@link isExemptFromFaults}: a `preHandler` hook, so it
-   * runs after every `onRequest` hook (the server span, the request context of the logs) and before
-   * guards and the handler. An injected error is thrown as a 500 `injected_fault`, answered by the
+   * Event loop, latency and error faults on every request but {@link isExemptFromFaults}: a `preHandler`
+   * hook, so it runs after every `onRequest` hook (the server span, the request context of the logs) and
+   * before guards and the handler. An injected error is thrown as a 500 `injected_fault`, answered by the
    * problem+json filter, and still goes through `onResponse` (the duration histogram, the server span's
-   * status, the access record). The delay comes first, then the error. Called by
+   * status, the access record). The block comes first (the exempt paths wait behind it too, as behind
+   * any synchronous work), then the delay, then the error. Called by
    * `ObservabilityModule.setup()`; once per Fastify instance.
    */
   install(fastify: FastifyInstance): void {
@@ -80,8 +94,13 @@ export class FaultInjection {
     this.installedOn.add(fastify);
     fastify.addHook('preHandler', async (request: FastifyRequest) => {
       const { state } = this;
-      if (state.latency === undefined && state.errorRatio === 0) return;
+      if (state.latency === undefined && state.errorRatio === 0 && state.eventLoopBlockMs === 0) return;
       if (isExemptFromFaults(request.url)) return;
+      const block = state.eventLoopBlockMs;
+      if (block > 0) {
+        this.record('eventloop', { 'fault.block_ms': block });
+        blockEventLoop(block);
+      }
       const latency = state.latency;
       if (latency) {
         const delay = delayOf(latency, this.random);

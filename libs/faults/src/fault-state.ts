@@ -8,7 +8,7 @@ export interface LatencyFault {
 }
 
 /** The kinds of fault, as the `fault` label of `fault_injection_active` and `faults_injected_total`. */
-export const FAULT_KINDS = ['latency', 'errors', 'unreachable', 'readiness'] as const;
+export const FAULT_KINDS = ['latency', 'errors', 'unreachable', 'readiness', 'memory', 'eventloop'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** The faults of a service as the admin endpoint shows them (JSON: `null` for no latency). */
@@ -17,7 +17,11 @@ export interface FaultsSnapshot {
   errorRatio: number;
   unreachable: ServiceName[];
   readinessFailing: boolean;
+  memoryMb: number;
+  eventLoopBlockMs: number;
 }
+
+const MIB = 1024 * 1024;
 
 /**
  * The faults switched on in this service (a provider of `FaultsModule`, one per application). Off by
@@ -33,6 +37,26 @@ export class FaultState {
   readonly unreachable = new Set<ServiceName>();
   /** `/health/ready` answers 503 while true. */
   readinessFailing = false;
+  /** Synchronous work (ms) each request does before its handler: the whole event loop waits meanwhile. */
+  eventLoopBlockMs = 0;
+  /** The memory held by the `memory` fault: 1 MiB buffers, outside the JavaScript heap. */
+  private ballast: Buffer[] = [];
+
+  /** MiB of memory held while the `memory` fault is on (0: none). */
+  get memoryMb(): number {
+    return this.ballast.length;
+  }
+
+  /**
+   * Allocates (or frees) that much memory and holds it. The buffers are filled, so every page is
+   * resident: `process_resident_memory_bytes` and `nodejs_external_memory_bytes` grow by that much,
+   * the heap does not (a leak of buffers or native memory, not of JavaScript objects; the V8 heap
+   * limit of a small container is not what the fault is about).
+   */
+  set memoryMb(mb: number) {
+    if (mb < this.ballast.length) this.ballast.length = mb;
+    while (this.ballast.length < mb) this.ballast.push(Buffer.alloc(MIB, 1));
+  }
 
   /** True while calls to `service` must fail as if it were unreachable. */
   isUnreachable(service: ServiceName): boolean {
@@ -50,6 +74,10 @@ export class FaultState {
         return this.unreachable.size > 0;
       case 'readiness':
         return this.readinessFailing;
+      case 'memory':
+        return this.memoryMb > 0;
+      case 'eventloop':
+        return this.eventLoopBlockMs > 0;
     }
   }
 
@@ -59,6 +87,8 @@ export class FaultState {
       errorRatio: this.errorRatio,
       unreachable: [...this.unreachable].sort(),
       readinessFailing: this.readinessFailing,
+      memoryMb: this.memoryMb,
+      eventLoopBlockMs: this.eventLoopBlockMs,
     };
   }
 
@@ -68,5 +98,7 @@ export class FaultState {
     this.errorRatio = 0;
     this.unreachable.clear();
     this.readinessFailing = false;
+    this.memoryMb = 0;
+    this.eventLoopBlockMs = 0;
   }
 }

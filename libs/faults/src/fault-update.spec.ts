@@ -29,6 +29,10 @@ describe(parseFaultUpdate.name, () => {
       readinessFailing: true,
       errorRatio: 0,
     });
+    expect(parseFaultUpdate({ memoryMb: 1024, eventLoopBlockMs: 0 }, 'order')).toEqual({
+      memoryMb: 1024,
+      eventLoopBlockMs: 0,
+    });
   });
 
   it('refuses bad values, naming the field', () => {
@@ -57,6 +61,15 @@ describe(parseFaultUpdate.name, () => {
       /^unreachable: "billing" is not a service name/,
     );
     expect(errorsOf({ readinessFailing: 'yes' })).toEqual(['readinessFailing must be true or false']);
+    expect(errorsOf({ memoryMb: 1025 })).toEqual([
+      'memoryMb must be an integer from 0 to 1024 (MiB, 0 for off)',
+    ]);
+    expect(errorsOf({ memoryMb: -1 })[0]).toMatch(/^memoryMb /);
+    expect(errorsOf({ memoryMb: '200' })[0]).toMatch(/^memoryMb /);
+    expect(errorsOf({ eventLoopBlockMs: 2.5 })).toEqual([
+      'eventLoopBlockMs must be an integer from 0 to 5000 (ms, 0 for off)',
+    ]);
+    expect(errorsOf({ eventLoopBlockMs: 5001 })[0]).toMatch(/^eventLoopBlockMs /);
     expect(errorsOf({ chaos: true })[0]).toMatch(/^chaos is not a known field/);
   });
 
@@ -70,6 +83,8 @@ describe(parseFaultUpdate.name, () => {
       errorRatio: 0,
       unreachable: [],
       readinessFailing: false,
+      memoryMb: 0,
+      eventLoopBlockMs: 0,
     });
   });
 });
@@ -89,22 +104,53 @@ describe(applyFaultUpdate.name, () => {
       errorRatio: 0.25,
       unreachable: ['product'],
       readinessFailing: true,
+      memoryMb: 0,
+      eventLoopBlockMs: 0,
     });
     expect(state.isUnreachable('product')).toBe(true);
     expect(state.isUnreachable('customer')).toBe(false);
     expect(applyFaultUpdate(state, { errorRatio: 0.25 })).toEqual([]);
+    expect(applyFaultUpdate(state, { memoryMb: 3, eventLoopBlockMs: 300 })).toEqual([
+      'memory off -> 3 MiB',
+      'eventloop off -> 300 ms',
+    ]);
+    expect(applyFaultUpdate(state, { memoryMb: 2 })).toEqual(['memory 3 MiB -> 2 MiB']);
+    expect(state.isActive('memory')).toBe(true);
+    expect(state.isActive('eventloop')).toBe(true);
     expect(resetFaults(state)).toEqual([
       'latency 100-500 ms -> off',
       'errors 0.25 -> 0',
       'unreachable product -> none',
       'readiness failing -> ok',
+      'memory 2 MiB -> off',
+      'eventloop 300 ms -> off',
     ]);
+    expect(state.isActive('memory')).toBe(false);
     expect(state.snapshot()).toEqual({
       latency: null,
       errorRatio: 0,
       unreachable: [],
       readinessFailing: false,
+      memoryMb: 0,
+      eventLoopBlockMs: 0,
     });
     expect(resetFaults(state)).toEqual([]);
+  });
+});
+
+describe(FaultState.name, () => {
+  it('holds the memory of the memory fault as resident buffers, and lets it go', () => {
+    const state = new FaultState();
+    const resident = () => process.memoryUsage().rss;
+    const before = resident();
+    state.memoryMb = 64;
+    expect(state.memoryMb).toBe(64);
+    // Touched pages: resident at once (less a little the process may have given back meanwhile).
+    expect(resident() - before).toBeGreaterThanOrEqual(56 * 1024 * 1024);
+    state.memoryMb = 16;
+    expect(state.memoryMb).toBe(16);
+    state.reset();
+    expect(state.memoryMb).toBe(0);
+    expect(state.snapshot().memoryMb).toBe(0);
   });
 });

@@ -3,6 +3,10 @@ import type { FaultState, LatencyFault } from './fault-state.js';
 
 /** The longest delay that may be injected (ms). */
 export const MAX_LATENCY_MS = 60_000;
+/** The most memory the `memory` fault may hold (MiB): four times a service's container limit. */
+export const MAX_MEMORY_MB = 1024;
+/** The longest synchronous block per request (ms): beyond it the caller's timeout is all one sees. */
+export const MAX_EVENT_LOOP_BLOCK_MS = 5_000;
 
 /** A validated change: only the fields present are changed; `latency: null` clears it. */
 export interface FaultUpdate {
@@ -10,6 +14,8 @@ export interface FaultUpdate {
   errorRatio?: number;
   unreachable?: ServiceName[];
   readinessFailing?: boolean;
+  memoryMb?: number;
+  eventLoopBlockMs?: number;
 }
 
 /** A body the admin endpoint refuses; every message starts with the field it is about. */
@@ -20,7 +26,7 @@ export class InvalidFaultUpdate extends Error {
   }
 }
 
-const FIELDS = ['latency', 'errorRatio', 'unreachable', 'readinessFailing'];
+const FIELDS = ['latency', 'errorRatio', 'unreachable', 'readinessFailing', 'memoryMb', 'eventLoopBlockMs'];
 const LATENCY_FIELDS = ['minMs', 'maxMs'];
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -29,7 +35,8 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 /**
  * Checks a `PUT /admin/faults` body strictly (nothing is changed unless all of it is valid):
  * `latency` `{minMs, maxMs}` integers with 0 ≤ minMs ≤ maxMs ≤ 60000, or null; `errorRatio` 0–1;
- * `unreachable` known service names other than `self`; `readinessFailing` a boolean; no other field.
+ * `unreachable` known service names other than `self`; `readinessFailing` a boolean; `memoryMb` an integer
+ * from 0 to 1024 and `eventLoopBlockMs` one from 0 to 5000 (0: off); no other field.
  */
 export function parseFaultUpdate(body: unknown, self: ServiceName): FaultUpdate {
   if (!isObject(body)) throw new InvalidFaultUpdate(['body must be a JSON object']);
@@ -93,6 +100,16 @@ export function parseFaultUpdate(body: unknown, self: ServiceName): FaultUpdate 
     else update.readinessFailing = body.readinessFailing;
   }
 
+  const integer = (field: 'memoryMb' | 'eventLoopBlockMs', max: number, unit: string) => {
+    if (!(field in body)) return;
+    const value = body[field];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+      errors.push(`${field} must be an integer from 0 to ${max} (${unit}, 0 for off)`);
+    } else update[field] = value;
+  };
+  integer('memoryMb', MAX_MEMORY_MB, 'MiB');
+  integer('eventLoopBlockMs', MAX_EVENT_LOOP_BLOCK_MS, 'ms');
+
   if (errors.length > 0) throw new InvalidFaultUpdate(errors);
   return update;
 }
@@ -107,6 +124,8 @@ export function applyFaultUpdate(state: FaultState, update: FaultUpdate): string
     for (const service of update.unreachable) state.unreachable.add(service);
   }
   if (update.readinessFailing !== undefined) state.readinessFailing = update.readinessFailing;
+  if (update.memoryMb !== undefined) state.memoryMb = update.memoryMb;
+  if (update.eventLoopBlockMs !== undefined) state.eventLoopBlockMs = update.eventLoopBlockMs;
   return describeChanges(before, state);
 }
 
@@ -138,6 +157,15 @@ function describeChanges(before: ReturnType<FaultState['snapshot']>, state: Faul
   if (before.readinessFailing !== after.readinessFailing) {
     changes.push(
       `readiness ${before.readinessFailing ? 'failing' : 'ok'} -> ${after.readinessFailing ? 'failing' : 'ok'}`,
+    );
+  }
+  const amount = (value: number, unit: string) => (value === 0 ? 'off' : `${value} ${unit}`);
+  if (before.memoryMb !== after.memoryMb) {
+    changes.push(`memory ${amount(before.memoryMb, 'MiB')} -> ${amount(after.memoryMb, 'MiB')}`);
+  }
+  if (before.eventLoopBlockMs !== after.eventLoopBlockMs) {
+    changes.push(
+      `eventloop ${amount(before.eventLoopBlockMs, 'ms')} -> ${amount(after.eventLoopBlockMs, 'ms')}`,
     );
   }
   return changes;

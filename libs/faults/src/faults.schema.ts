@@ -30,6 +30,19 @@ export const FAULT_UPDATE_SCHEMA: SchemaObject = {
       description: 'Services this one cannot reach.',
     },
     readinessFailing: { type: 'boolean', description: '`/health/ready` answers 503.' },
+    memoryMb: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1024,
+      description: 'MiB of memory the service allocates and holds (resident, outside the heap); 0 frees it.',
+    },
+    eventLoopBlockMs: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 5_000,
+      description:
+        'Synchronous work (ms) each request does before its handler, blocking the event loop (every other request waits); 0 for none.',
+    },
   },
 };
 
@@ -41,7 +54,7 @@ export const FAULTS_VIEW_SCHEMA: SchemaObject = {
     service: { type: 'string', enum: [...SERVICE_NAMES] },
     faults: {
       type: 'object',
-      required: ['latency', 'errorRatio', 'unreachable', 'readinessFailing'],
+      required: ['latency', 'errorRatio', 'unreachable', 'readinessFailing', 'memoryMb', 'eventLoopBlockMs'],
       properties: FAULT_UPDATE_SCHEMA.properties,
     },
   },

@@ -1,5 +1,6 @@
 import { Controller, Get, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { register } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -111,6 +112,45 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     for (const delay of delays) expect(delay).toSatisfy((ms: number) => ms >= 40 && ms <= 90);
   });
 
+  it('blocks the event loop for the given time on each request, counted, with an event on the server span', async () => {
+    faults.eventLoopBlockMs = 150;
+    const before = (await sample('faults_injected_total', { fault: 'eventloop' })) ?? 0;
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    // Running: its first tick is the baseline of the next.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const responses = await Promise.all([get('/widgets'), get('/widgets'), get('/metrics')]);
+    // The monitor's timer, late by the blocks, records the delay when it next fires.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    delay.disable();
+    expect(responses.map((response) => response.statusCode)).toEqual([200, 200, 200]);
+    // What nodejs_eventloop_lag_* report: the loop itself stalled, not only the requests.
+    expect(delay.max).toBeGreaterThanOrEqual(140e6);
+    expect(await sample('faults_injected_total', { fault: 'eventloop' })).toBe(before + 2);
+    expect(responses[2].body).toContain('fault_injection_active{fault="eventloop",service="customer"} 1');
+    const server = tracing.spans().find((span) => span.kind === SpanKind.SERVER);
+    expect(server?.attributes).toMatchObject({ 'fault.type': 'eventloop', 'fault.block_ms': 150 });
+    expect(server?.events.map((event) => event.attributes)).toEqual([
+      { 'fault.type': 'eventloop', 'fault.block_ms': 150 },
+    ]);
+  });
+
+  it('shows held memory in /metrics: resident and external memory up, the fault active', async () => {
+    const metric = async (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec((await get('/metrics')).body)?.[1]);
+    const before = await metric('nodejs_external_memory_bytes{service="customer"}');
+    faults.memoryMb = 32;
+    const body = (await get('/metrics')).body;
+    expect(body).toContain('fault_injection_active{fault="memory",service="customer"} 1');
+    expect(
+      (await metric('nodejs_external_memory_bytes{service="customer"}')) - before,
+    ).toBeGreaterThanOrEqual(30 * 1024 * 1024);
+    faults.reset();
+    expect((await get('/metrics')).body).toContain(
+      'fault_injection_active{fault="memory",service="customer"} 0',
+    );
+  });
+
   it('answers 500 problem+json injected_fault before the handler, counted like any other 500', async () => {
     faults.errorRatio = 1;
     WidgetsController.calls = 0;
@@ -194,7 +234,14 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     const service = app.get(FaultsService);
     expect(service.update(Buffer.from('{"latency":{"minMs":5,"maxMs":5}}'), admin)).toEqual({
       service: 'customer',
-      faults: { latency: { minMs: 5, maxMs: 5 }, errorRatio: 0, unreachable: [], readinessFailing: false },
+      faults: {
+        latency: { minMs: 5, maxMs: 5 },
+        errorRatio: 0,
+        unreachable: [],
+        readinessFailing: false,
+        memoryMb: 0,
+        eventLoopBlockMs: 0,
+      },
     });
     expect(warnings).toHaveBeenCalledWith(
       expect.objectContaining({

@@ -38,7 +38,8 @@ export class FaultRoutesController {
 
   @Put(':service')
   @ApiOperation({
-    summary: 'Change any subset of its faults (latency, errorRatio, unreachable, readinessFailing)',
+    summary:
+      'Change any subset of its faults (latency, errorRatio, unreachable, readinessFailing, memoryMb, eventLoopBlockMs)',
   })
   @ApiBody({ schema: FAULT_UPDATE_SCHEMA })
   @ApiOkResponse({ schema: FAULTS_VIEW_SCHEMA })
