@@ -5,7 +5,7 @@ import { loadConfig } from '#lab/config';
 import { FaultInjection, FaultState } from '#lab/faults';
 import { Metrics } from '#lab/telemetry';
 import { TraceService } from 'nestjs-otel';
-import { register } from 'prom-client';
+import { type Histogram, register } from 'prom-client';
 import { RequestError, UpstreamUnavailableError } from './errors.js';
 import { ServiceClient } from './service-client.js';
 
@@ -135,7 +135,7 @@ describe(ServiceClient.name, () => {
     expect(results.filter((s) => s === 200).length).toBeGreaterThan(50);
   });
 
-  it('fails a call to an upstream made unreachable by a fault, without calling it, and the breaker counts it', async () => {
+  it('fails a call to an upstream made unreachable by a fault, without calling it, measured as a failed call, and the breaker counts it', async () => {
     handler = answer(200);
     faults.unreachable.add('product');
     const http = client({ BREAKER_MIN_REQUESTS: '3', RETRY_MAX: '0' });
@@ -146,6 +146,16 @@ describe(ServiceClient.name, () => {
       });
     }
     expect(calls).toBe(0);
+    // Measured as failed calls, like a real unreachable upstream (undici never saw them).
+    const failed = (
+      await (register.getSingleMetric('http_client_request_duration_seconds') as Histogram | undefined)?.get()
+    )?.values.find(
+      (v) =>
+        v.metricName === 'http_client_request_duration_seconds_count' &&
+        v.labels.peer_service === 'product' &&
+        v.labels.status_code === 'error',
+    );
+    expect(failed?.value).toBe(3);
     expect(http.breakerState('product')).toBe('open');
     const rejected = await http.call('product', 'GET', '/products').catch((error: unknown) => error);
     expect(rejected).toBeInstanceOf(UpstreamUnavailableError);

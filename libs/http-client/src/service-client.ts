@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
 import { FaultInjection } from '#lab/faults';
 import { currentRequestContext } from '#lab/logging';
-import { Metrics } from '#lab/telemetry';
+import { httpClientDuration, Metrics } from '#lab/telemetry';
 import { TraceService } from 'nestjs-otel';
 import { Agent, type Dispatcher, request } from 'undici';
 import { fullJitterDelay } from './backoff.js';
@@ -105,6 +105,8 @@ export class ServiceClient implements OnModuleDestroy {
   private readonly upstreams = new Map<ServiceName, Upstream>();
   private readonly unwatch: (() => void)[] = [];
   private readonly counters: ResilienceCounters;
+  /** For the calls a fault fails before undici (which measures every other) sees them. */
+  private readonly duration;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -115,6 +117,7 @@ export class ServiceClient implements OnModuleDestroy {
     // Every upstream of the configuration has its series at 0 from the start, called yet or not.
     const peers = (Object.keys(config.urls) as ServiceName[]).filter((peer) => peer !== config.service);
     this.counters = new ResilienceCounters(metrics, peers);
+    this.duration = httpClientDuration(metrics);
     const longest = Math.max(config.upstreamTimeoutMs, ...Object.values(config.upstreamTimeoutsMs));
     this.agent = new Agent({
       keepAliveTimeout: 30_000,
@@ -230,8 +233,14 @@ export class ServiceClient implements OnModuleDestroy {
 
   private async attempt(service: ServiceName, upstream: Upstream, raw: RawRequest): Promise<RawResponse> {
     if (raw.signal?.aborted) throw new RequestError(service, 'caller_aborted', 'CALLER_ABORTED');
-    if (this.faults.isUnreachable(service))
+    if (this.faults.isUnreachable(service)) {
+      // A failed call like a real unreachable upstream's, in the callers' "failed calls" series too.
+      this.duration.observe({
+        value: 0,
+        labels: { peer_service: service, method: raw.method, status_code: 'error' },
+      });
       throw new UpstreamUnavailableError(service, 'unreachable', 'FAULT_INJECTED');
+    }
     const timeoutMs = raw.timeoutMs ?? upstream.timeoutMs;
     // undici's own headers timeout ticks every ~0.5 s (its fast timers): a 100 ms timeout would fire
     // anywhere up to a second. A native timer until the headers are in is exact; the body keeps undici's.

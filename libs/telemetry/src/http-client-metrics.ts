@@ -33,6 +33,18 @@ const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/;
 const MAX_PEERS = 256;
 
 /**
+ * The histogram of calls to other services (the same one whoever asks first: {@link HttpClientMetrics}, or
+ * the HTTP client for a call a fault fails before undici sees it).
+ */
+export function httpClientDuration(metrics: Metrics) {
+  return metrics.durationHistogram({
+    name: HTTP_CLIENT_DURATION,
+    help: 'Duration of HTTP calls to other services, until the response headers.',
+    labelNames: ['peer_service', 'method', 'status_code'],
+  });
+}
+
+/**
  * `http_client_request_duration_seconds{peer_service, method, status_code}`: time from an undici request
  * to its response headers ("error" when none came), with an exemplar of its client span. Read from
  * undici's diagnostics channels, so every caller (the service client, the gateway's proxy, `fetch`)
@@ -45,11 +57,7 @@ export class HttpClientMetrics implements OnModuleInit, OnModuleDestroy {
   private readonly peers = new Map<string, string>();
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, metrics: Metrics) {
-    this.duration = metrics.durationHistogram({
-      name: HTTP_CLIENT_DURATION,
-      help: 'Duration of HTTP calls to other services, until the response headers.',
-      labelNames: ['peer_service', 'method', 'status_code'],
-    });
+    this.duration = httpClientDuration(metrics);
     for (const [service, url] of Object.entries(config.urls)) {
       const origin = originOf(url);
       if (origin) this.peers.set(origin, service);
