@@ -13,6 +13,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     // Services created inside the test process log to its stdout, so only warnings and errors there.
-    env: { LOG_LEVEL: 'warn' },
+    // No Prometheus and Alertmanager beside the labs the specs start (npm start would run them when
+    // installed, on fixed ports): the specs that want them say so (startLab's `monitoring` option).
+    env: { LOG_LEVEL: 'warn', LAB_MONITORING: 'off' },
   },
 });

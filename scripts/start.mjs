@@ -10,12 +10,29 @@
 // `--exit-with-parent` with a stdin pipe the launcher never writes: the kernel closes it when the launcher
 // dies, even by SIGKILL, and the child then shuts down as on SIGTERM. The broker (an Erlang VM and its
 // epmd) cannot watch a pipe: scripts/rabbitmq-child.mjs does it for them, and stops both.
+//
+// Alerts without Docker: when prometheus and prometheus-alertmanager (Homebrew: alertmanager) are installed
+// and LAB_MONITORING is not `off`, Prometheus, Alertmanager and the alert-webhook run beside the services,
+// configured by scripts/monitoring.mjs from infra/ (the Compose stack's jobs, rules and routes), with their
+// data in MONITORING_DATA_DIR. They start with the services and do not hold up "ready"; the two binaries
+// run under scripts/child-guard.mjs, which stops them when the launcher goes, as the broker's wrapper does.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  ALERTMANAGER_COMMANDS,
+  alertmanagerArgs,
+  findCommand,
+  INSTALL_HINT,
+  monitoringTargets,
+  PROMETHEUS_COMMANDS,
+  prometheusArgs,
+  writeMonitoringConfig,
+} from './monitoring.mjs';
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-flags.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,7 +49,11 @@ const COLORS = {
   customer: 32,
   product: 33,
   order: 34,
+  prometheus: 91,
+  alertmanager: 93,
+  'alert-webhook': 96,
 };
+const MONITORING_READY_TIMEOUT_MS = 60_000;
 /** Where Debian/Ubuntu (apt install rabbitmq-server) and Homebrew (brew install rabbitmq) put the broker's start script. */
 const RABBITMQ_SCRIPTS = [
   '/usr/lib/rabbitmq/bin/rabbitmq-server',
@@ -86,6 +107,8 @@ setInterval(() => {
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 const env = { ...process.env };
+// Whether Prometheus, Alertmanager and the webhook run (decided first: the broker then enables its metrics).
+const monitoring = await planMonitoring();
 // The broker first: it takes about 10 s, while the store and the services start.
 const broker = startBroker();
 let mongoNote = `${env.MONGO_URL} (MONGO_URL)`;
@@ -128,10 +151,17 @@ for (const config of configs) {
   ];
   startChild(config.service, args, { env: { ...SERVICE_ENV, ...env, OTEL_SERVICE_NAME: config.service } });
 }
+const servicesReady = Promise.all(configs.map((config) => waitReady(config)));
+// The webhook and Alertmanager start beside the services; Prometheus once they (and the broker) are ready,
+// so a slow start-up fires no ServiceDown. The lab is usable before Prometheus is.
+const monitoringReady = startMonitoring(Promise.all([servicesReady, broker.ready]));
 
-await Promise.all(configs.map((config) => waitReady(config))).catch((error) => fail(error.message));
+await servicesReady.catch((error) => fail(error.message));
 const amqpNote = await broker.ready;
-const width = Math.max(...configs.map((c) => c.service.length));
+const width = Math.max(
+  ...configs.map((c) => c.service.length),
+  ...monitoring.lines.map(([name]) => name.length),
+);
 say(`all ${configs.length} services ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 for (const config of configs) {
   const url = `http://${displayHost(config.host)}:${config.port}`;
@@ -141,7 +171,143 @@ for (const config of configs) {
 }
 say(`  ${'mongo'.padEnd(width)}  ${mongoNote}`);
 say(`  ${'rabbitmq'.padEnd(width)}  ${amqpNote}`);
+for (const [name, note] of monitoring.lines) say(`  ${name.padEnd(width)}  ${note}`);
 say('press Ctrl-C to stop');
+monitoringReady.then(
+  (line) => line && !stopping && say(line),
+  (error) => say(paint(31, `monitoring did not start: ${error.message}`)),
+);
+
+/**
+ * Whether Prometheus, Alertmanager and the alert-webhook run (LAB_MONITORING: auto, on or off; both
+ * binaries installed; their ports free), and the summary lines for them. With `on`, anything missing
+ * ends start-up here, before anything has started.
+ */
+async function planMonitoring() {
+  const settings = configs[0].monitoring;
+  const skip = (why) => {
+    if (settings.mode === 'on') {
+      console.error(`LAB_MONITORING=on, but ${why}`);
+      process.exit(1);
+    }
+    return { run: false, settings, lines: [['monitoring', why]] };
+  };
+  if (settings.mode === 'off')
+    return { run: false, settings, lines: [['monitoring', 'off (LAB_MONITORING=off)']] };
+  const prometheus = findCommand(PROMETHEUS_COMMANDS);
+  const alertmanager = findCommand(ALERTMANAGER_COMMANDS);
+  if (!prometheus || !alertmanager) {
+    const missing = [!prometheus && 'prometheus', !alertmanager && 'alertmanager']
+      .filter(Boolean)
+      .join(' and ');
+    const why = `no ${missing}: no alerts without Docker; to have them: ${INSTALL_HINT}`;
+    if (settings.mode !== 'on') say(why);
+    return skip(why);
+  }
+  for (const [variable, port] of [
+    ['PROMETHEUS_PORT', settings.prometheusPort],
+    ['ALERTMANAGER_PORT', settings.alertmanagerPort],
+    ['ALERT_WEBHOOK_PORT', settings.alertWebhookPort],
+  ]) {
+    if (await portIsFree(port)) continue;
+    const holder = await portHolderOf(port);
+    const why = `${variable} ${port} is taken${holder ? ` by pid ${holder.pid} (${holder.command.slice(0, 80)})` : ''}: monitoring not started; set ${variable} to a free port (a system ${variable === 'ALERTMANAGER_PORT' ? 'prometheus-alertmanager' : 'prometheus'} service? sudo systemctl disable --now it), or LAB_MONITORING=off`;
+    say(paint(33, why));
+    return skip(why);
+  }
+  const url = (port) => `http://127.0.0.1:${port}`;
+  return {
+    run: true,
+    settings,
+    prometheus,
+    alertmanager,
+    lines: [
+      [
+        'prometheus',
+        `${url(settings.prometheusPort)}   (alerts: ${url(settings.prometheusPort)}/alerts; every ${settings.intervalSeconds}s)`,
+      ],
+      ['alertmanager', url(settings.alertmanagerPort)],
+      ['alert-webhook', `${url(settings.alertWebhookPort)}/alerts`],
+    ],
+  };
+}
+
+/**
+ * Writes the monitoring configuration, starts the alert-webhook and Alertmanager, then Prometheus once
+ * `labReady` resolves (the binaries under child-guard); resolves with the line to print once all three
+ * are ready (or why not).
+ */
+async function startMonitoring(labReady) {
+  if (!monitoring.run) return undefined;
+  const { settings } = monitoring;
+  const dataDir = resolve(root, settings.dataDir);
+  const intervalMs = settings.intervalSeconds * 1000;
+  const address = (port) => `127.0.0.1:${port}`;
+  const webhookUrl = `http://${address(settings.alertWebhookPort)}`;
+  const token = env.ALERT_WEBHOOK_TOKEN?.trim() || randomBytes(24).toString('base64url');
+  const rabbitmq = (await broker.started)?.metricsPort;
+  const files = writeMonitoringConfig({
+    dir: join(dataDir, 'config'),
+    intervalMs,
+    token,
+    webhookUrl,
+    targets: monitoringTargets({
+      services: Object.fromEntries(configs.map((c) => [c.service, `${displayHost(c.host)}:${c.port}`])),
+      prometheus: address(settings.prometheusPort),
+      alertmanager: address(settings.alertmanagerPort),
+      alertWebhook: address(settings.alertWebhookPort),
+      rabbitmq: rabbitmq && address(rabbitmq),
+    }),
+  });
+  startChild('alert-webhook', [join(root, 'dist/apps/alert-webhook/src/main.js')], {
+    env: {
+      ...env,
+      HOST: '127.0.0.1',
+      ALERT_WEBHOOK_PORT: String(settings.alertWebhookPort),
+      ALERT_WEBHOOK_TOKEN: token,
+    },
+  });
+  const guard = [join(root, 'scripts/child-guard.mjs'), '--'];
+  startChild('alertmanager', [
+    ...guard,
+    monitoring.alertmanager,
+    ...alertmanagerArgs({
+      configFile: files.alertmanagerFile,
+      dataDir: join(dataDir, 'alertmanager'),
+      port: settings.alertmanagerPort,
+    }),
+    '--log.level=warn',
+  ]);
+  try {
+    await labReady;
+  } catch {
+    return undefined; // start-up failed: everything stops
+  }
+  if (stopping) return undefined;
+  const began = Date.now();
+  startChild('prometheus', [
+    ...guard,
+    monitoring.prometheus,
+    ...prometheusArgs({
+      configFile: files.prometheusFile,
+      dataDir: join(dataDir, 'prometheus'),
+      port: settings.prometheusPort,
+      intervalMs,
+    }),
+    '--log.level=warn',
+  ]);
+  const waits = [
+    ['alert-webhook', `${webhookUrl}/health/ready`],
+    ['alertmanager', `http://${address(settings.alertmanagerPort)}/-/ready`],
+    ['prometheus', `http://${address(settings.prometheusPort)}/-/ready`],
+  ].map(([name, url]) => waitHttp(name, url, MONITORING_READY_TIMEOUT_MS));
+  try {
+    await Promise.all(waits);
+  } catch (error) {
+    return paint(33, `monitoring: ${error.message}`);
+  }
+  return `monitoring ready (Prometheus in ${((Date.now() - began) / 1000).toFixed(1)} s): it scrapes ${files.kept.join(', ')} every ${settings.intervalSeconds}s (left out, not run here: ${files.left.join(', ')})`;
+}
 
 /**
  * AMQP_URL as given, `none` (no events), or a broker of our own on free ports with its data in
@@ -165,6 +331,8 @@ function startBroker() {
   const dataDir = resolve(root, configs[0].events.brokerDataDir);
   const ready = (async () => {
     const [amqpPort, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+    // RabbitMQ's Prometheus plugin only when a Prometheus scrapes it (jobs rabbitmq, rabbitmq-queues).
+    const metricsPort = monitoring.run ? await freePort() : undefined;
     const url = `amqp://127.0.0.1:${amqpPort}`;
     env.AMQP_URL = url;
     const child = startChild('rabbitmq', [
@@ -177,8 +345,9 @@ function startBroker() {
       String(distPort),
       '--epmd-port',
       String(epmdPort),
+      ...(metricsPort ? ['--prometheus-port', String(metricsPort)] : []),
     ]);
-    return { child, url };
+    return { child, url, metricsPort };
   })();
   return {
     started: ready,
@@ -204,6 +373,43 @@ function startBroker() {
   };
 }
 
+/** Whether a listener can bind 127.0.0.1:`port` now. */
+function portIsFree(port) {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
+}
+
+/** Who listens on `port` (Linux, processes of this user), through the store's own lookup. */
+async function portHolderOf(port) {
+  try {
+    const { portHolder } = await import(
+      pathToFileURL(join(root, 'dist/libs/embedded-mongo/src/data-dir-lock.js')).href
+    );
+    return portHolder(port);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls `url` until it answers 200; rejects naming `name` when it exits or the time is up. */
+async function waitHttp(name, url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !stopping) {
+    if (!children.has(name)) throw new Error(`${name} exited before it was ready (see its lines above)`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((done) => setTimeout(done, 200));
+  }
+  if (!stopping) throw new Error(`${name} was not ready at ${url} within ${timeoutMs / 1000} s`);
+}
+
 /** A port on 127.0.0.1 nothing listens on now. */
 function freePort() {
   return new Promise((done, reject) => {
@@ -221,7 +427,13 @@ function displayHost(host) {
 }
 
 function startChild(name, args, { env: childEnv = process.env } = {}) {
-  const child = spawn(process.execPath, [...args, '--exit-with-parent'], {
+  // Before a `--`: what follows it is the command line of a program run by child-guard.
+  const split = args.indexOf('--');
+  const flagged =
+    split < 0
+      ? [...args, '--exit-with-parent']
+      : [...args.slice(0, split), '--exit-with-parent', ...args.slice(split)];
+  const child = spawn(process.execPath, flagged, {
     cwd: root,
     env: childEnv,
     stdio: ['pipe', 'pipe', 'pipe'], // stdin: never written, it only ends when the launcher does

@@ -268,9 +268,66 @@ describe(createAlertWebhook.name, () => {
       expect(await response.json()).toEqual({ status: 'ok' });
     }
     expect((await fetch(`${url}/other`)).status).toBe(404);
-    const get = await fetch(`${url}/alerts`);
-    expect(get.status).toBe(405);
-    expect(get.headers.get('allow')).toBe('POST');
+    const put = await fetch(`${url}/alerts`, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
+  });
+
+  it('lists the alerts it received with GET /alerts, oldest first, without a token, and counts the reads', async () => {
+    const before = Date.now();
+    const body = notification([
+      alert({ alertname: 'FaultInjectionActive', service: 'product', severity: 'info' }),
+      alert(
+        { alertname: 'SlowResponses', service: 'product', severity: 'warning' },
+        { status: 'resolved', endsAt: '2025-01-01T10:05:00.000Z' },
+      ),
+    ]);
+    expect((await post(body)).status).toBe(200);
+    const response = await fetch(`${url}/alerts`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    const { alerts } = (await response.json()) as { alerts: Record<string, unknown>[] };
+    const [fault, slow] = alerts.slice(-2);
+    expect(fault).toEqual({
+      status: 'firing',
+      labels: { alertname: 'FaultInjectionActive', service: 'product', severity: 'info' },
+      annotations: expect.objectContaining({ summary: 'product is down' }),
+      startsAt: '2025-01-01T10:00:00.000Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      fingerprint: 'a1b2c3d4e5f60708',
+      receivedAt: expect.any(String),
+    });
+    expect(Date.parse(String(fault.receivedAt))).toBeGreaterThanOrEqual(before - 1000);
+    expect(slow).toMatchObject({ status: 'resolved', endsAt: '2025-01-01T10:05:00.000Z' });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^alert_webhook_alert_lists_total\{service="alert-webhook"\} [1-9]/m);
+  });
+});
+
+describe('GET /alerts', () => {
+  it('keeps only the last alerts received, up to its limit', async () => {
+    const webhook = createAlertWebhook({
+      logger: new LabLogger({ service: 'alert-webhook', level: 'error', stdout: new PassThrough() }),
+      keptAlerts: 3,
+    });
+    await new Promise<void>((resolve) => webhook.server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(webhook.server.address() as AddressInfo).port}`;
+    try {
+      for (let i = 1; i <= 5; i++) {
+        const response = await fetch(`${base}/alerts`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(notification([alert({ alertname: `Alert${i}` })])),
+        });
+        expect(response.status).toBe(200);
+      }
+      const { alerts } = (await (await fetch(`${base}/alerts`)).json()) as {
+        alerts: { labels: Record<string, string> }[];
+      };
+      expect(alerts.map((a) => a.labels.alertname)).toEqual(['Alert3', 'Alert4', 'Alert5']);
+    } finally {
+      await webhook.close();
+    }
   });
 });
 

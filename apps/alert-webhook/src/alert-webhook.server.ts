@@ -18,6 +18,8 @@ import {
 
 /** Alertmanager's notifications are a few KiB; anything near this is not one. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/** Alerts `GET /alerts` lists: the last ones received. */
+export const DEFAULT_KEPT_ALERTS = 200;
 const CONTEXT = 'AlertWebhook';
 
 export interface AlertWebhookOptions {
@@ -25,6 +27,19 @@ export interface AlertWebhookOptions {
   readonly bodyLimitBytes?: number;
   /** Bearer token every notification must carry (401 otherwise); undefined: taken from anyone. */
   readonly token?: string;
+  /** How many of the last alerts received `GET /alerts` lists ({@link DEFAULT_KEPT_ALERTS}). */
+  readonly keptAlerts?: number;
+}
+
+/** One alert as `GET /alerts` lists it: as Alertmanager sent it, with when it arrived. */
+export interface ReceivedAlert {
+  readonly status: 'firing' | 'resolved';
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly startsAt: string;
+  readonly endsAt?: string;
+  readonly fingerprint?: string;
+  readonly receivedAt: string;
 }
 
 /** Log refused requests at most this often: whoever sends them must not fill the log pipeline. */
@@ -45,8 +60,10 @@ export interface AlertWebhook {
 /**
  * Alertmanager's webhook receiver: `POST /alerts` (with `Authorization: Bearer <token>` when a token
  * is set) writes one log record per alert (stdout and Fluentd, so alerts are searchable in Kibana next
- * to the logs that explain them); `GET /health/live`, `/health/ready` and `/metrics` (refused requests,
- * alerts logged). Not listening yet: call `server.listen`.
+ * to the logs that explain them); `GET /alerts` lists the last alerts received, oldest first, without a
+ * token (what Prometheus' and Alertmanager's own pages show anyone who can reach them; `npm run scenario`
+ * reads it to see an alert arrive); `GET /health/live`, `/health/ready` and `/metrics` (refused
+ * requests, alerts logged). Not listening yet: call `server.listen`.
  */
 export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
   const { logger } = options;
@@ -70,6 +87,12 @@ export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
     labelNames: ['status'],
     known: { status: ['firing', 'resolved'] },
   });
+  const listed = metrics.counter({
+    name: 'alert_webhook_alert_lists_total',
+    help: 'GET /alerts answered (the last alerts received, for npm run scenario and people).',
+  });
+  const keep = options.keptAlerts ?? DEFAULT_KEPT_ALERTS;
+  const received: ReceivedAlert[] = [];
   let unauthorizedSinceLog = 0;
   let lastUnauthorizedLog = 0;
   const refuse = (reason: RefusalReason) => refused.inc({ reason });
@@ -87,7 +110,14 @@ export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
       return void response.end(await registry.metrics());
     }
     if (path !== '/alerts') return sendProblem(response, 404, `no route ${request.method} ${path}`);
-    if (request.method !== 'POST') return sendProblem(response, 405, 'alerts are POSTed', { allow: 'POST' });
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      listed.inc();
+      return sendJson(response, 200, { alerts: received });
+    }
+    if (request.method !== 'POST')
+      return sendProblem(response, 405, 'alerts are POSTed (and listed with GET)', {
+        allow: 'GET, HEAD, POST',
+      });
     if (expectedAuthorization && !sameSecret(request.headers.authorization ?? '', expectedAuthorization)) {
       refuse('unauthorized');
       unauthorizedSinceLog++;
@@ -120,10 +150,14 @@ export function createAlertWebhook(options: AlertWebhookOptions): AlertWebhook {
       logger.warn(`rejected a notification: ${detail}`, CONTEXT);
       return sendProblem(response, 400, detail);
     }
+    const receivedAt = new Date().toISOString();
     for (const alert of notification.alerts) {
       logAlert(logger, alert, notification);
       logged.inc({ status: alert.status });
+      const { status, labels, annotations, startsAt, endsAt, fingerprint } = alert;
+      received.push({ status, labels, annotations, startsAt, endsAt, fingerprint, receivedAt });
     }
+    if (received.length > keep) received.splice(0, received.length - keep);
     sendJson(response, 200, { logged: notification.alerts.length });
   };
 

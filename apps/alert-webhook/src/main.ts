@@ -42,14 +42,17 @@ webhook.server.once('error', async (error: NodeJS.ErrnoException) => {
   process.exit(1);
 });
 webhook.server.listen(config.port, config.host, () => {
-  logger.log(`${SERVICE} listening on http://${config.host}:${config.port} (POST /alerts)`, CONTEXT);
+  logger.log(
+    `${SERVICE} listening on http://${config.host}:${config.port} (POST /alerts, GET /alerts)`,
+    CONTEXT,
+  );
 });
 
 let stopping = false;
-const stop = async (signal: NodeJS.Signals) => {
+const stop = async (reason: string) => {
   if (stopping) return;
   stopping = true;
-  logger.log(`${signal}: readiness now 503, closing`, CONTEXT);
+  logger.log(`${reason}: readiness now 503, closing`, CONTEXT);
   setTimeout(() => {
     logger.error(`in-flight requests did not finish within ${STOP_TIMEOUT_MS} ms; exiting`, CONTEXT);
     process.exit(1);
@@ -62,3 +65,9 @@ const stop = async (signal: NodeJS.Signals) => {
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
+// `npm start` passes --exit-with-parent with a stdin pipe it never writes: its end means the launcher is gone.
+if (process.argv.includes('--exit-with-parent')) {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  const parentGone = () => void stop('parent process gone (stdin closed)');
+  process.stdin.once('end', parentGone).once('error', parentGone).resume();
+}

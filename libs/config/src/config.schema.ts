@@ -12,6 +12,7 @@ export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = {
 export type RateLimitStore = 'memory' | 'mongodb';
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'verbose';
+export type MonitoringMode = 'auto' | 'on' | 'off';
 
 export interface AppConfig {
   readonly service: ServiceName;
@@ -40,6 +41,18 @@ export interface AppConfig {
     readonly retryDelayMs: number;
     /** Where the broker `npm start` starts itself (no AMQP_URL, rabbitmq-server installed) keeps its data. */
     readonly brokerDataDir: string;
+  };
+  /** Prometheus, Alertmanager and the alert-webhook that `npm start` runs beside the services (scripts/monitoring.mjs). */
+  readonly monitoring: {
+    /** auto: when prometheus and alertmanager are installed; on: required (start-up fails without them); off: never. */
+    readonly mode: MonitoringMode;
+    readonly prometheusPort: number;
+    readonly alertmanagerPort: number;
+    readonly alertWebhookPort: number;
+    /** Scrape and evaluation interval; the rules' durations are divided by 15 s / this (Compose: 15 s). */
+    readonly intervalSeconds: number;
+    /** Generated configuration, Prometheus' TSDB (prometheus/) and Alertmanager's state (alertmanager/). */
+    readonly dataDir: string;
   };
   readonly auth: {
     /** `iss` of every token, and what verifiers require. */
@@ -189,5 +202,10 @@ export const CONFIG_VARIABLES = [
   'SHUTDOWN_TIMEOUT_MS',
   'ALERT_WEBHOOK_PORT',
   'ALERT_WEBHOOK_TOKEN',
+  'LAB_MONITORING',
+  'PROMETHEUS_PORT',
+  'ALERTMANAGER_PORT',
+  'PROMETHEUS_INTERVAL',
+  'MONITORING_DATA_DIR',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];

@@ -3,6 +3,7 @@ import {
   type ConfigVariable,
   DEFAULT_PORTS,
   type LogLevel,
+  type MonitoringMode,
   type NodeEnv,
   type RateLimitStore,
   SERVICE_NAMES,
@@ -95,6 +96,16 @@ class Reader {
       value,
       fallback,
     );
+  }
+
+  /** Whole seconds written as a duration, `15s` or `1m`, from min to max seconds. */
+  seconds(name: ConfigVariable, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const match = /^(\d+)(s|m)$/.exec(value);
+    const n = match ? Number(match[1]) * (match[2] === 'm' ? 60 : 1) : Number.NaN;
+    if (n >= min && n <= max) return n;
+    return this.fail(name, `must be a duration from ${min}s to ${max}s, like 15s or 1m`, value, fallback);
   }
 
   text(name: ConfigVariable, fallback: string, pattern: RegExp, rule: string): string {
@@ -190,6 +201,14 @@ export function loadConfig(service: ServiceName, env: Env): AppConfig {
       maxRetries: read.integer('EVENTS_MAX_RETRIES', 3, 0, 100),
       retryDelayMs: read.integer('EVENTS_RETRY_DELAY_MS', 5000, 10, 3_600_000),
       brokerDataDir: read.text('BROKER_DATA_DIR', '.data/rabbitmq', /^[^\0]+$/, 'must be a directory path'),
+    },
+    monitoring: {
+      mode: read.oneOf<MonitoringMode>('LAB_MONITORING', ['auto', 'on', 'off'], 'auto'),
+      prometheusPort: read.integer('PROMETHEUS_PORT', 9090, 1, 65535),
+      alertmanagerPort: read.integer('ALERTMANAGER_PORT', 9093, 1, 65535),
+      alertWebhookPort: read.integer('ALERT_WEBHOOK_PORT', 9095, 1, 65535),
+      intervalSeconds: read.seconds('PROMETHEUS_INTERVAL', 15, 1, 60),
+      dataDir: read.text('MONITORING_DATA_DIR', '.data/monitoring', /^[^\0]+$/, 'must be a directory path'),
     },
     auth: {
       issuer: read.url('JWT_ISSUER', 'http://localhost:3000', ['http:', 'https:']) as string,

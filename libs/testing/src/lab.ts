@@ -16,6 +16,8 @@ export interface RunningLab {
   readonly env: Readonly<Record<string, string>>;
   /** The store's data directory (the caller's when it passed `dataDir`, else a temporary one). */
   readonly dataDir: string;
+  /** Prometheus, Alertmanager and the alert-webhook's base URLs, with the `monitoring` option. */
+  readonly monitoring?: LabMonitoring;
   /** Ctrl-C, as a terminal sends it; waits until every process of the lab is gone. */
   stop(): Promise<void>;
 }
@@ -26,6 +28,22 @@ export interface LabOptions {
    * leaves it in place. Without it the lab gets a fresh temporary directory that `stop()` removes.
    */
   dataDir?: string;
+  /**
+   * Prometheus, Alertmanager and the alert-webhook too, as `npm start` runs them (LAB_MONITORING=on: the
+   * start fails when they are not installed), on free ports with their data in a temporary directory,
+   * scraping and evaluating every `interval` (PROMETHEUS_INTERVAL; default `1s`). startLab then resolves
+   * once they are ready as well.
+   */
+  monitoring?: boolean | { interval?: string };
+}
+
+export interface LabMonitoring {
+  readonly prometheus: string;
+  readonly alertmanager: string;
+  /** The webhook's base URL (`GET /alerts` lists what it received). */
+  readonly alertWebhook: string;
+  /** What PROMETHEUS_INTERVAL was. */
+  readonly interval: string;
 }
 
 /**
@@ -44,6 +62,27 @@ export async function startLab(
   // The store's port is picked too: left to the OS (port 0), it could get one just picked for a service.
   const mongoPort = String(await freePort());
   const portEnv = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_PORT`, String(ports[s])]));
+  const monitoringDir = options.monitoring ? mkdtempSync(join(tmpdir(), 'lab-monitoring-')) : undefined;
+  let monitoring: LabMonitoring | undefined;
+  let monitoringEnv: Record<string, string> = { LAB_MONITORING: 'off' };
+  if (options.monitoring && monitoringDir) {
+    const [prometheus, alertmanager, alertWebhook] = [await freePort(), await freePort(), await freePort()];
+    const interval = (typeof options.monitoring === 'object' && options.monitoring.interval) || '1s';
+    monitoring = {
+      prometheus: `http://127.0.0.1:${prometheus}`,
+      alertmanager: `http://127.0.0.1:${alertmanager}`,
+      alertWebhook: `http://127.0.0.1:${alertWebhook}`,
+      interval,
+    };
+    monitoringEnv = {
+      LAB_MONITORING: 'on',
+      PROMETHEUS_PORT: String(prometheus),
+      ALERTMANAGER_PORT: String(alertmanager),
+      ALERT_WEBHOOK_PORT: String(alertWebhook),
+      PROMETHEUS_INTERVAL: interval,
+      MONITORING_DATA_DIR: monitoringDir,
+    };
+  }
   const lab = startNode('scripts/start.mjs', services.length === SERVICES.length ? [] : [...services], {
     group: true,
     // A rate limit no spec reaches by accident (the specs of the limit set their own).
@@ -55,14 +94,21 @@ export async function startLab(
       EMBEDDED_MONGO_PORT: mongoPort,
       EMBEDDED_MONGO_DATA_DIR: dataDir,
       RATE_LIMIT_REQUESTS: '1000000',
+      // Not beside every lab (they would share fixed ports): only when asked for.
+      ...monitoringEnv,
       ...env,
     },
   });
   const removeDataDir = () => {
     if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (monitoringDir) rmSync(monitoringDir, { recursive: true, force: true });
   };
   try {
     await lab.waitForOutput(new RegExp(`all ${services.length} services ready in`), 60_000);
+    if (monitoring) {
+      const [line] = await lab.waitForOutput(/\[launcher\] monitoring\b.*/, 60_000);
+      if (!/monitoring ready/.test(line)) throw new Error(`monitoring did not start: ${line}`);
+    }
   } catch (error) {
     await killLab(lab);
     removeDataDir();
@@ -72,6 +118,7 @@ export async function startLab(
   return {
     mongoUrl,
     dataDir,
+    monitoring,
     env: { ...portEnv, RATE_LIMIT_REQUESTS: '1000000', ...env, MONGO_URL: mongoUrl },
     urls: Object.fromEntries(SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`])) as RunningLab['urls'],
     process: lab,
