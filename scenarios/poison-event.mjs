@@ -11,7 +11,7 @@ const ROOT = join(import.meta.dirname, '..');
 function listeningPorts() {
   const ports = new Map();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
+    let text;
     try {
       text = readFileSync(table, 'utf8');
     } catch {
@@ -30,7 +30,7 @@ function listeningPorts() {
 function siblingPorts(port) {
   const ports = listeningPorts();
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    let mine = [];
+    let mine;
     try {
       mine = readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
         try {
