@@ -4,6 +4,7 @@ import type { CollationSpec } from 'mingo/types';
 import { isEqual } from 'mingo/util';
 import { canonicalKey, formatDocument, isPlainObject, pathValues, plainNumbers } from './bson-values.js';
 import { CommandError, invalidNamespace } from './errors.js';
+import { SimpleFilter } from './simple-filter.js';
 
 export interface IndexSpec extends Document {
   v: number;
@@ -123,11 +124,20 @@ export class Collection {
    */
   match(filter: Document = {}, collation?: unknown, limit = Infinity): Document[] {
     const options = queryOptions(collation);
-    const query = Object.keys(filter).length > 0 ? new Query(filter, options) : undefined;
+    const binary = options.collation === undefined;
+    // A simple filter is decided without mingo; mingo (compiled only if needed) decides the rest.
+    const simple = binary ? SimpleFilter.compile(filter) : undefined;
+    let query =
+      simple === undefined && Object.keys(filter).length > 0 ? new Query(filter, options) : undefined;
     const out: Document[] = [];
-    for (const doc of this.candidates(filter, options.collation === undefined)) {
+    for (const doc of this.candidates(filter, binary)) {
       if (out.length >= limit) break;
-      if (!query || query.test(doc)) out.push(doc);
+      let matches = simple?.test(doc);
+      if (matches === undefined) {
+        if (simple) query ??= new Query(filter, options);
+        matches = query?.test(doc) ?? true;
+      }
+      if (matches) out.push(doc);
     }
     return out;
   }
