@@ -1,84 +1,8 @@
 // OrderEventsDeadLettered: a message that is not an order event lands on the order events' exchange.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import amqp from 'amqplib';
+import { connectBroker } from './lib/local.mjs';
 
 const EXCHANGE = 'lab.orders';
 const DLQ = 'customer.order-events.dlq';
-const ROOT = join(import.meta.dirname, '..');
-
-/** LISTEN ports on this machine by socket inode (Linux). */
-function listeningPorts() {
-  const ports = new Map();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields.length >= 10 && fields[3] === '0A')
-        ports.set(fields[9], parseInt(fields[1].split(':')[1], 16));
-    }
-  }
-  return ports;
-}
-
-/** The other ports the process listening on `port` listens on (the broker's AMQP port beside its metrics port). */
-function siblingPorts(port) {
-  const ports = listeningPorts();
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    let mine;
-    try {
-      mine = readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
-        try {
-          const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
-          return link.startsWith('socket:[') && ports.has(link.slice(8, -1))
-            ? [ports.get(link.slice(8, -1))]
-            : [];
-        } catch {
-          return [];
-        }
-      });
-    } catch {
-      continue;
-    }
-    if (mine.includes(port)) return mine.filter((other) => other !== port);
-  }
-  return [];
-}
-
-/**
- * The broker's AMQP URL: AMQP_URL when set; the broker `npm start` runs (found by its metrics port, a
- * scrape target of job rabbitmq); else Compose's, published on 127.0.0.1 with the credentials of `.env`.
- */
-async function connect(ctx) {
-  if (process.env.AMQP_URL && process.env.AMQP_URL !== 'none') return amqp.connect(process.env.AMQP_URL);
-  const target = (await ctx.prometheus.targets()).find((t) => t.labels.job === 'rabbitmq');
-  const url = target && new URL(target.scrapeUrl);
-  if (url && ['127.0.0.1', 'localhost'].includes(url.hostname)) {
-    for (const port of siblingPorts(Number(url.port))) {
-      try {
-        return await amqp.connect(`amqp://127.0.0.1:${port}`, { timeout: 2000 });
-      } catch {
-        // not the AMQP port (Erlang distribution, epmd)
-      }
-    }
-    throw new Error(`no AMQP port found beside the broker's metrics port ${url.port}: set AMQP_URL`);
-  }
-  const env = Object.fromEntries(
-    readFileSync(join(ROOT, '.env'), 'utf8')
-      .split('\n')
-      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
-      .filter(Boolean)
-      .map(([, key, value]) => [key, value]),
-  );
-  return amqp.connect(
-    `amqp://${env.RABBITMQ_USER}:${env.RABBITMQ_PASSWORD}@127.0.0.1:${env.RABBITMQ_AMQP_HOST_PORT ?? 5672}`,
-  );
-}
 
 export default {
   name: 'poison-event',
@@ -93,7 +17,7 @@ export default {
   },
   inject: {
     async run(ctx) {
-      const connection = await connect(ctx);
+      const connection = await connectBroker(ctx);
       try {
         const channel = await connection.createConfirmChannel();
         await channel.checkExchange(EXCHANGE);
@@ -110,7 +34,7 @@ export default {
       }
     },
     async undo(ctx) {
-      const connection = await connect(ctx);
+      const connection = await connectBroker(ctx);
       try {
         const channel = await connection.createChannel();
         const { messageCount } = await channel.purgeQueue(DLQ);
