@@ -202,7 +202,8 @@ describe('README and docs/', () => {
         published.add(expanded.split(':').at(-2) ?? '');
       }
     }
-    const local = new Set(['3000', '3001', '3002', '3003', '3004', '27027']);
+    // npm start: the services, the store, and Prometheus, Alertmanager and the alert-webhook when installed.
+    const local = new Set(['3000', '3001', '3002', '3003', '3004', '27027', '9090', '9093', '9095']);
     const wrong: string[] = [];
     for (const [path, markdown] of text) {
       for (const [url, port] of markdown.matchAll(
