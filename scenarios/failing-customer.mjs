@@ -23,8 +23,8 @@ export default {
   alsoFires: [{ name: 'FaultInjectionActive', labels: { service: 'customer', fault: 'errors' } }],
   runbook: [
     {
-      expr: `sum by (service) (rate(http_server_request_duration_seconds_count{status_code=~"5.."}[5m]))
-  / sum by (service) (rate(http_server_request_duration_seconds_count[5m]))`,
+      // The 5xx ratio by service, highest first: the failing service before the callers it fails.
+      expr: 'sort_desc(sum by (service) (rate(http_server_request_duration_seconds_count{status_code=~"5.."}[5m])) / sum by (service) (rate(http_server_request_duration_seconds_count[5m])))',
       culprit: { service: 'customer' },
     },
     {
