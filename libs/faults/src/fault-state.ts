@@ -23,6 +23,14 @@ export interface FaultsSnapshot {
 
 const MIB = 1024 * 1024;
 
+/** ArrayBuffer.prototype.transfer (ES2024: Node 22 has it, the TypeScript lib of this project not yet). */
+interface TransferableBuffer {
+  transfer(newLength: number): ArrayBuffer;
+}
+
+/** Detaches the buffer's memory, which frees it at once (not at some later garbage collection). */
+const release = (buffer: Buffer) => (buffer.buffer as unknown as TransferableBuffer).transfer(0);
+
 /**
  * The faults switched on in this service (a provider of `FaultsModule`, one per application). Off by
  * default; changed at run time through the admin endpoint, read by {@link FaultInjection} on the request
@@ -51,10 +59,11 @@ export class FaultState {
    * Allocates (or frees) that much memory and holds it. The buffers are filled, so every page is
    * resident: `process_resident_memory_bytes` and `nodejs_external_memory_bytes` grow by that much,
    * the heap does not (a leak of buffers or native memory, not of JavaScript objects; the V8 heap
-   * limit of a small container is not what the fault is about).
+   * limit of a small container is not what the fault is about). Lowering it frees the difference at once.
    */
   set memoryMb(mb: number) {
-    if (mb < this.ballast.length) this.ballast.length = mb;
+    // Switching the fault off lowers resident memory now: an alert on it must not wait for a collection.
+    for (const buffer of this.ballast.splice(mb)) release(buffer);
     while (this.ballast.length < mb) this.ballast.push(Buffer.alloc(MIB, 1));
   }
 
