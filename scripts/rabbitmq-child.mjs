@@ -4,7 +4,8 @@
 // itself on the broker's own port (the VM's own would be a daemon, reparented to init). Neither can
 // watch its parent, so this small process does: on SIGTERM/SIGINT/SIGHUP, or when its stdin ends (with
 // --exit-with-parent: whoever started it is gone, even by SIGKILL), it stops the broker (SIGTERM to its
-// process group, a clean shutdown of a few seconds), then its epmd, then exits.
+// process group, a clean shutdown of a few seconds), then its epmd, then exits. The process-group and
+// parent helpers are scripts/child-guard.mjs's, which does the same for Prometheus and Alertmanager.
 //
 //   node scripts/rabbitmq-child.mjs --data-dir DIR --amqp-port N --dist-port N --epmd-port N
 //        [--prometheus-port N] [--exit-with-parent]
@@ -16,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { groupAlive, onParentGone, signalGroup } from './child-guard.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -134,20 +136,14 @@ broker.on('exit', async (code, signal) => {
   stopping = true;
   // The start script may end before the VM it started: wait for the whole group.
   const deadline = Date.now() + STOP_TIMEOUT_MS;
-  while (groupAlive() && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
-  if (groupAlive()) signalGroup('SIGKILL');
+  while (groupAlive(broker.pid) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
+  if (groupAlive(broker.pid)) signalGroup(broker.pid, 'SIGKILL');
   killEpmd();
   process.exit(failed ? 1 : 0);
 });
 
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => stop(signal));
-if (values['exit-with-parent']) {
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
-  process.stdin
-    .once('end', () => stop('parent gone'))
-    .once('error', () => stop('parent gone'))
-    .resume();
-}
+if (values['exit-with-parent']) onParentGone(() => stop('parent gone'));
 
 const started = Date.now();
 while (!stopping && Date.now() - started < READY_TIMEOUT_MS) {
@@ -194,28 +190,11 @@ function killEpmd() {
   spawnSync('epmd', ['-kill'], { env, stdio: 'ignore', timeout: 5000 });
 }
 
-function signalGroup(signal) {
-  try {
-    process.kill(-broker.pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-function groupAlive() {
-  try {
-    process.kill(-broker.pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** SIGTERM to the broker's group: the VM shuts down cleanly (a few seconds); the exit handler does the rest. */
 function stop(reason) {
   if (stopping) return;
   stopping = true;
   say(`${reason}: stopping the broker`);
-  signalGroup('SIGTERM');
-  setTimeout(() => signalGroup('SIGKILL'), STOP_TIMEOUT_MS).unref();
+  signalGroup(broker.pid, 'SIGTERM');
+  setTimeout(() => signalGroup(broker.pid, 'SIGKILL'), STOP_TIMEOUT_MS).unref();
 }

@@ -185,35 +185,43 @@ monitoringReady.then(
  */
 async function planMonitoring() {
   const settings = configs[0].monitoring;
-  const skip = (why) => {
+  // Said once when it happens; the summary then has a short note.
+  const skip = (problem, fix, note) => {
     if (settings.mode === 'on') {
-      console.error(`LAB_MONITORING=on, but ${why}`);
+      console.error(`LAB_MONITORING=on, but ${problem}: ${fix}`);
       process.exit(1);
     }
-    return { run: false, settings, lines: [['monitoring', why]] };
+    say(paint(33, `${problem}: running without Prometheus and Alertmanager (no alerts); ${fix}`));
+    return { run: false, settings, lines: [['monitoring', note]] };
   };
   if (settings.mode === 'off')
-    return { run: false, settings, lines: [['monitoring', 'off (LAB_MONITORING=off)']] };
+    return { run: false, settings, lines: [['monitoring', 'off (LAB_MONITORING=off): no alerts']] };
   const prometheus = findCommand(PROMETHEUS_COMMANDS);
   const alertmanager = findCommand(ALERTMANAGER_COMMANDS);
   if (!prometheus || !alertmanager) {
     const missing = [!prometheus && 'prometheus', !alertmanager && 'alertmanager']
       .filter(Boolean)
       .join(' and ');
-    const why = `no ${missing}: no alerts without Docker; to have them: ${INSTALL_HINT}`;
-    if (settings.mode !== 'on') say(why);
-    return skip(why);
+    return skip(
+      `${missing} not installed`,
+      `to have them: ${INSTALL_HINT}`,
+      `none (${missing} not installed)`,
+    );
   }
-  for (const [variable, port] of [
-    ['PROMETHEUS_PORT', settings.prometheusPort],
-    ['ALERTMANAGER_PORT', settings.alertmanagerPort],
-    ['ALERT_WEBHOOK_PORT', settings.alertWebhookPort],
+  for (const [variable, port, system] of [
+    ['PROMETHEUS_PORT', settings.prometheusPort, 'prometheus'],
+    ['ALERTMANAGER_PORT', settings.alertmanagerPort, 'prometheus-alertmanager'],
+    ['ALERT_WEBHOOK_PORT', settings.alertWebhookPort, undefined],
   ]) {
     if (await portIsFree(port)) continue;
     const holder = await portHolderOf(port);
-    const why = `${variable} ${port} is taken${holder ? ` by pid ${holder.pid} (${holder.command.slice(0, 80)})` : ''}: monitoring not started; set ${variable} to a free port (a system ${variable === 'ALERTMANAGER_PORT' ? 'prometheus-alertmanager' : 'prometheus'} service? sudo systemctl disable --now it), or LAB_MONITORING=off`;
-    say(paint(33, why));
-    return skip(why);
+    const by = holder ? ` by pid ${holder.pid} (${holder.command.replace(/\s+/g, ' ').slice(0, 100)})` : '';
+    const service = system ? ` (the system's ${system} service? sudo systemctl disable --now ${system})` : '';
+    return skip(
+      `${variable} ${port} is taken${by}${service}`,
+      `set ${variable} to a free port, or LAB_MONITORING=off`,
+      `not started: ${variable} ${port} is taken (see above)`,
+    );
   }
   const url = (port) => `http://127.0.0.1:${port}`;
   return {
