@@ -8,16 +8,35 @@ import { MongoEndpoint } from './mongo-endpoint.js';
 type Entities = NonNullable<DataSourceOptions['entities']>;
 
 /**
- * The mongodb driver with a 5 s server selection timeout instead of 30 s, so an unreachable MONGO_URL
- * fails start-up quickly: TypeORM rebuilds the URL without its query options and passes only a fixed
- * list of client options, which does not include this one.
+ * How often the driver's pool looks for connections to open (`minPoolSize`) or to close (idle, or left
+ * from before a reconnection). Its 100 ms were ten wake-ups a second of every idle service; the lab keeps
+ * no minimum and no idle limit, so the look only closes sockets a store restart left behind, which the
+ * pool also drops when it next hands them out. Not an option MongoClient accepts: it is set on the parsed
+ * options, which the pool reads when the client connects.
+ */
+export const POOL_CHECK_INTERVAL_MS = 10_000;
+
+/**
+ * Connects a client the lab's way: a 5 s server selection timeout instead of 30 s, so an unreachable
+ * MONGO_URL fails start-up quickly, the pool check above, and reused handles ({@link reuseHandles}).
+ */
+export async function connectMongo(
+  url: string,
+  options: mongodb.MongoClientOptions = {},
+): Promise<mongodb.MongoClient> {
+  const client = new mongodb.MongoClient(url, { serverSelectionTimeoutMS: 5000, ...options });
+  Object.assign(client.options, { minPoolSizeCheckFrequencyMS: POOL_CHECK_INTERVAL_MS });
+  return reuseHandles(await client.connect());
+}
+
+/**
+ * The mongodb driver TypeORM is given: clients from {@link connectMongo}. TypeORM rebuilds the URL
+ * without its query options and passes only a fixed list of client options, which includes neither the
+ * server selection timeout nor the pool check.
  */
 const driver = {
   ...mongodb,
-  MongoClient: {
-    connect: async (url: string, options: mongodb.MongoClientOptions) =>
-      reuseHandles(await mongodb.MongoClient.connect(url, { serverSelectionTimeoutMS: 5000, ...options })),
-  },
+  MongoClient: { connect: connectMongo },
 };
 
 /**

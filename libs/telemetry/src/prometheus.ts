@@ -5,6 +5,8 @@ import {
   Registry,
   register,
 } from 'prom-client';
+import { EVENT_LOOP_METRICS, eventLoopLagMetrics } from './event-loop-lag.js';
+import type { Metrics } from './metrics.js';
 
 /** OpenTelemetry's advice for HTTP durations (seconds). */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -14,14 +16,20 @@ let runtimeMetricsStarted = false;
 
 /**
  * Labels every series of the default registry carries (the lab sets `service`), and Node's runtime
- * metrics (event loop lag, heap, GC, handles), started once per process.
+ * metrics (event loop lag, heap, GC, handles), started once per process; `metrics` makes
+ * them on the default registry.
  */
-export function useProcessMetrics(labels: Record<string, string>): void {
+export function useProcessMetrics(labels: Record<string, string>, metrics: Metrics): void {
   defaultLabels = { ...labels };
   register.setDefaultLabels(defaultLabels);
   if (runtimeMetricsStarted) return;
   runtimeMetricsStarted = true;
-  collectDefaultMetrics();
+  // prom-client's own event loop metrics sample every `eventLoopMonitoringPrecision` ms, and report the
+  // time between samples (at rest, its resolution): they are replaced by eventLoopLagMetrics(). Its
+  // sampler is made harmless (once in 24 days) as it cannot be left out.
+  collectDefaultMetrics({ eventLoopMonitoringPrecision: 2 ** 31 - 1 });
+  for (const name of EVENT_LOOP_METRICS) register.removeSingleMetric(name);
+  eventLoopLagMetrics(metrics);
 }
 
 export const PROMETHEUS_TEXT = Registry.PROMETHEUS_CONTENT_TYPE;

@@ -36,7 +36,7 @@ import { LAB_TRACER, TRACER_NAME } from './spans.js';
 })
 export class TelemetryModule {
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    useProcessMetrics({ service: config.service });
+    useProcessMetrics({ service: config.service }, new Metrics());
   }
 
   /**

@@ -1,0 +1,42 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { EVENT_LOOP_METRICS, EVENT_LOOP_RESOLUTION_MS, eventLoopLagMetrics } from './event-loop-lag.js';
+import { Metrics } from './metrics.js';
+
+const samplerFires = () => new Promise((resolve) => setTimeout(resolve, 3 * EVENT_LOOP_RESOLUTION_MS));
+
+describe(eventLoopLagMetrics.name, () => {
+  const registry = new Registry();
+  eventLoopLagMetrics(new Metrics(registry));
+  const scrape = async () => {
+    const text = await registry.metrics();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    return { text, value };
+  };
+
+  it("serves prom-client's event loop metrics under their names", async () => {
+    await samplerFires();
+    const { text } = await scrape();
+    for (const name of EVENT_LOOP_METRICS) expect(text).toMatch(new RegExp(`^${name} \\d`, 'm'));
+  });
+
+  it('reads how late the sampler fired, not the time between samples: an idle loop reads below the resolution', async () => {
+    await scrape();
+    await samplerFires();
+    const { value } = await scrape();
+    expect(value('nodejs_eventloop_lag_min_seconds')).toBeLessThan(EVENT_LOOP_RESOLUTION_MS / 1000);
+  });
+
+  it('reads a blocked loop as lag of at least the block minus the resolution', async () => {
+    await scrape();
+    // Node's histogram starts again from the first sample after a scrape's reset.
+    await samplerFires();
+    const until = Date.now() + 300;
+    while (Date.now() < until); // blocks the loop 300 ms
+    await samplerFires();
+    const { value } = await scrape();
+    expect(value('nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(
+      0.3 - EVENT_LOOP_RESOLUTION_MS / 1000,
+    );
+  });
+});
