@@ -2,19 +2,39 @@
 // scenarios/*.mjs, the time scale of a Prometheus that evaluates faster than Compose's, the culprit
 // check of a runbook query's answer, the concurrency groups and docs/scenarios.md's generated parts.
 // Plain Node, no build needed; test/scenario-runner.spec.ts covers it.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parse } from 'yaml';
 
 /** The services a scenario can touch: the five and the broker. */
-export const TOUCHABLE = ['gateway', 'oauth', 'customer', 'product', 'order', 'rabbitmq'];
+export const TOUCHABLE = ['gateway', 'oauth', 'customer', 'product', 'order', 'rabbitmq', 'alert-webhook'];
+/** Touching these conflicts with every other scenario (each one's "notified" step needs the webhook). */
+const EXCLUSIVE = ['alert-webhook'];
 /** Compose's scrape and evaluation interval (infra/prometheus/prometheus.yml), in seconds. */
 export const COMPOSE_INTERVAL_S = 15;
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const AUTH = ['none', 'user', 'admin'];
 const MATCH = ['top', 'every', 'any'];
 const MAX_PER_SECOND = 50;
-const FAULT_KEYS = ['latency', 'errorRatio', 'unreachable', 'readinessFailing'];
+const FAULT_KEYS = [
+  'latency',
+  'errorRatio',
+  'unreachable',
+  'readinessFailing',
+  'memoryMb',
+  'eventLoopBlockMs',
+];
+/** What puts each fault of the switch's body back off. */
+const FAULT_OFF = {
+  latency: null,
+  errorRatio: 0,
+  unreachable: [],
+  readinessFailing: false,
+  memoryMb: 0,
+  eventLoopBlockMs: 0,
+};
+const NOTIFY = ['webhook', 'alertmanager'];
 /** Default of `symptom`: the request whose trace the runner prints. */
 export const DEFAULT_SYMPTOM = { status: '5xx', slowerThanMs: 1000 };
 
@@ -128,12 +148,45 @@ export function culpritCheck(results, culprit, match = 'top') {
     : { ok: false, reason: `the top series is ${formatLabels(top.metric)} (${top.value?.[1]}), not ${want}` };
 }
 
-/** Groups of scenarios to run at the same time: no two in a group touch the same service (greedy, in order). */
+/**
+ * Which of the `pending` scenarios can start now, beside the `running` ones, in order: none that touches
+ * a service a running (or an earlier started) one touches; one touching the alert-webhook only alone.
+ */
+export function startable(pending, running) {
+  const exclusive = (scenario) => scenario.touches.some((service) => EXCLUSIVE.includes(service));
+  const busy = [...running];
+  const chosen = [];
+  for (const scenario of pending) {
+    const free =
+      busy.length === 0 ||
+      (!exclusive(scenario) &&
+        busy.every(
+          (other) =>
+            !exclusive(other) && !other.touches.some((service) => scenario.touches.includes(service)),
+        ));
+    if (free) {
+      chosen.push(scenario);
+      busy.push(scenario);
+    }
+  }
+  return chosen;
+}
+
+/**
+ * Groups of scenarios to run at the same time: no two in a group touch the same service (greedy, in
+ * order); one that touches the alert-webhook runs alone.
+ */
 export function concurrentGroups(scenarios) {
   const groups = [];
+  const exclusive = (scenario) => scenario.touches.some((service) => EXCLUSIVE.includes(service));
   for (const scenario of scenarios) {
-    const group = groups.find((candidate) =>
-      candidate.every((other) => !other.touches.some((service) => scenario.touches.includes(service))),
+    const group = groups.find(
+      (candidate) =>
+        !exclusive(scenario) &&
+        candidate.every(
+          (other) =>
+            !exclusive(other) && !other.touches.some((service) => scenario.touches.includes(service)),
+        ),
     );
     if (group) group.push(scenario);
     else groups.push([scenario]);
@@ -191,6 +244,8 @@ export function problemsOf(definition, fileName) {
     'runbook',
     'symptom',
     'recovery',
+    'hold',
+    'notify',
     'docs',
   ]);
   string(definition.name, 'name');
@@ -298,14 +353,25 @@ export function problemsOf(definition, fileName) {
       'is derived from inject (faults put back, pause resumed); use inject.run + inject.undo for anything else',
     );
 
-  alertRef(definition.alert, 'alert', { within: true });
+  // No alert (`alert: null`): the check is that nothing fires while the fault is in, for `hold`.
+  const noAlert = definition.alert === null;
+  if (noAlert) {
+    duration(definition.hold, 'hold');
+    if (definition.recovery !== undefined) fail('recovery', 'has nothing to wait for without an alert');
+    const quiet = definition.steadyState?.quiet;
+    if (!Array.isArray(quiet) || quiet.length === 0)
+      fail('steadyState.quiet', 'must name the alerts that must stay quiet when alert is null');
+  } else {
+    alertRef(definition.alert, 'alert', { within: true });
+    if (definition.hold !== undefined) fail('hold', 'only with alert: null');
+  }
   if (definition.alsoFires !== undefined) {
     if (!Array.isArray(definition.alsoFires)) fail('alsoFires', 'must be an array');
     else definition.alsoFires.forEach((entry, i) => alertRef(entry, `alsoFires[${i}]`, { within: false }));
   }
 
-  if (!Array.isArray(definition.runbook) || definition.runbook.length === 0)
-    fail('runbook', 'must be a non-empty array of { expr, culprit }');
+  if (!Array.isArray(definition.runbook) || (definition.runbook.length === 0 && !noAlert))
+    fail('runbook', `must be a${noAlert ? 'n' : ' non-empty'} array of { expr, culprit }`);
   else
     definition.runbook.forEach((step, i) => {
       const field = `runbook[${i}]`;
@@ -327,6 +393,9 @@ export function problemsOf(definition, fileName) {
       }
     });
 
+  if (definition.notify !== undefined && !NOTIFY.includes(definition.notify))
+    fail('notify', `must be one of ${NOTIFY.join(', ')} (where the "notified" step looks for the alert)`);
+
   if (definition.symptom !== undefined && definition.symptom !== false) {
     const symptom = definition.symptom;
     if (!isObject(symptom)) fail('symptom', 'must be { status?, slowerThanMs? } or false');
@@ -341,7 +410,9 @@ export function problemsOf(definition, fileName) {
     }
   }
 
-  if (!isObject(definition.recovery)) fail('recovery', 'must be an object { within }');
+  if (noAlert) {
+    // checked above
+  } else if (!isObject(definition.recovery)) fail('recovery', 'must be an object { within }');
   else {
     unknownKeys(definition.recovery, 'recovery', ['within']);
     duration(definition.recovery.within, 'recovery.within');
@@ -414,6 +485,12 @@ export function chaosCommands(service, body) {
     );
   if (body.readinessFailing !== undefined)
     commands.push(`npm run chaos -- ${service} readiness ${body.readinessFailing ? 'fail' : 'ok'}`);
+  if (body.memoryMb !== undefined)
+    commands.push(`npm run chaos -- ${service} memory ${body.memoryMb > 0 ? body.memoryMb : 'off'}`);
+  if (body.eventLoopBlockMs !== undefined)
+    commands.push(
+      `npm run chaos -- ${service} eventloop ${body.eventLoopBlockMs > 0 ? body.eventLoopBlockMs : 'off'}`,
+    );
   return commands;
 }
 
@@ -434,11 +511,11 @@ const anchor = (name) =>
 /** The generated Markdown of one scenario (between its markers in docs/scenarios.md). */
 export function scenarioMarkdown(scenario) {
   const { inject, alert, docs } = scenario;
-  const lines = [`_${scenario.summary}_`, ''];
+  const lines = [`## ${scenario.title}`, '', `_${scenario.summary}_`, ''];
   lines.push(
     `**Run it.** \`npm run scenario -- ${scenario.name}\` (touches ${scenario.touches.join(', ')}${
       scenario.requires?.length ? `; needs ${scenario.requires.join(', ')}` : ''
-    }): steady state, inject, alert, runbook queries, trace, undo, recovery.`,
+    }): ${alert ? 'steady state, inject, alert, runbook queries, trace, undo, recovery' : 'steady state, inject, hold (nothing may fire), trace, undo'}.`,
     '',
   );
   let injectText;
@@ -449,64 +526,129 @@ export function scenarioMarkdown(scenario) {
   lines.push(`**Inject.** ${injectText}`, '');
   lines.push(`**What the traffic sees.** ${docs.sees}`, '');
   const also = (scenario.alsoFires ?? []).map(alertText);
-  lines.push(
-    `**Alerts.** ${alertText(alert)} within ${alert.within} ([runbook](runbooks.md#${anchor(alert.name)}))${
-      also.length > 0 ? `; also ${also.join(', ')}` : ''
-    }.${docs.alerts ? ` ${docs.alerts}` : ''}`,
-    '',
-  );
+  const alertsText = alert
+    ? `${alertText(alert)} within ${alert.within} ([runbook](runbooks.md#${anchor(alert.name)}))${also.length > 0 ? `; also ${also.join(', ')}` : ''}.`
+    : `None may fire: the runner checks for ${scenario.hold} that ${scenario.steadyState.quiet
+        .map((ref) => (typeof ref === 'string' ? `\`${ref}\`` : alertText(ref)))
+        .join(', ')} ${scenario.steadyState.quiet.length === 1 ? 'stays' : 'stay'} quiet.`;
+  lines.push(`**Alerts.** ${alertsText}${docs.alerts ? ` ${docs.alerts}` : ''}`, '');
   lines.push(`**Find the cause.**`, '', docs.find.trim(), '');
-  lines.push(
-    'The runbook queries the scenario checks (it fills in the placeholders and names the culprit):',
-    '',
-  );
-  lines.push('```promql');
-  for (const step of scenario.runbook) lines.push(step.expr);
-  lines.push('```', '');
-  const culprits = scenario.runbook.map(
-    (step) =>
-      `${formatLabels(step.culprit)}${step.match && step.match !== 'top' ? ` (${step.match} series)` : ''}`,
-  );
-  lines.push(`Culprit named: ${culprits.map((text) => `\`${text}\``).join(', ')}.`, '');
+  if (scenario.runbook.length > 0) {
+    lines.push(
+      'The runbook queries the scenario checks (it fills in the placeholders and names the culprit):',
+      '',
+    );
+    lines.push('```promql');
+    lines.push(
+      scenario.runbook
+        .map((step) => fillPlaceholders(step.expr, { ...alert?.labels, ...step.vars }))
+        .join('\n\n'),
+    );
+    lines.push('```', '');
+    const culprits = scenario.runbook.map(
+      (step) =>
+        `${formatLabels(step.culprit)}${step.match && step.match !== 'top' ? ` (${step.match} series)` : ''}`,
+    );
+    lines.push(`Culprit named: ${culprits.map((text) => `\`${text}\``).join(', ')}.`, '');
+  }
   let undoText;
   if (inject.fault) {
     const inverse = {};
-    for (const key of Object.keys(inject.fault.body))
-      inverse[key] = { latency: null, errorRatio: 0, unreachable: [], readinessFailing: false }[key];
+    for (const key of Object.keys(inject.fault.body)) inverse[key] = FAULT_OFF[key];
     undoText = `${chaosCommands(inject.fault.service, inverse)
       .map((command) => `\`${command}\``)
       .join(', ')} (or \`npm run chaos -- ${inject.fault.service} off\`).`;
   } else undoText = '';
   if (docs.undo) undoText = `${undoText} ${docs.undo}`.trim();
   lines.push(
-    `**Undo.** ${undoText || 'The runner undoes it.'} Recovery: the alert resolves within ${scenario.recovery.within}.`,
+    `**Undo.** ${undoText || 'The runner undoes it.'}${alert ? ` Recovery: the alert resolves within ${scenario.recovery.within}.` : ''}`,
   );
   return lines.join('\n');
 }
 
+/** GitHub's anchor of a Markdown heading. */
+export const headingAnchor = (heading) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+
+/** Every alert rule of a rules directory (infra/prometheus/rules): `{ name, severity, file }`, in file order. */
+export function alertRules(rulesDir) {
+  return readdirSync(rulesDir)
+    .filter((name) => /\.ya?ml$/.test(name))
+    .sort()
+    .flatMap((file) =>
+      parse(readFileSync(join(rulesDir, file), 'utf8')).groups.flatMap((group) =>
+        group.rules
+          .filter((rule) => rule.alert)
+          .map((rule) => ({ name: rule.alert, severity: rule.labels?.severity ?? '', file })),
+      ),
+    );
+}
+
+/** The table of every alert and the scenarios that fire it (as their alert, or also). */
+export function alertsTable(alerts, scenarios) {
+  const lines = [
+    '| alert | severity | scenario (`npm run scenario -- <name>`) | needs |',
+    '|---|---|---|---|',
+  ];
+  for (const alert of alerts) {
+    const main = scenarios.filter((s) => s.alert?.name === alert.name);
+    const also = scenarios.filter(
+      (s) => s.alert?.name !== alert.name && (s.alsoFires ?? []).some((ref) => ref.name === alert.name),
+    );
+    const link = (s) => `[${s.name}](#${headingAnchor(s.title)})`;
+    const cell = [...main.map(link), ...also.map((s) => `${link(s)} (also)`)].join(', ') || 'none yet';
+    const needs = [...new Set(main.flatMap((s) => s.requires ?? []))];
+    const local = main.length === 0 ? '' : main.some((s) => !s.requires?.length) ? '-' : needs.join(', ');
+    lines.push(
+      `| [\`${alert.name}\`](runbooks.md#${anchor(alert.name)}) | ${alert.severity} | ${cell} | ${local} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+const BLOCK = /<!-- scenario:([a-z0-9-]+) -->\n[\s\S]*?<!-- \/scenario -->/g;
+const ALERTS_BLOCK = /<!-- alerts -->\n[\s\S]*?<!-- \/alerts -->/;
+const END_OF_SCENARIOS = '<!-- /scenarios -->';
+
 /**
- * docs/scenarios.md with every `<!-- scenario:<name> -->` … `<!-- /scenario -->` block regenerated.
- * Throws when a definition has no block or a block has no definition (so none drops out silently).
+ * docs/scenarios.md with its generated parts rewritten: the alerts table between `<!-- alerts -->` and
+ * `<!-- /alerts -->`, every `<!-- scenario:<name> -->` … `<!-- /scenario -->` block, and a block for each
+ * definition that has none yet, added before `<!-- /scenarios -->`. Throws on a block without a
+ * definition (so a scenario cannot drop out of the docs silently either way).
  */
-export function renderScenarioDocs(markdown, scenarios) {
+export function renderScenarioDocs(markdown, scenarios, alerts) {
   const byName = new Map(scenarios.map((scenario) => [scenario.name, scenario]));
   const seen = new Set();
-  const out = markdown.replace(
-    /<!-- scenario:([a-z0-9-]+) -->\n[\s\S]*?<!-- \/scenario -->/g,
-    (whole, name) => {
-      const scenario = byName.get(name);
-      if (!scenario)
-        throw new ScenarioError(
-          `docs/scenarios.md has a block for "${name}", which has no scenarios/${name}.mjs`,
-        );
-      seen.add(name);
-      return `<!-- scenario:${name} -->\n${scenarioMarkdown(scenario)}\n<!-- /scenario -->`;
-    },
-  );
-  const missing = scenarios.filter((scenario) => !seen.has(scenario.name)).map((scenario) => scenario.name);
-  if (missing.length > 0)
-    throw new ScenarioError(
-      `docs/scenarios.md has no <!-- scenario:NAME --> … <!-- /scenario --> block for ${missing.join(', ')}: add one where it belongs`,
+  const block = (scenario) =>
+    `<!-- scenario:${scenario.name} -->\n${scenarioMarkdown(scenario)}\n<!-- /scenario -->`;
+  let out = markdown.replace(BLOCK, (whole, name) => {
+    const scenario = byName.get(name);
+    if (!scenario)
+      throw new ScenarioError(
+        `docs/scenarios.md has a block for "${name}", which has no scenarios/${name}.mjs`,
+      );
+    seen.add(name);
+    return block(scenario);
+  });
+  const missing = scenarios.filter((scenario) => !seen.has(scenario.name));
+  if (missing.length > 0) {
+    if (!out.includes(END_OF_SCENARIOS))
+      throw new ScenarioError(
+        `docs/scenarios.md has no ${END_OF_SCENARIOS} marker to add ${missing.map((s) => s.name).join(', ')} before`,
+      );
+    out = out.replace(
+      END_OF_SCENARIOS,
+      `${missing.map((scenario) => `${block(scenario)}\n\n`).join('')}${END_OF_SCENARIOS}`,
     );
-  return out;
+  }
+  if (!ALERTS_BLOCK.test(out))
+    throw new ScenarioError('docs/scenarios.md has no <!-- alerts --> … <!-- /alerts --> block');
+  return out.replace(
+    ALERTS_BLOCK,
+    () => `<!-- alerts -->\n${alertsTable(alerts, scenarios)}\n<!-- /alerts -->`,
+  );
 }

@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { adminToken, ChaosError, switchFault } from './chaos.mjs';
 import {
   chaosCommands,
-  concurrentGroups,
+  startable,
   culpritCheck,
   DEFAULT_SYMPTOM,
   evaluationIntervalOf,
@@ -26,6 +26,7 @@ import {
   loadScenarios,
   parseDuration,
   renderScenarioDocs,
+  alertRules,
   scaleRanges,
   ScenarioError,
   timeScale,
@@ -266,10 +267,19 @@ function trafficDriver(scenario, lab, { maxSeconds }) {
   return {
     records,
     counts,
+    /** Signs up a new user whose token the 'user' traffic uses from now on; returns the token. */
+    async newUser() {
+      userToken = await signUpUser();
+      return userToken;
+    },
     /** Looks up what the traffic needs (a product id, a user), then starts every entry at its rate. */
     async start() {
       const entries = scenario.traffic;
-      if (entries.some((entry) => entry.path.includes('{productId}'))) {
+      const needsProduct = (entry) =>
+        entry.path.includes('{productId}') ||
+        typeof entry.body === 'function' ||
+        typeof entry.headers === 'function';
+      if (entries.some(needsProduct)) {
         const page = await request('GET', '/api/products?limit=5');
         productId = page.status === 200 ? JSON.parse(page.body).items?.[0]?.id : undefined;
         if (!productId)
@@ -396,18 +406,18 @@ async function runScenario(scenario, lab, { keep }) {
   const alertRef = scenario.alert;
   const quiet = [];
   for (const ref of [
-    alertRef,
+    ...(alertRef ? [alertRef] : []),
     ...(scenario.steadyState?.quiet ?? []).map((entry) =>
-      typeof entry === 'string' ? { name: entry, labels: alertRef.labels } : { labels: {}, ...entry },
+      typeof entry === 'string' ? { name: entry, labels: alertRef?.labels ?? {} } : { labels: {}, ...entry },
     ),
   ])
     if (!quiet.some((other) => describeRef(other) === describeRef(ref))) quiet.push(ref);
   const maxSeconds =
     60 / r +
     slack +
-    scaled(alertRef.within) +
+    (alertRef ? scaled(alertRef.within) : scaled(scenario.hold)) +
     slack * 3 +
-    (keep ? 0 : scaled(scenario.recovery.within) + slack) +
+    (keep || !alertRef ? 0 : scaled(scenario.recovery.within) + slack) +
     30;
   const traffic = trafficDriver(scenario, lab, { maxSeconds });
   let undo;
@@ -419,9 +429,11 @@ async function runScenario(scenario, lab, { keep }) {
     undone = true;
     await undo();
   };
+  const aborter = new AbortController();
   const interrupt = async (signal) => {
     out.clear();
     traffic.stop();
+    aborter.abort();
     if (undo && !undone && !keep) {
       process.stdout.write(`\n${signal}: undoing the fault first… `);
       try {
@@ -435,6 +447,34 @@ async function runScenario(scenario, lab, { keep }) {
   };
   process.once('SIGINT', () => void interrupt('Ctrl-C'));
   process.once('SIGTERM', () => void interrupt('SIGTERM'));
+
+  /** The steady state's problems now (quiet alerts pending or firing, queries out of bounds) and the queries' answers. */
+  const steadyStateNow = async ({ firingOnly = false } = {}) => {
+    const problems = [];
+    const answers = [];
+    const alerts = await prometheus.alerts();
+    for (const ref of quiet) {
+      const alert = findAlert(alerts, ref);
+      if (alert && (!firingOnly || alert.state === 'firing'))
+        problems.push(`${describeRef(ref)} is ${alert.state}`);
+    }
+    for (const query of scenario.steadyState?.queries ?? []) {
+      const expr = scaleRanges(query.expr, r);
+      const results = await prometheus.query(expr);
+      // NaN (a quantile or ratio of nothing) is no data.
+      const values = results.map((result) => Number(result.value[1])).filter((value) => !Number.isNaN(value));
+      const bad = values.filter((value) =>
+        query.below !== undefined ? !(value < query.below) : !(value > query.above),
+      );
+      const bound = query.below !== undefined ? `< ${query.below}` : `> ${query.above}`;
+      answers.push(
+        `${expr} = ${values.length ? values.map((v) => Math.round(v * 1000) / 1000).join(', ') : 'no data'} (${bound})`,
+      );
+      if (bad.length > 0 || (query.above !== undefined && values.length === 0))
+        problems.push(`${expr} is ${values.length ? bad.join(', ') : 'empty'}, not ${bound}`);
+    }
+    return { problems, answers };
+  };
 
   console.log(`scenario ${scenario.name}: ${scenario.title}`);
   console.log(
@@ -453,34 +493,10 @@ async function runScenario(scenario, lab, { keep }) {
       const started = Date.now();
       const warmUp = Math.max(Math.min(300 / r, 30), 3 * lab.intervalSeconds) * 1000;
       const deadline = started + warmUp + (Math.max(60 / r, 10) + slack) * 1000;
-      const queries = scenario.steadyState?.queries ?? [];
       let problems = [];
       let answers = [];
       while (true) {
-        problems = [];
-        answers = [];
-        const alerts = await prometheus.alerts();
-        for (const ref of quiet) {
-          const alert = findAlert(alerts, ref);
-          if (alert) problems.push(`${describeRef(ref)} is ${alert.state}`);
-        }
-        for (const query of queries) {
-          const expr = scaleRanges(query.expr, r);
-          const results = await prometheus.query(expr);
-          // NaN (a quantile or ratio of nothing) is no data.
-          const values = results
-            .map((result) => Number(result.value[1]))
-            .filter((value) => !Number.isNaN(value));
-          const bad = values.filter((value) =>
-            query.below !== undefined ? !(value < query.below) : !(value > query.above),
-          );
-          const bound = query.below !== undefined ? `< ${query.below}` : `> ${query.above}`;
-          answers.push(
-            `${expr} = ${values.length ? values.map((v) => Math.round(v * 1000) / 1000).join(', ') : 'no data'} (${bound})`,
-          );
-          if (bad.length > 0 || (query.above !== undefined && values.length === 0))
-            problems.push(`${expr} is ${values.length ? bad.join(', ') : 'empty'}, not ${bound}`);
-        }
+        ({ problems, answers } = await steadyStateNow());
         if (problems.length === 0 && Date.now() - started >= warmUp) break;
         if (Date.now() > deadline) break;
         out.progress(
@@ -521,93 +537,147 @@ async function runScenario(scenario, lab, { keep }) {
       undo.hint = target.resumeHint;
       injectText = target.what;
     } else {
-      const ctx = { ...lab, scenario: scenario.name, prometheus };
+      const ctx = {
+        gateway: lab.gateway,
+        clientSecret: lab.clientSecret,
+        r,
+        scenario: scenario.name,
+        prometheus,
+        adminToken: () => adminToken(lab.gateway, lab.clientSecret),
+        /** A new user for the runner's traffic (its token signed now, e.g. with a new key). */
+        newUser: () => traffic.newUser(),
+        /** SIGSTOP / SIGCONT of a service's local process (docker compose pause / unpause in Compose). */
+        pause: async (service) => (await pauser(prometheus, service)).pause(),
+        resume: async (service) => (await pauser(prometheus, service)).resume(),
+        /** Aborted on Ctrl-C (and SIGTERM): loops started by run() stop on it. */
+        signal: aborter.signal,
+        log: (text) => out.info(text),
+      };
       await inject.run(ctx);
       undo = async () => inject.undo(ctx);
-      undo.hint = 'Ctrl-C of a runner without --keep, or see docs/scenarios.md';
+      undo.hint = scenario.docs.undo ?? "the scenario's inject.undo";
       injectText = scenario.docs.inject;
     }
     injectedAt = Date.now();
     out.ok('inject', injectText);
 
-    // 3. The alert fires in Prometheus, within its time.
-    const within = scaled(alertRef.within);
-    const alertDeadline = injectedAt + (within + slack) * 1000;
-    let firing;
-    while (Date.now() < alertDeadline) {
-      const alert = findAlert(await prometheus.alerts(), alertRef);
-      if (alert?.state === 'firing') {
-        firing = alert;
-        break;
-      }
-      const elapsed = (Date.now() - injectedAt) / 1000;
-      out.progress(
-        `waiting for ${describeRef(alertRef)}: ${alert ? `pending since ${seconds((Date.now() - Date.parse(alert.activeAt)) / 1000)}` : 'inactive'}; ` +
-          `${seconds(elapsed)} of ${seconds(within)}${r === 1 ? '' : ` (${alertRef.within} in Compose)`}; traffic since inject: ${traffic.summary(injectedAt)}`,
-      );
-      await sleep(Math.max(250, (lab.intervalSeconds * 1000) / 2));
-    }
-    const firedAfter = (Date.now() - injectedAt) / 1000;
-    if (!firing) {
-      out.fail(
-        'alert',
-        `${describeRef(alertRef)} did not fire within ${seconds(within + slack)} (${alertRef.within} in Compose time, + ${seconds(slack)})`,
-      );
-      throw new StepFailed('alert');
-    }
-    out.ok(
-      'alert',
-      `${describeRef(alertRef)} firing in Prometheus after ${seconds(firedAfter)}${r === 1 ? '' : ` (≈ ${formatDuration(Math.max(1, Math.round(firedAfter * r)))} in Compose time)`}, within ${alertRef.within}: ${firing.annotations?.summary ?? ''}`,
-    );
-
-    // 4. It reaches the alert-webhook through Alertmanager.
-    {
-      const deadline = Date.now() + (60 / r + slack) * 1000;
-      let where = 'webhook';
-      let found;
-      while (!found && Date.now() < deadline) {
-        found = await deliveredAlert(lab, alertRef, injectedAt, (fallback) => (where = fallback));
-        if (!found) {
-          out.progress(
-            `waiting for ${describeRef(alertRef)} at the ${where === 'webhook' ? `alert-webhook (${lab.webhook}/alerts)` : `Alertmanager (${lab.alertmanager})`}`,
+    if (!alertRef) {
+      // No alert is the check: for `hold`, nothing of the quiet list fires, the queries keep their
+      // bounds and no request of the runner's shows the symptom.
+      const holdSeconds = scaled(scenario.hold);
+      const symptom = scenario.symptom === false ? undefined : (scenario.symptom ?? DEFAULT_SYMPTOM);
+      let problems = [];
+      while (Date.now() < injectedAt + holdSeconds * 1000) {
+        ({ problems } = await steadyStateNow({ firingOnly: true }));
+        const bad = symptom
+          ? traffic.records.filter((record) => record.at >= injectedAt && isSymptom(record, symptom))
+          : [];
+        if (bad.length > 0)
+          problems.push(
+            `${bad.length} requests matched ${JSON.stringify(symptom)}, e.g. ${bad[0].method} ${bad[0].path} → ${bad[0].error ?? bad[0].status} (trace ${bad[0].traceId})`,
           );
-          await sleep(500);
-        }
-      }
-      if (!found) {
-        out.fail(
-          'notified',
-          `${describeRef(alertRef)} did not arrive at the ${where === 'webhook' ? 'alert-webhook' : 'Alertmanager'} within ${seconds(60 / r + slack)}`,
+        if (problems.length > 0) break;
+        out.progress(
+          `holding: nothing fires; ${seconds((Date.now() - injectedAt) / 1000)} of ${seconds(holdSeconds)}${r === 1 ? '' : ` (${scenario.hold} in Compose)`}; ${traffic.summary(injectedAt)}`,
         );
-        throw new StepFailed('notified');
+        await sleep(Math.max(500, lab.intervalSeconds * 1000));
+      }
+      if (problems.length > 0) {
+        out.fail('hold', problems.join('; '));
+        throw new StepFailed('hold');
       }
       out.ok(
-        'notified',
-        where === 'webhook'
-          ? `the alert-webhook received it (${found})`
-          : `${found} (the webhook at ${lab.webhook} has no GET /alerts: Alertmanager checked instead)`,
+        'hold',
+        `${quiet.map(describeRef).join(', ')} stayed quiet for ${scenario.hold}${r === 1 ? '' : ` (${seconds(holdSeconds)})`}; ${traffic.summary(injectedAt)}`,
       );
-    }
-
-    // 5. What else fires with it.
-    for (const ref of scenario.alsoFires ?? []) {
-      const deadline = Date.now() + slack * 1000;
-      let alert;
-      while (Date.now() < deadline) {
-        alert = findAlert(await prometheus.alerts(), ref);
-        if (alert?.state === 'firing') break;
-        await sleep(500);
+    } else {
+      // 3. The alert fires in Prometheus, within its time.
+      const within = scaled(alertRef.within);
+      const alertDeadline = injectedAt + (within + slack) * 1000;
+      let firing;
+      while (Date.now() < alertDeadline) {
+        const alert = findAlert(await prometheus.alerts(), alertRef);
+        if (alert?.state === 'firing') {
+          firing = alert;
+          break;
+        }
+        const elapsed = (Date.now() - injectedAt) / 1000;
+        out.progress(
+          `waiting for ${describeRef(alertRef)}: ${alert ? `pending since ${seconds((Date.now() - Date.parse(alert.activeAt)) / 1000)}` : 'inactive'}; ` +
+            `${seconds(elapsed)} of ${seconds(within)}${r === 1 ? '' : ` (${alertRef.within} in Compose)`}; traffic since inject: ${traffic.summary(injectedAt)}`,
+        );
+        await sleep(Math.max(250, (lab.intervalSeconds * 1000) / 2));
       }
-      if (alert?.state === 'firing') out.ok('also firing', describeRef(ref));
-      else {
-        out.fail('also firing', `${describeRef(ref)} is ${alert?.state ?? 'not firing'}`);
-        throw new StepFailed('also firing');
+      const firedAfter = (Date.now() - injectedAt) / 1000;
+      if (!firing) {
+        out.fail(
+          'alert',
+          `${describeRef(alertRef)} did not fire within ${seconds(within + slack)} (${alertRef.within} in Compose time, + ${seconds(slack)})`,
+        );
+        throw new StepFailed('alert');
+      }
+      out.ok(
+        'alert',
+        `${describeRef(alertRef)} firing in Prometheus after ${seconds(firedAfter)}${r === 1 ? '' : ` (≈ ${formatDuration(Math.max(1, Math.round(firedAfter * r)))} in Compose time)`}, within ${alertRef.within}: ${firing.annotations?.summary ?? ''}`,
+      );
+
+      // 4. It reaches the alert-webhook through Alertmanager.
+      {
+        const deadline = Date.now() + (60 / r + slack) * 1000;
+        let where = 'webhook';
+        let found;
+        while (!found && Date.now() < deadline) {
+          found = await deliveredAlert(
+            lab,
+            alertRef,
+            injectedAt,
+            scenario.notify === 'alertmanager',
+            (fallback) => (where = fallback),
+          );
+          if (!found) {
+            out.progress(
+              `waiting for ${describeRef(alertRef)} at the ${where === 'webhook' ? `alert-webhook (${lab.webhook}/alerts)` : `Alertmanager (${lab.alertmanager})`}`,
+            );
+            await sleep(500);
+          }
+        }
+        if (!found) {
+          out.fail(
+            'notified',
+            `${describeRef(alertRef)} did not arrive at the ${where === 'webhook' ? 'alert-webhook' : 'Alertmanager'} within ${seconds(60 / r + slack)}`,
+          );
+          throw new StepFailed('notified');
+        }
+        out.ok(
+          'notified',
+          where === 'webhook'
+            ? `the alert-webhook received it (${found})`
+            : scenario.notify === 'alertmanager'
+              ? `${found} (this scenario checks Alertmanager, not the webhook)`
+              : `${found} (the webhook at ${lab.webhook} has no GET /alerts: Alertmanager checked instead)`,
+        );
+      }
+
+      // 5. What else fires with it.
+      for (const ref of scenario.alsoFires ?? []) {
+        const deadline = Date.now() + slack * 1000;
+        let alert;
+        while (Date.now() < deadline) {
+          alert = findAlert(await prometheus.alerts(), ref);
+          if (alert?.state === 'firing') break;
+          await sleep(500);
+        }
+        if (alert?.state === 'firing') out.ok('also firing', describeRef(ref));
+        else {
+          out.fail('also firing', `${describeRef(ref)} is ${alert?.state ?? 'not firing'}`);
+          throw new StepFailed('also firing');
+        }
       }
     }
 
     // 6. The runbook's queries, answered now, name the culprit.
     for (const [index, step] of scenario.runbook.entries()) {
-      const vars = { ...alertRef.labels, ...step.vars };
+      const vars = { ...alertRef?.labels, ...step.vars };
       const filled = fillPlaceholders(step.expr, vars);
       const expr = scaleRanges(filled, r);
       const results = await prometheus.query(expr);
@@ -630,7 +700,15 @@ async function runScenario(scenario, lab, { keep }) {
     }
 
     // 7. One failing (or slow) request of the runner's, by the trace id it sent.
-    if (scenario.symptom === false) out.ok('trace', 'none expected: the traffic sees nothing of this fault');
+    if (!alertRef) {
+      const record = traffic.records.filter((candidate) => candidate.at >= injectedAt).at(-1);
+      if (record)
+        out.ok(
+          'trace',
+          `a request after the inject: ${record.method} ${record.path} → ${record.status} in ${Math.round(record.ms)} ms, trace ${record.traceId}${lab.jaeger ? `: ${lab.jaeger}/trace/${record.traceId}` : ''}`,
+        );
+    } else if (scenario.symptom === false)
+      out.ok('trace', 'none expected: the traffic sees nothing of this fault');
     else {
       const symptom = scenario.symptom ?? DEFAULT_SYMPTOM;
       const failing = traffic.records.filter(
@@ -657,6 +735,8 @@ async function runScenario(scenario, lab, { keep }) {
     } else {
       await doUndo();
       out.ok('undo', undo.hint);
+    }
+    if (!keep && alertRef) {
       const undoneAt = Date.now();
       const within = scaled(scenario.recovery.within);
       const deadline = undoneAt + (within + slack) * 1000;
@@ -716,16 +796,18 @@ async function runScenario(scenario, lab, { keep }) {
  * A notification of the alert, firing, received since `since`: from the webhook's GET /alerts, or (when
  * it has none) the alert active in Alertmanager. Returns a short description or undefined.
  */
-async function deliveredAlert(lab, ref, since, onFallback) {
+async function deliveredAlert(lab, ref, since, alertmanagerOnly, onFallback) {
   const headers = lab.webhookToken ? { authorization: `Bearer ${lab.webhookToken}` } : {};
   let response;
-  try {
-    response = await fetch(`${lab.webhook}/alerts`, {
-      headers,
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-  } catch {
-    response = undefined;
+  if (!alertmanagerOnly) {
+    try {
+      response = await fetch(`${lab.webhook}/alerts`, {
+        headers,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch {
+      response = undefined;
+    }
   }
   if (response?.ok) {
     const body = await response.json();
@@ -801,7 +883,12 @@ async function unmetRequirements(scenario, lab) {
 // Commands.
 
 async function list(scenarios) {
-  const rows = scenarios.map((s) => [s.name, s.title, describeRef(s.alert), s.requires?.join(', ') || '-']);
+  const rows = scenarios.map((s) => [
+    s.name,
+    s.title,
+    s.alert ? describeRef(s.alert) : `none (holds ${s.hold})`,
+    s.requires?.join(', ') || '-',
+  ]);
   const header = ['name', 'title', 'alert', 'requires'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   for (const row of [header, ...rows])
@@ -815,7 +902,7 @@ async function list(scenarios) {
 
 async function docs(scenarios, check) {
   const current = readFileSync(DOCS_FILE, 'utf8');
-  const next = renderScenarioDocs(current, scenarios);
+  const next = renderScenarioDocs(current, scenarios, alertRules(join(ROOT, 'infra/prometheus/rules')));
   if (check) {
     if (next !== current) {
       console.error(
@@ -831,7 +918,10 @@ async function docs(scenarios, check) {
   return EXIT.passed;
 }
 
-/** Every scenario (or the named ones) as children, concurrently where their touches are disjoint. */
+/**
+ * Every scenario (or the named ones) as children: each starts as soon as no running one touches a
+ * service it touches (one touching the alert-webhook runs alone); output prefixed with its name.
+ */
 async function runAll(scenarios, names, keep) {
   const chosen =
     names.length > 0 ? names.map((name) => scenarios.find((s) => s.name === name) ?? name) : scenarios;
@@ -839,42 +929,63 @@ async function runAll(scenarios, names, keep) {
   if (unknown.length > 0)
     throw new UsageError(`unknown scenario ${unknown.join(', ')} (npm run scenario -- --list)`);
   const results = [];
-  const groups = concurrentGroups(chosen);
-  for (const [index, group] of groups.entries()) {
-    console.log(`== group ${index + 1}/${groups.length}: ${group.map((s) => s.name).join(', ')}`);
-    const codes = await Promise.all(
-      group.map(
-        (scenario) =>
-          new Promise((resolve) => {
-            const child = spawn(
-              process.execPath,
-              [fileURLToPath(import.meta.url), scenario.name, ...(keep ? ['--keep'] : [])],
-              {
-                stdio: ['ignore', 'pipe', 'pipe'],
-              },
-            );
-            const prefix = `[${scenario.name}] `;
-            for (const stream of [child.stdout, child.stderr]) {
-              let rest = '';
-              stream.on('data', (chunk) => {
-                const lines = (rest + chunk.toString()).split('\n');
-                rest = lines.pop() ?? '';
-                for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
-              });
-            }
-            const forward = (signal) => child.kill(signal);
-            process.on('SIGINT', forward);
-            process.on('SIGTERM', forward);
-            child.on('exit', (code) => {
-              process.off('SIGINT', forward);
-              process.off('SIGTERM', forward);
-              resolve(code ?? EXIT.failed);
-            });
-          }),
-      ),
-    );
-    group.forEach((scenario, i) => results.push({ name: scenario.name, code: codes[i] }));
-  }
+  const pending = [...chosen];
+  const running = new Set();
+  const children = new Set();
+  const forward = (signal) => children.forEach((child) => child.kill(signal));
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const run = (scenario) =>
+    new Promise((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [fileURLToPath(import.meta.url), scenario.name, ...(keep ? ['--keep'] : [])],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      children.add(child);
+      const prefix = `[${scenario.name}] `;
+      for (const stream of [child.stdout, child.stderr]) {
+        let rest = '';
+        stream.on('data', (chunk) => {
+          const lines = (rest + chunk.toString()).split('\n');
+          rest = lines.pop() ?? '';
+          for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
+        });
+      }
+      child.on('exit', (code) => {
+        children.delete(child);
+        resolve(code ?? EXIT.failed);
+      });
+    });
+  await new Promise((done) => {
+    const next = () => {
+      if (pending.length === 0 && running.size === 0) return done();
+      for (const scenario of startable(pending, [...running])) {
+        pending.splice(pending.indexOf(scenario), 1);
+        running.add(scenario);
+        console.log(
+          `== ${scenario.name} starts${
+            running.size > 1
+              ? ` (beside ${[...running]
+                  .filter((s) => s !== scenario)
+                  .map((s) => s.name)
+                  .join(', ')})`
+              : ''
+          }`,
+        );
+        void run(scenario).then((code) => {
+          running.delete(scenario);
+          results.push({ name: scenario.name, code });
+          next();
+        });
+      }
+    };
+    next();
+  });
+  process.off('SIGINT', forward);
+  process.off('SIGTERM', forward);
   const word = (code) => (code === EXIT.passed ? 'passed' : code === EXIT.skipped ? 'skipped' : 'FAILED');
   console.log(`== ${results.map((result) => `${result.name} ${word(result.code)}`).join(', ')}`);
   return results.every((result) => result.code === EXIT.passed || result.code === EXIT.skipped)
