@@ -3,15 +3,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
-import { RequestMethod } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import {
-  PublicRoutesController,
-  ProtectedRoutesController,
-} from '../apps/gateway/src/proxy/proxy.controllers.js';
-import { FaultRoutesController } from '../apps/gateway/src/faults/fault-routes.controller.js';
+import { gatewayRoutes } from '../apps/gateway/src/openapi/route-table.js';
 import { CONFIG_VARIABLES } from '#lab/config';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -129,27 +123,7 @@ describe('README and docs/', () => {
   });
 
   it('document only routes the gateway has', () => {
-    const routes: { method: string; pattern: RegExp }[] = [];
-    for (const controller of [PublicRoutesController, ProtectedRoutesController, FaultRoutesController]) {
-      const prefix = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '').replace(/^\/|\/$/g, '');
-      for (const name of Object.getOwnPropertyNames(controller.prototype)) {
-        const handler: unknown = Reflect.get(controller.prototype as object, name);
-        if (name === 'constructor' || typeof handler !== 'function') continue;
-        if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue; // a helper, not a route
-        const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as number];
-        const paths = [Reflect.getMetadata(PATH_METADATA, handler) as string | string[]].flat();
-        for (const path of paths) {
-          const full = [prefix, path.replace(/^\//, '')].filter(Boolean).join('/');
-          const source = full
-            .split('/')
-            .map((segment) =>
-              segment === '*' ? '.+' : segment.startsWith(':') ? '[^/]+' : segment.replace(/[.]/g, '\\.'),
-            )
-            .join('/');
-          routes.push({ method, pattern: new RegExp(`^/${source}$`) });
-        }
-      }
-    }
+    const routes = gatewayRoutes();
     expect(routes.length).toBeGreaterThan(10);
     const documented: string[] = [];
     const unrouted: string[] = [];

@@ -48,8 +48,7 @@ export const publicPath = (path: string): string => (path.startsWith('/.well-kno
 /** What the gateway itself adds to every answer of a route it forwards. */
 function addGatewayResponses(operation: Operation, route: GatewayRoute): void {
   const responses: Responses = operation.responses;
-  const rateLimited = route.controller !== 'FaultRoutesController';
-  if (rateLimited) {
+  if (route.rateLimited) {
     responses['429'] ??= problem("Too Many Requests: over the gateway's rate limit (`code: rate_limited`)", {
       ...RETRY_AFTER,
       ...RATE_LIMIT_HEADERS,

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { AppConfig } from '#lab/config';
 import type { Collection, MongoClient } from 'mongodb';
 
 /** A client's count in the current fixed window, and when that window ends (epoch ms). */
@@ -136,4 +137,25 @@ export class MongoRateLimitStore implements RateLimitStore {
     await this.client.close();
     await this.onClose();
   }
+}
+
+/** The store the limit counts in: none when RATE_LIMIT_REQUESTS is 0, in memory, or shared in MongoDB. */
+export async function createRateLimitStore(config: AppConfig): Promise<RateLimitStore | undefined> {
+  const { requests, windowSeconds, store } = config.rateLimit;
+  if (requests === 0) return undefined;
+  const windowMs = windowSeconds * 1000;
+  if (store === 'memory') return new MemoryRateLimitStore(windowMs);
+  let url = config.mongo.url;
+  let onClose = async () => {};
+  if (url === undefined) {
+    // Like the services' own databases: a gateway started alone gets an in-memory store, shared by nobody.
+    const { EmbeddedMongoServer } = await import('#lab/embedded-mongo');
+    const embedded = await EmbeddedMongoServer.start({ port: 0 });
+    new Logger('RateLimit').warn(
+      `RATE_LIMIT_STORE=mongodb without MONGO_URL: counting in an in-memory store at ${embedded.uri}, not shared`,
+    );
+    url = embedded.uri;
+    onClose = () => embedded.stop();
+  }
+  return MongoRateLimitStore.connect(url, config.mongo.database, windowMs, onClose);
 }

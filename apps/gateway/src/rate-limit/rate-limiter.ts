@@ -1,49 +1,38 @@
-import {
-  type CanActivate,
-  type ExecutionContext,
-  Inject,
-  Injectable,
-  Logger,
-  type OnModuleDestroy,
-  SetMetadata,
-  UnauthorizedException,
-} from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
-import { JwtAuthGuard, type Principal } from '#lab/auth';
+import { Inject, Injectable, Logger, type OnModuleDestroy, UnauthorizedException } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { LabError } from '#lab/errors';
 import { Metrics } from '#lab/telemetry';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Counter } from 'prom-client';
+import type { Principal } from '#lab/auth';
+import { BearerAuth } from '../proxy/bearer-auth.js';
 import { type RateLimitStore, type WindowCount, windowEnd } from './rate-limit.store.js';
 
 export const RATE_LIMIT_STORE = Symbol('RATE_LIMIT_STORE');
 export const RATE_LIMITED_REQUESTS = 'rate_limited_requests_total';
-const RATE_LIMITED = 'lab:rate-limited';
 
 /**
  * Who a request counts against: `address`, the client's address (public routes); `token`, the verified
  * token's subject, or the address when the token is missing or does not verify (protected routes).
  */
 export type RateLimitKind = 'address' | 'token';
-export const RateLimited = (kind: RateLimitKind) => SetMetadata(RATE_LIMITED, kind);
 
 /** Whose count went over the limit: a token subject, an address, or an address sending no valid token to a protected route. */
 export const LIMITED_REASONS = ['subject', 'address', 'unauthenticated'] as const;
 type LimitedReason = (typeof LIMITED_REASONS)[number];
 
 /**
- * The gateway's per-client rate limit on every routed request (`@RateLimited`): `RATE_LIMIT_REQUESTS`
- * per fixed window of `RATE_LIMIT_WINDOW_SECONDS`. A global guard, so it runs before any other: on a
- * protected route it verifies the token itself (the route's own auth guard then finds the request
- * verified) and counts the request against the token's subject, or, when the token is missing or does
- * not verify, against the client's address, so a storm of bad tokens is refused with 429 like any
- * other. Every answer carries the IETF draft headers (`RateLimit-Policy`, `RateLimit`); over the limit
- * it is 429 with `Retry-After`, without calling any backend. Health, metrics and the fault switch are
- * not routed requests, so never limited.
+ * The gateway's per-client rate limit on every proxied request: `RATE_LIMIT_REQUESTS` per fixed window
+ * of `RATE_LIMIT_WINDOW_SECONDS`, as the first `onRequest` hook of each proxy route ({@link hook}), so
+ * before authentication: on a protected route it verifies the token itself (the route's
+ * {@link BearerAuth} hook then finds the request verified) and counts the request against the token's
+ * subject, or, when the token is missing or does not verify, against the client's address, so a storm
+ * of bad tokens is refused with 429 like any other. Every answer carries the IETF draft headers
+ * (`RateLimit-Policy`, `RateLimit`); over the limit it is 429 with `Retry-After`, without calling any
+ * backend. Health, metrics and the fault switch are not proxy routes, so never limited.
  */
 @Injectable()
-export class RateLimitGuard implements CanActivate, OnModuleDestroy {
+export class RateLimiter implements OnModuleDestroy {
   private readonly logger = new Logger('RateLimit');
   private readonly limit: number;
   private readonly windowMs: number;
@@ -53,8 +42,7 @@ export class RateLimitGuard implements CanActivate, OnModuleDestroy {
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(RATE_LIMIT_STORE) private readonly store: RateLimitStore | undefined,
-    private readonly reflector: Reflector,
-    private readonly auth: JwtAuthGuard,
+    private readonly auth: BearerAuth,
     metrics: Metrics,
   ) {
     this.limited = metrics.counter({
@@ -68,21 +56,20 @@ export class RateLimitGuard implements CanActivate, OnModuleDestroy {
     this.policy = `"default";q=${this.limit};w=${config.rateLimit.windowSeconds}`;
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const kind = this.reflector.getAllAndOverride<RateLimitKind | undefined>(RATE_LIMITED, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (kind === undefined || this.store === undefined) return true;
-    const http = context.switchToHttp();
-    const request = http.getRequest<FastifyRequest & { user?: Principal }>();
-    const reply = http.getResponse<FastifyReply>();
-    if (kind === 'address') {
-      await this.count(`ip:${request.ip}`, 'address', request, reply);
-      return true;
-    }
+  /** The `onRequest` hook counting a route's requests by `kind`; none when the limit is off (`RATE_LIMIT_REQUESTS=0`). */
+  hook(kind: RateLimitKind): ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined {
+    if (this.store === undefined) return undefined;
+    return kind === 'address'
+      ? (request, reply) => this.count(`ip:${request.ip}`, 'address', request, reply)
+      : (request, reply) => this.countVerified(request, reply);
+  }
+
+  private async countVerified(
+    request: FastifyRequest & { user?: Principal },
+    reply: FastifyReply,
+  ): Promise<void> {
     try {
-      await this.auth.canActivate(context);
+      await this.auth.verify(request, reply);
     } catch (error) {
       if (!(error instanceof UnauthorizedException)) throw error;
       // Counted like any request from that address; over the limit the 429 replaces the 401.
@@ -95,7 +82,6 @@ export class RateLimitGuard implements CanActivate, OnModuleDestroy {
       throw error;
     }
     await this.count(`sub:${(request.user as Principal).subject}`, 'subject', request, reply);
-    return true;
   }
 
   /** Counts one request for `key`; sets the RateLimit headers; throws the 429 over the limit. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '#lab/config';
-import { hashingTimeoutMs } from './proxy.controllers.js';
+import { hashingTimeoutMs } from './proxy-routes.js';
 
 describe(hashingTimeoutMs.name, () => {
   it("outlasts oauth's longest hash wait plus the hash, and never shortens a longer upstream timeout", () => {
