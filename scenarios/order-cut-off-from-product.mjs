@@ -11,9 +11,7 @@ export default {
     {
       name: 'order',
       method: 'POST',
-      // `{productId}` in the path makes the runner look a product up for the body (the order service
-      // ignores the query string).
-      path: '/api/orders?for={productId}',
+      path: '/api/orders',
       perSecond: 3,
       auth: 'user',
       headers: ({ seq }) => ({ 'idempotency-key': `order-cut-off-${Date.now()}-${seq}` }),
