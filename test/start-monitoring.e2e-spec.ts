@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { descendantsOf, isAlive, killAll, type RunningLab, SERVICES, startLab } from '#lab/testing';
@@ -71,17 +73,23 @@ describe('npm start with Prometheus and Alertmanager installed', () => {
   let prometheus = '';
   let webhook = '';
 
+  const brokerDir = mkdtempSync(join(tmpdir(), 'lab-monitoring-broker-'));
+
   beforeAll(async () => {
-    lab = await startLab({}, SERVICES, { monitoring: { interval: '1s' } });
+    // With the broker npm start runs itself (rabbitmq-server is installed here): its metrics are scraped too.
+    lab = await startLab({ AMQP_URL: '', BROKER_DATA_DIR: brokerDir }, SERVICES, {
+      monitoring: { interval: '1s' },
+    });
     prometheus = lab.monitoring?.prometheus ?? '';
     webhook = lab.monitoring?.alertWebhook ?? '';
   }, 150_000);
 
   afterAll(async () => {
     await lab?.stop();
+    rmSync(brokerDir, { recursive: true, force: true });
   }, 60_000);
 
-  it('prints their URLs, and Prometheus scrapes every service with the rules of infra/ scaled to its interval', async () => {
+  it('prints their URLs, and Prometheus scrapes every service and the broker with the rules of infra/ scaled to its interval', async () => {
     const output = lab?.process.output() ?? '';
     expect(output).toMatch(new RegExp(`\\[launcher\\]\\s+prometheus\\s+${prometheus}`));
     expect(output).toContain(lab?.monitoring?.alertmanager);
@@ -101,7 +109,14 @@ describe('npm start with Prometheus and Alertmanager installed', () => {
           data: { activeTargets: { labels: Record<string, string>; health: string }[] };
         }>(`${prometheus}/api/v1/targets`);
         const healthy = data.activeTargets.filter((t) => t.health === 'up').map((t) => t.labels.job);
-        const wanted = [...SERVICES, 'prometheus', 'alertmanager', 'alert-webhook'];
+        const wanted = [
+          ...SERVICES,
+          'prometheus',
+          'alertmanager',
+          'alert-webhook',
+          'rabbitmq',
+          'rabbitmq-queues',
+        ];
         return wanted.every((job) => healthy.includes(job)) ? data.activeTargets : undefined;
       },
     );

@@ -106,7 +106,7 @@ export async function startLab(
   try {
     await lab.waitForOutput(new RegExp(`all ${services.length} services ready in`), 60_000);
     if (monitoring) {
-      const [line] = await lab.waitForOutput(/\[launcher\] monitoring\b.*/, 60_000);
+      const [line] = await lab.waitForOutput(/\[launcher\] monitoring\b.*/, 120_000);
       if (!/monitoring ready/.test(line)) throw new Error(`monitoring did not start: ${line}`);
     }
   } catch (error) {
