@@ -79,14 +79,16 @@ export class ProductStockStandIn {
 }
 
 /**
- * Stands in for the customer service's `GET /customers/me` behind `ServiceClient`: 200 for everyone,
- * or held until {@link release} is called (a request stuck before it creates its order).
+ * Stands in for the customer service's `GET /customers/me` behind `ServiceClient`: 200 for everyone
+ * (404 while `missing`), or held until {@link release} is called (a request stuck before it creates its order).
  */
 export class CustomerServiceStandIn {
   private held?: Promise<void>;
   private let?: () => void;
   /** Calls received so far. */
   calls = 0;
+  /** Answer 404 (the buyer has no profile). */
+  missing = false;
 
   hold(): void {
     this.held = new Promise((resolve) => (this.let = resolve));
@@ -100,6 +102,6 @@ export class CustomerServiceStandIn {
   async call(): Promise<UpstreamResponse> {
     this.calls++;
     await this.held;
-    return { status: 200, headers: {}, body: {} };
+    return { status: this.missing ? 404 : 200, headers: {}, body: {} };
   }
 }

@@ -9,6 +9,7 @@ import { CompensationService } from '../src/orders/compensation.service.js';
 import { IdempotencyRecord } from '../src/orders/idempotency-record.entity.js';
 import { IdempotencyService } from '../src/orders/idempotency.service.js';
 import { Order } from '../src/orders/order.entity.js';
+import { OrderActivity } from '../src/orders/order-activity.js';
 import { OrderMetrics } from '../src/orders/order.metrics.js';
 import { OrdersService } from '../src/orders/orders.service.js';
 import { StockClient } from '../src/orders/stock.client.js';
@@ -29,6 +30,7 @@ export async function orderTestingModule(
     IdempotencyService,
     CompensationService,
     OrderMetrics,
+    OrderActivity,
     { provide: StockClient, useValue: stock },
     { provide: ServiceClient, useValue: customers },
   ];

@@ -12,6 +12,7 @@ import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { ORDER_EVENT_SCHEMA_VERSION, type OrderEvent, orderEventId } from '#lab/events';
 import { lastValueFrom, timeout } from 'rxjs';
 import type { MongoRepository } from 'typeorm';
+import { OrderActivity } from '../orders/order-activity.js';
 import { Order } from '../orders/order.entity.js';
 import { OrderEventsClient } from './order-events.client.js';
 import { type OutboxEntry, pullFromOutbox } from './outbox.js';
@@ -22,10 +23,14 @@ export const ORDER_EVENTS_CLIENT = Symbol('ORDER_EVENTS_CLIENT');
 
 /**
  * A pass reads the orders collection once (the embedded store scans it for any query but by _id), so
- * not more often than this; without a broker only the gauge is kept, less often still.
+ * not more often than this, and only while events may be waiting: this instance wrote an order since
+ * the last pass, or the last pass left events behind (a failed publish, a full batch). Otherwise one
+ * pass a minute, for events another instance left. Without a broker only the gauge is kept, at most
+ * every 10 s and only after a write.
  */
-const PASS_EVERY_MS = 1000;
-const COUNT_ONLY_EVERY_MS = 10_000;
+export const PASS_EVERY_MS = 1000;
+export const COUNT_ONLY_EVERY_MS = 10_000;
+export const SAFETY_PASS_EVERY_MS = 60_000;
 /** After a failed publish (broker down), the next passes wait this long, doubling up to the maximum. */
 const BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 5000;
@@ -71,26 +76,58 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
   private stopped = false;
   private failures = 0;
   private nextPassAt = 0;
+  private timerAt = 0;
+  /** An order was written since the last pass began. */
+  private written = true;
+  /** The last pass left events it could not publish (yet). */
+  private leftBehind = false;
+  private readonly stopListening: () => void;
 
   constructor(
     @InjectRepository(Order) private readonly orders: MongoRepository<Order>,
     @Optional() @Inject(ORDER_EVENTS_CLIENT) private readonly client: OrderEventsClient | null,
     private readonly metrics: OutboxMetrics,
-  ) {}
+    activity: OrderActivity,
+  ) {
+    this.stopListening = activity.onWrite(() => {
+      this.written = true;
+      this.schedule(this.activeEveryMs);
+    });
+  }
+
+  private get activeEveryMs(): number {
+    return this.client ? PASS_EVERY_MS : COUNT_ONLY_EVERY_MS;
+  }
 
   onApplicationBootstrap(): void {
     if (!this.client)
       this.logger.warn(
         'events off (AMQP_URL not set): order events wait in the outbox until a broker is configured',
       );
-    this.timer = setInterval(() => void this.pass(), this.client ? PASS_EVERY_MS : COUNT_ONLY_EVERY_MS);
-    this.timer.unref();
+    this.schedule(this.activeEveryMs);
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    this.stopListening();
+    clearTimeout(this.timer);
     await this.client?.close();
+  }
+
+  /** The next pass in `delayMs`, unless one is due sooner already. */
+  private schedule(delayMs: number): void {
+    const at = Date.now() + delayMs;
+    if (this.stopped || (this.timer && this.timerAt <= at)) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.pass().finally(() => {
+        const active = this.written || (this.client !== null && this.leftBehind);
+        this.schedule(active ? this.activeEveryMs : SAFETY_PASS_EVERY_MS);
+      });
+    }, delayMs);
+    this.timer.unref();
   }
 
   /**
@@ -101,15 +138,20 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
   async pass(): Promise<number> {
     if (this.running || this.stopped) return 0;
     this.running = true;
+    this.written = false;
     let sent = 0;
     try {
       const orders = await this.orders.find({ where: PENDING, order: { _id: 'ASC' }, take: BATCH });
       if (this.client && Date.now() >= this.nextPassAt) sent = await this.publishPending(this.client, orders);
       // A full batch may not be all of them: then they are counted (a second read).
-      if (orders.length < BATCH)
-        this.metrics.pending.set(orders.reduce((n, order) => n + (order.outbox?.length ?? 0), 0) - sent);
-      else await this.countPending();
+      let pending: number;
+      if (orders.length < BATCH) {
+        pending = orders.reduce((n, order) => n + (order.outbox?.length ?? 0), 0) - sent;
+        this.metrics.pending.set(pending);
+      } else pending = await this.countPending();
+      this.leftBehind = pending > 0;
     } catch (error) {
+      this.leftBehind = true;
       this.logger.error(`outbox pass failed: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       this.running = false;
@@ -165,7 +207,7 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
     );
   }
 
-  private async countPending(): Promise<void> {
+  private async countPending(): Promise<number> {
     const [row] = await this.orders
       .aggregate<{ n: number }>([
         { $match: PENDING },
@@ -174,5 +216,6 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
       ])
       .toArray();
     this.metrics.pending.set(row?.n ?? 0);
+    return row?.n ?? 0;
   }
 }

@@ -5,8 +5,9 @@ import type { MongoRepository } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CustomerServiceStandIn, ProductStockStandIn } from '../../test/stand-ins.js';
 import { orderTestingModule } from '../../test/testing-module.js';
-import { ABANDONED_AFTER_MS, CompensationService } from './compensation.service.js';
+import { ABANDONED_AFTER_MS, CompensationService, SWEEP_EVERY_MS } from './compensation.service.js';
 import { IdempotencyRecord } from './idempotency-record.entity.js';
+import { IdempotencyService, requestHashOf } from './idempotency.service.js';
 import { Order } from './order.entity.js';
 import { OrdersService } from './orders.service.js';
 
@@ -18,6 +19,7 @@ describe(CompensationService.name, () => {
   let compensation: CompensationService;
   let orders: MongoRepository<Order>;
   let records: MongoRepository<IdempotencyRecord>;
+  let idempotency: IdempotencyService;
   const stock = new ProductStockStandIn();
   const customers = new CustomerServiceStandIn();
   const ann = { subject: '64b7f0c2a1b2c3d4e5f60719', scopes: ['orders'] } as unknown as Principal;
@@ -32,24 +34,36 @@ describe(CompensationService.name, () => {
     compensation = moduleRef.get(CompensationService);
     orders = moduleRef.get(getRepositoryToken(Order));
     records = moduleRef.get(getRepositoryToken(IdempotencyRecord));
+    idempotency = moduleRef.get(IdempotencyService);
   });
   beforeEach(async () => {
     await orders.deleteMany({});
     await records.deleteMany({});
+    await idempotency.refreshLegacyRecords();
     customers.release();
+    stock.down = false;
     stock.product(PRODUCT, 10);
   });
   afterAll(async () => {
     await moduleRef?.close();
   });
 
-  it('settles the key of a request that died after confirming: a retry gets that order, never a second one', async () => {
+  it('settles a key of the separate collection whose request died after confirming: a retry gets that order, never a second one', async () => {
     const placed = await place('died-after-confirm', 2);
-    // What a crash between "order CONFIRMED" and "answer recorded" leaves behind.
-    await records.updateOne(
-      { key: `${ann.subject}:died-after-confirm` },
-      { $set: { state: 'IN_PROGRESS', status: null, response: null } },
-    );
+    // What a crash between "order CONFIRMED" and "answer recorded" left behind before keys moved into orders.
+    await orders.updateMany({}, { $unset: { idempotencyKey: '', requestHash: '', answer: '' } });
+    const [order] = await orders.find({});
+    await records.insertOne({
+      key: `${ann.subject}:died-after-confirm`,
+      requestHash: requestHashOf([{ productId: PRODUCT, quantity: 2 }]),
+      state: 'IN_PROGRESS',
+      status: null,
+      response: null,
+      orderId: order._id.toHexString(),
+      orderCreated: true,
+      createdAt: new Date(),
+    });
+    await idempotency.refreshLegacyRecords();
     await expect(place('died-after-confirm', 2)).rejects.toMatchObject({
       status: 409,
       code: 'idempotency_in_progress',
@@ -64,17 +78,18 @@ describe(CompensationService.name, () => {
     expect(await sweepLater()).toMatchObject({ key_settled: 0, key_freed: 0 });
   });
 
-  it('frees the key of a request that died before creating its order: a retry places it', async () => {
+  it('rejects the order of a request stuck before its reservation and frees its key: a retry places it', async () => {
     customers.hold();
     const stuck = place('died-early').catch((error: unknown) => error);
-    await expect.poll(() => records.countBy({ state: 'IN_PROGRESS' })).toBe(1);
+    await expect.poll(() => orders.countBy({ status: 'PENDING' })).toBe(1);
 
-    expect(await sweepLater()).toMatchObject({ key_freed: 1, key_settled: 0 });
+    expect(await sweepLater()).toMatchObject({ abandoned: 1, key_freed: 0, key_settled: 0 });
     customers.release();
     await expect(place('died-early')).resolves.toMatchObject({ status: 201 });
     // Had it only been stuck, not dead, it now gives its order up instead of placing a second one.
     expect(await stuck).toMatchObject({ status: 503 });
     expect(await orders.countBy({ status: 'CONFIRMED' })).toBe(1);
+    expect(stock.stock.get(PRODUCT)).toBe(9);
   });
 
   it('rejects the PENDING order of a request that died mid-reservation, puts its stock back and frees the key', async () => {
@@ -89,7 +104,7 @@ describe(CompensationService.name, () => {
     stock.reserve = reserve;
     await expect(place('died-mid-saga', 3)).rejects.toMatchObject({ status: 409 });
 
-    expect(await sweepLater()).toMatchObject({ abandoned: 1, released: 1, key_freed: 1 });
+    expect(await sweepLater()).toMatchObject({ abandoned: 1, released: 1, key_freed: 0 });
     expect(await orders.find({})).toMatchObject([
       { status: 'REJECTED', reason: 'abandoned', releasePending: false },
     ]);
@@ -101,11 +116,30 @@ describe(CompensationService.name, () => {
   it('leaves a key alone while its request may still be running', async () => {
     customers.hold();
     const running = place('still-running');
-    await expect.poll(() => records.countBy({ state: 'IN_PROGRESS' })).toBe(1);
+    await expect.poll(() => orders.countBy({ status: 'PENDING' })).toBe(1);
 
     expect(await compensation.sweep()).toMatchObject({ key_freed: 0, key_settled: 0, abandoned: 0 });
     await expect(place('still-running')).rejects.toMatchObject({ status: 409 });
     customers.release();
     expect(await running).toMatchObject({ status: 201 });
+  });
+
+  it('goes idle once nothing it wrote can still need it and nothing waits, and not while something does', async () => {
+    const later = (ms: number) => compensation.sweep(new Date(Date.now() + ms));
+    const { body } = await place('idle');
+    await compensation.sweep();
+    expect(compensation.idle).toBe(false);
+    // Past the window in which an order placed now could still be abandoned.
+    await later(ABANDONED_AFTER_MS + 5 * SWEEP_EVERY_MS);
+    expect(compensation.idle).toBe(true);
+
+    stock.down = true;
+    await expect(service.cancel(ann, body.id)).rejects.toMatchObject({ status: 503 });
+    await later(ABANDONED_AFTER_MS + 5 * SWEEP_EVERY_MS);
+    expect(compensation.idle).toBe(false);
+    stock.down = false;
+    expect(await later(ABANDONED_AFTER_MS + 5 * SWEEP_EVERY_MS)).toMatchObject({ cancel_completed: 1 });
+    await later(ABANDONED_AFTER_MS + 5 * SWEEP_EVERY_MS);
+    expect(compensation.idle).toBe(true);
   });
 });

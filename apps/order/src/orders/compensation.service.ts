@@ -7,11 +7,15 @@ import type { MongoRepository } from 'typeorm';
 import { pushToOutbox } from '../events/outbox.js';
 import { IdempotencyService, type StuckRecord } from './idempotency.service.js';
 import { Order } from './order.entity.js';
+import { OrderActivity } from './order-activity.js';
 import { type OrderCompensationAction, OrderMetrics } from './order.metrics.js';
 import { toOrderResponse } from './order.response.js';
 import { OrdersService } from './orders.service.js';
 
-const SWEEP_EVERY_MS = 2000;
+/** Every 2 s while something may be waiting: orders written by this instance in the last 34 s, or work the last pass found. */
+export const SWEEP_EVERY_MS = 2000;
+/** Otherwise one pass a minute (what another instance left behind); the first pass runs 2 s after start. */
+export const SAFETY_SWEEP_EVERY_MS = 60_000;
 /**
  * An order still PENDING, or an Idempotency-Key still unanswered, after this long lost its request (a
  * crash, a dropped connection): far longer than a placement takes with every upstream timeout.
@@ -34,7 +38,17 @@ export type SweepReport = Record<OrderCompensationAction, number>;
 export class CompensationService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Compensation');
   private timer?: NodeJS.Timeout;
+  private nextAt = 0;
+  private stopped = false;
   private running = false;
+  /** Until when passes run every SWEEP_EVERY_MS: a PENDING order written now may be abandoned until then. */
+  private activeUntil = 0;
+  private quiet = false;
+
+  /** Nothing this instance wrote can still need the sweep, and the last pass found nothing waiting. */
+  get idle(): boolean {
+    return this.quiet;
+  }
 
   constructor(
     @InjectRepository(Order) private readonly orders: MongoRepository<Order>,
@@ -42,15 +56,35 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
     private readonly idempotency: IdempotencyService,
     private readonly metrics: OrderMetrics,
     private readonly traces: TraceService,
-  ) {}
+    private readonly activity: OrderActivity,
+  ) {
+    // Still heard once stopped (specs stop the timer and run passes themselves); nothing is scheduled then.
+    activity.onWrite(() => {
+      this.activeUntil = Date.now() + ABANDONED_AFTER_MS + 2 * SWEEP_EVERY_MS;
+      this.schedule(SWEEP_EVERY_MS);
+    });
+  }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
-    this.timer.unref();
+    this.schedule(SWEEP_EVERY_MS);
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** The next pass in `delayMs`, unless one is due sooner already. */
+  private schedule(delayMs: number): void {
+    const at = Date.now() + delayMs;
+    if (this.stopped || (this.timer && this.nextAt <= at)) return;
+    clearTimeout(this.timer);
+    this.nextAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.sweep().finally(() => this.schedule(this.idle ? SAFETY_SWEEP_EVERY_MS : SWEEP_EVERY_MS));
+    }, delayMs);
+    this.timer.unref();
   }
 
   /** One pass (none while another runs); answers what it finished. `now` is for tests. */
@@ -68,43 +102,64 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
       report[action]++;
       this.metrics.compensations.inc({ action });
     };
+    let waiting: boolean;
     try {
       const cutoff = new Date(now.getTime() - ABANDONED_AFTER_MS);
       const abandoned = await this.orders.updateMany(
         { status: 'PENDING', createdAt: { $lt: cutoff } },
         {
           $set: { status: 'REJECTED', reason: 'abandoned', releasePending: true, updatedAt: new Date() },
+          // The key goes with the order: a retry is a fresh attempt.
+          $unset: { idempotencyKey: '' },
           ...pushToOutbox('order.rejected'),
         },
       );
       for (let i = 0; i < abandoned.modifiedCount; i++) done('abandoned');
-      if (abandoned.modifiedCount > 0)
+      if (abandoned.modifiedCount > 0) {
         this.logger.warn(`${abandoned.modifiedCount} abandoned pending orders rejected`);
+        this.activity.written();
+      }
 
-      for (const order of await this.orders.find({ where: { releasePending: true }, take: BATCH })) {
+      const releases = await this.orders.find({ where: { releasePending: true }, take: BATCH });
+      for (const order of releases) {
         if (await this.step(order._id, 'released', () => this.ordersService.releaseQuietly(order._id)))
           done('released');
       }
-      for (const order of await this.orders.find({ where: { status: 'CANCELLING' }, take: BATCH })) {
+      const cancels = await this.orders.find({ where: { status: 'CANCELLING' }, take: BATCH });
+      for (const order of cancels) {
         const finished = await this.step(order._id, 'cancel_completed', async () => {
           await this.ordersService.completeCancel(order._id);
           return true;
         });
         if (finished) done('cancel_completed');
       }
-      for (const record of await this.idempotency.stuck(cutoff, BATCH)) {
-        const action = await this.settleKey(record);
-        if (action) done(action);
+      let stuckKeys = 0;
+      if (this.idempotency.hasLegacyRecords) {
+        for (const record of await this.idempotency.stuck(cutoff, BATCH)) {
+          stuckKeys++;
+          const action = await this.settleKey(record);
+          if (action) done(action);
+        }
+        await this.idempotency.refreshLegacyRecords();
       }
+      // Orders still PENDING (younger than the cutoff: their requests may still answer) keep the sweep going.
+      const pending = await this.orders.findOne({ where: { status: 'PENDING' } });
+      waiting =
+        pending !== null ||
+        releases.length > report.released ||
+        cancels.length > report.cancel_completed ||
+        stuckKeys > 0;
       const total = Object.values(report).reduce((sum, n) => sum + n, 0);
       if (total > 0) this.logger.log(`compensation sweep: ${JSON.stringify(report)}`);
     } catch (error) {
+      waiting = true;
       this.logger.error(
         `compensation sweep failed: ${error instanceof Error ? error.message : String(error)}`,
       );
     } finally {
       this.running = false;
     }
+    this.quiet = !waiting && !this.idempotency.hasLegacyRecords && now.getTime() >= this.activeUntil;
     return report;
   }
 

@@ -1,140 +1,183 @@
-import { ServiceUnavailableException } from '@nestjs/common';
-import { LabError } from '#lab/errors';
 import type { TestingModule } from '@nestjs/testing';
 import { getRepositoryToken } from '@nestjs/typeorm';
+import type { Principal } from '#lab/auth';
 import type { MongoRepository } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CustomerServiceStandIn, ProductStockStandIn } from '../../test/stand-ins.js';
 import { orderTestingModule } from '../../test/testing-module.js';
-import { IdempotencyRecord } from './idempotency-record.entity.js';
-import { type Attempt, IdempotencyService, type Outcome } from './idempotency.service.js';
+import { IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord } from './idempotency-record.entity.js';
+import { IdempotencyService, requestHashOf } from './idempotency.service.js';
+import { Order } from './order.entity.js';
+import { OrdersService } from './orders.service.js';
+
+const PRODUCT = '0123456789abcdef01234567';
 
 describe(IdempotencyService.name, () => {
   let moduleRef: TestingModule;
   let service: IdempotencyService;
+  let ordersService: OrdersService;
+  let orders: MongoRepository<Order>;
   let records: MongoRepository<IdempotencyRecord>;
+  const stock = new ProductStockStandIn();
+  const customers = new CustomerServiceStandIn();
+  const user = (subject: string) => ({ subject, scopes: ['orders'] }) as unknown as Principal;
+  const ann = user('64b7f0c2a1b2c3d4e5f60719');
   let n = 0;
   const key = () => `key-${++n}`;
-  const ok = (body: object) => async () => ({ status: 201, body });
+  const place = (k: string, quantity = 1, who = ann) =>
+    ordersService.create(who, 'Bearer x', k, [{ productId: PRODUCT, quantity }]);
+  const failure = (call: Promise<unknown>) =>
+    call.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
 
   beforeAll(async () => {
-    moduleRef = await orderTestingModule(new ProductStockStandIn(), new CustomerServiceStandIn());
+    moduleRef = await orderTestingModule(stock, customers);
     service = moduleRef.get(IdempotencyService);
+    ordersService = moduleRef.get(OrdersService);
+    orders = moduleRef.get(getRepositoryToken(Order));
     records = moduleRef.get(getRepositoryToken(IdempotencyRecord));
   });
   beforeEach(async () => {
+    await orders.deleteMany({});
     await records.deleteMany({});
+    await service.refreshLegacyRecords();
+    customers.release();
+    customers.missing = false;
+    stock.down = false;
+    stock.product(PRODUCT, 10);
   });
   afterAll(async () => {
     await moduleRef?.close();
   });
 
-  it('runs once per user and key, replaying the first answer, and refuses another request with 422', async () => {
+  it('places one order per user and key, replaying the first answer, and refuses another request with 422', async () => {
     const k = key();
-    let runs = 0;
-    const operation = async () => ({ status: 201, body: { run: ++runs } });
+    const first = await place(k, 2);
 
-    expect(await service.run('u1', k, { a: 1 }, operation)).toEqual({ status: 201, body: { run: 1 } });
-    expect(await service.run('u1', k, { a: 1 }, operation)).toEqual({ status: 201, body: { run: 1 } });
-    await expect(service.run('u1', k, { a: 2 }, operation)).rejects.toMatchObject({ status: 422 });
-    expect(await service.run('u2', k, { a: 1 }, operation)).toEqual({ status: 201, body: { run: 2 } });
+    expect(await place(k, 2)).toEqual(first);
+    await expect(place(k, 3)).rejects.toMatchObject({ status: 422, code: 'idempotency_key_reused' });
+    expect(await place(k, 2, user('64b7f0c2a1b2c3d4e5f60720'))).toMatchObject({ status: 201 });
+    expect(await orders.countBy({})).toBe(2);
+    expect(stock.stock.get(PRODUCT)).toBe(6);
   });
 
-  it('replays a 4xx answer, and frees the key after a 5xx so that a retry runs again', async () => {
+  it('keeps the key, the request hash and the first answer in the order itself: one document, no record', async () => {
+    const k = key();
+    const { body } = await place(k, 2);
+
+    expect(await orders.find({})).toMatchObject([
+      {
+        idempotencyKey: `${ann.subject}:${k}`,
+        requestHash: requestHashOf([{ productId: PRODUCT, quantity: 2 }]),
+        answer: { status: 201, body: { ...body } },
+        status: 'CONFIRMED',
+      },
+    ]);
+    expect(await records.countBy({})).toBe(0);
+  });
+
+  it('replays a 4xx answer, and frees the key after a 5xx so that a retry places the order', async () => {
     const refused = key();
-    const refusal = () =>
-      Promise.reject(new LabError('out_of_stock', 'no', { details: { productId: 'p', available: 1 } }));
-    await expect(service.run('u1', refused, {}, refusal)).rejects.toBeInstanceOf(LabError);
-    const replayed = await service.run('u1', refused, {}, ok({})).catch((error: unknown) => error);
-    expect(replayed).toBeInstanceOf(LabError);
-    expect(replayed).toMatchObject({
+    const first = await failure(place(refused, 11));
+    expect(first).toMatchObject({ code: 'out_of_stock', status: 409, details: { available: 10 } });
+    stock.product(PRODUCT, 20);
+    expect(await failure(place(refused, 11))).toMatchObject({
       code: 'out_of_stock',
       status: 409,
-      message: 'no',
-      details: { productId: 'p', available: 1 },
+      message: (first as Error).message,
+      details: { productId: PRODUCT, available: 10 },
     });
 
     const failed = key();
-    await expect(
-      service.run('u1', failed, {}, () => Promise.reject(new ServiceUnavailableException())),
-    ).rejects.toMatchObject({ status: 503 });
-    expect(await records.countBy({ key: `u1:${failed}` })).toBe(0);
-    expect(await service.run('u1', failed, {}, ok({ second: true }))).toEqual({
-      status: 201,
-      body: { second: true },
-    });
+    stock.down = true;
+    await expect(place(failed)).rejects.toMatchObject({ status: 503 });
+    expect(await orders.find({})).toMatchObject([
+      { status: 'REJECTED', reason: 'out_of_stock', idempotencyKey: `${ann.subject}:${refused}` },
+      { status: 'REJECTED', reason: 'dependency_unavailable' },
+    ]);
+    expect(await orders.countBy({ idempotencyKey: `${ann.subject}:${failed}` })).toBe(0);
+    stock.down = false;
+    expect(await place(failed)).toMatchObject({ status: 201, body: { status: 'CONFIRMED' } });
   });
 
   it('answers 409 idempotency_in_progress to a duplicate while the first request runs', async () => {
     const k = key();
-    let finish!: () => void;
-    const first = service.run(
-      'u1',
-      k,
-      {},
-      () =>
-        new Promise<Outcome<object>>(
-          (resolve) => (finish = () => resolve({ status: 201, body: { first: true } })),
-        ),
-    );
-    await expect.poll(() => records.countBy({ key: `u1:${k}` })).toBe(1);
+    customers.hold();
+    const first = place(k);
+    await expect.poll(() => orders.countBy({ idempotencyKey: `${ann.subject}:${k}` })).toBe(1);
 
-    await expect(service.run('u1', k, {}, ok({}))).rejects.toMatchObject({
-      status: 409,
-      code: 'idempotency_in_progress',
-    });
-    finish();
-    expect(await first).toEqual({ status: 201, body: { first: true } });
+    await expect(place(k)).rejects.toMatchObject({ status: 409, code: 'idempotency_in_progress' });
+    customers.release();
+    expect(await first).toMatchObject({ status: 201 });
+    expect(await orders.countBy({})).toBe(1);
   });
 
-  it('records the order id of each attempt with the key before the operation runs, and when the order exists', async () => {
+  it('leaves neither order nor key behind when the buyer has no profile (422, not replayed)', async () => {
     const k = key();
-    let seen: { attempt: Attempt; record: IdempotencyRecord | null } | undefined;
-    await service.run('u1', k, {}, async (attempt) => {
-      const before = await records.findOneBy({ key: `u1:${k}` });
-      expect(await attempt.orderCreated()).toBe(true);
-      seen = { attempt, record: before };
-      return { status: 201, body: {} };
-    });
+    customers.missing = true;
+    await expect(place(k)).rejects.toMatchObject({ status: 422, code: 'no_customer_profile' });
+    expect(await orders.countBy({})).toBe(0);
 
-    expect(seen?.record).toMatchObject({
-      state: 'IN_PROGRESS',
-      orderId: seen?.attempt.orderId.toHexString(),
-      orderCreated: false,
-    });
-    expect(await records.findOneBy({ key: `u1:${k}` })).toMatchObject({
-      state: 'DONE',
+    customers.missing = false;
+    expect(await place(k)).toMatchObject({ status: 201 });
+  });
+
+  it('lets a key expire 24 hours after its first request: the next request with it places a new order, the old one stays', async () => {
+    const k = key();
+    const { body } = await place(k);
+    const expired = new Date(Date.now() - IDEMPOTENCY_TTL_SECONDS * 1000 - 1000);
+    await orders.updateMany({}, { $set: { createdAt: expired } });
+
+    const again = await place(k);
+    expect(again.body.id).not.toBe(body.id);
+    expect(await orders.countBy({})).toBe(2);
+    expect(await orders.countBy({ idempotencyKey: `${ann.subject}:${k}` })).toBe(1);
+    expect(await place(k)).toEqual(again);
+  });
+
+  it('replays the keys of the separate collection written before keys moved into orders, until none is left', async () => {
+    const now = new Date();
+    const hash = requestHashOf([{ productId: PRODUCT, quantity: 1 }]);
+    await records.insertMany([
+      {
+        key: `${ann.subject}:old-done`,
+        requestHash: hash,
+        state: 'DONE',
+        status: 201,
+        response: { id: 'a'.repeat(24), status: 'CONFIRMED' },
+        orderId: 'a'.repeat(24),
+        orderCreated: true,
+        createdAt: now,
+      },
+      {
+        key: `${ann.subject}:old-running`,
+        requestHash: hash,
+        state: 'IN_PROGRESS',
+        status: null,
+        response: null,
+        orderId: 'b'.repeat(24),
+        orderCreated: true,
+        createdAt: now,
+      },
+    ]);
+    expect(await service.refreshLegacyRecords()).toBe(true);
+
+    expect(await place('old-done')).toEqual({
       status: 201,
-      orderCreated: true,
+      body: { id: 'a'.repeat(24), status: 'CONFIRMED' },
     });
+    await expect(place('old-running')).rejects.toMatchObject({ status: 409 });
+    await expect(place('old-done', 2)).rejects.toMatchObject({ status: 422 });
+    expect(await orders.countBy({})).toBe(0);
+
+    await records.deleteMany({});
+    expect(await service.refreshLegacyRecords()).toBe(false);
+    expect(await place('old-done')).toMatchObject({ status: 201, body: { status: 'CONFIRMED' } });
   });
 
-  it('never touches the record of a newer attempt: a late request whose key was freed changes nothing', async () => {
-    const k = key();
-    let late!: Attempt;
-    let finish!: () => void;
-    const first = service.run('u1', k, {}, (attempt) => {
-      late = attempt;
-      return new Promise<Outcome<object>>(
-        (resolve) => (finish = () => resolve({ status: 201, body: { first: true } })),
-      );
-    });
-    await expect.poll(() => records.countBy({ key: `u1:${k}` })).toBe(1);
-    const [stuck] = await service.stuck(new Date(Date.now() + 1000), 10);
-    expect(await service.free(stuck, true)).toBe(true);
-    const second = await service.run('u1', k, {}, async (attempt) => {
-      expect(attempt.orderId.equals(late.orderId)).toBe(false);
-      return { status: 201, body: { second: true } };
-    });
-
-    expect(await late.orderCreated()).toBe(false);
-    finish();
-    await first;
-    expect(second.body).toEqual({ second: true });
-    expect(await service.run('u1', k, {}, ok({}))).toEqual({ status: 201, body: { second: true } });
-  });
-
-  it('settles a stuck key once, and frees one only while its order is not recorded', async () => {
+  it('settles a stuck key of the separate collection once, and frees one only while its order is not recorded', async () => {
     const now = new Date();
     await records.insertMany([
       {
@@ -181,9 +224,16 @@ describe(IdempotencyService.name, () => {
     ]);
   });
 
-  it('lets records expire 24 hours after the first request (TTL index on createdAt)', async () => {
-    const indexes = await records.listCollectionIndexes().toArray();
-    const ttl = indexes.find((index) => index.expireAfterSeconds !== undefined);
+  it('lets records of the separate collection expire 24 hours after the first request (TTL index), never orders', async () => {
+    const ttl = (await records.listCollectionIndexes().toArray()).find(
+      (index) => index.expireAfterSeconds !== undefined,
+    );
     expect(ttl).toMatchObject({ key: { createdAt: 1 }, expireAfterSeconds: 24 * 60 * 60 });
+    const orderIndexes = await orders.listCollectionIndexes().toArray();
+    expect(orderIndexes.filter((index) => index.expireAfterSeconds !== undefined)).toEqual([]);
+    expect(orderIndexes.find((index) => index.key.idempotencyKey === 1)).toMatchObject({
+      unique: true,
+      sparse: true,
+    });
   });
 });

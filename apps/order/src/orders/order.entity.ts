@@ -16,6 +16,17 @@ export interface OrderLine {
   unitPriceCents?: number;
 }
 
+/** The first answer to the order's `Idempotency-Key`, replayed for retries of the same request. */
+export interface StoredAnswer {
+  status: number;
+  /** The response body (success) or the error's record (a refusal). */
+  body: Record<string, unknown>;
+}
+
+/**
+ * An order is also the record of the `Idempotency-Key` it was placed with (one document, written by one
+ * insert): the key under a unique index, the hash of the request, and the answer once given.
+ */
 @Entity('orders')
 @Index(['userId', 'createdAt'])
 export class Order {
@@ -48,6 +59,23 @@ export class Order {
   /** Events of its status changes not yet confirmed by the broker (see OrderEventsRelay); absent on older orders. */
   @Column()
   outbox?: OutboxEntry[];
+
+  /**
+   * `<userId>:<Idempotency-Key>` while the key is held: unique (sparse: orders from before it existed,
+   * and orders whose key was freed, have none), so two concurrent first requests cannot both place an
+   * order. Removed when the key is freed (a 5xx answer, an abandoned order) or found expired.
+   */
+  @Index({ unique: true, sparse: true })
+  @Column()
+  idempotencyKey?: string;
+
+  /** sha256 of the canonical request, to tell a retry from a different request reusing the key. */
+  @Column()
+  requestHash?: string;
+
+  /** The first answer, once given (null while the request runs; absent on orders from before it existed). */
+  @Column()
+  answer?: StoredAnswer | null;
 
   @Column()
   createdAt!: Date;

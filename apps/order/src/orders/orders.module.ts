@@ -6,6 +6,7 @@ import { HttpClientModule, ServiceClient } from '#lab/http-client';
 import { CompensationService } from './compensation.service.js';
 import { IdempotencyRecord } from './idempotency-record.entity.js';
 import { IdempotencyService } from './idempotency.service.js';
+import { OrderActivityModule } from './order-activity.js';
 import { Order } from './order.entity.js';
 import { OrderMetrics } from './order.metrics.js';
 import { OrdersController } from './orders.controller.js';
@@ -14,7 +15,12 @@ import { StockClient } from './stock.client.js';
 import { ServiceTokenProvider } from './service-token.provider.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Order, IdempotencyRecord]), AuthModule, HttpClientModule],
+  imports: [
+    TypeOrmModule.forFeature([Order, IdempotencyRecord]),
+    AuthModule,
+    HttpClientModule,
+    OrderActivityModule,
+  ],
   controllers: [OrdersController],
   providers: [
     OrdersService,

@@ -100,13 +100,13 @@ describe(OrdersService.name, () => {
     });
   });
 
-  it('gives up its order with 503 when its key was freed while it was stuck before creating it', async () => {
+  it('gives up its order with 503 when the sweep abandoned it (and freed its key) while it was stuck', async () => {
     customers.hold();
     const calls = customers.calls;
     const late = place(1, 'slow-key');
     await expect.poll(() => customers.calls).toBe(calls + 1);
     const report = await compensation.sweep(new Date(Date.now() + 31_000));
-    expect(report.key_freed).toBe(1);
+    expect(report.abandoned).toBe(1);
     customers.release();
 
     await expect(late).rejects.toMatchObject({ status: 503 });

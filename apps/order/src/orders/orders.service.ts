@@ -8,8 +8,9 @@ import { ObjectId } from 'mongodb';
 import { Span, TraceService } from 'nestjs-otel';
 import type { MongoRepository } from 'typeorm';
 import type { OrderLineDto } from './dto/create-order.dto.js';
-import { type Attempt, IdempotencyService, type Outcome } from './idempotency.service.js';
-import { Order, type OrderLine } from './order.entity.js';
+import { IdempotencyService, type KeyedOrder, type Outcome, requestHashOf } from './idempotency.service.js';
+import { Order, type OrderLine, type StoredAnswer } from './order.entity.js';
+import { OrderActivity } from './order-activity.js';
 import { OrderMetrics, type OrderOutcome } from './order.metrics.js';
 import { type OrderResponse, toOrderResponse } from './order.response.js';
 import { pushToOutbox } from '../events/outbox.js';
@@ -36,7 +37,13 @@ export class OrdersService {
     private readonly http: ServiceClient,
     private readonly metrics: OrderMetrics,
     private readonly traces: TraceService,
+    private readonly activity: OrderActivity,
   ) {}
+
+  /** Tells the background passes (compensation sweep, outbox relay) that orders changed. */
+  private notifyWritten(): void {
+    this.activity.written();
+  }
 
   /** In an `order.create` span; every placement counts once in `orders_total{outcome}`. */
   @Span('order.create', (user: Principal, _authorization: string, _key: string, lines: OrderLineDto[]) => ({
@@ -48,63 +55,72 @@ export class OrdersService {
     key: string,
     lines: OrderLineDto[],
   ): Promise<Outcome<OrderResponse>> {
-    let ran: boolean | undefined;
+    let replayed: boolean | undefined;
     try {
       const request = lines.map(({ productId, quantity }) => ({ productId, quantity }));
       if (new Set(request.map((line) => line.productId)).size !== request.length) {
         throw new LabError('duplicate_product', 'list each product once per order');
       }
-      ran = false;
-      const outcome = await this.idempotency.run(user.subject, key, request, (attempt) => {
-        ran = true;
-        return this.place(user, authorization, request, attempt);
+      replayed = true;
+      const { outcome, placed } = await this.place(user, authorization, key, request, () => {
+        replayed = false;
       });
-      this.traces.getSpan()?.setAttributes({ 'order.id': outcome.body.id, 'order.replayed': !ran });
-      this.metrics.orders.inc({ outcome: ran ? 'confirmed' : 'replayed' });
+      this.traces.getSpan()?.setAttributes({ 'order.id': outcome.body.id, 'order.replayed': !placed });
+      this.metrics.orders.inc({ outcome: placed ? 'confirmed' : 'replayed' });
       return outcome;
     } catch (error) {
       const outcome = outcomeOf(error);
       // A replayed failure (the first attempt's 409, say) is a replay, not a second failure.
       this.metrics.orders.inc({
-        outcome: ran === false && outcome !== 'idempotency_conflict' ? 'replayed' : outcome,
+        outcome: replayed === true && outcome !== 'idempotency_conflict' ? 'replayed' : outcome,
       });
       throw error;
     }
   }
 
+  /**
+   * The saga, in as few writes as it can be: the order goes in PENDING with its key (one insert, while
+   * the customer check runs), the stock is reserved, and one update settles the order with the answer
+   * to replay. `claimed` is called once this request holds the key.
+   */
   private async place(
     user: Principal,
     authorization: string,
+    key: string,
     lines: OrderLine[],
-    attempt: Attempt,
-  ): Promise<Outcome<OrderResponse>> {
-    await this.checkCustomer(authorization);
+    claimed: () => void,
+  ): Promise<{ outcome: Outcome<OrderResponse>; placed: boolean }> {
     const now = new Date();
-    const fields = {
+    const order: KeyedOrder = this.orders.create({
+      _id: new ObjectId(),
       userId: user.subject,
       status: 'PENDING' as const,
       lines,
       totalCents: null,
       reason: null,
       releasePending: false,
+      idempotencyKey: `${user.subject}:${key}`,
+      requestHash: requestHashOf(lines),
+      answer: null,
       createdAt: now,
       updatedAt: now,
-    };
-    // insertOne, never save (an upsert): the id was recorded with the key before the order existed.
-    await this.orders.insertOne({ _id: attempt.orderId, ...fields });
-    const order = this.orders.create({ _id: attempt.orderId, ...fields });
+    }) as KeyedOrder;
+    // The customer check (a read at the customer service) runs while the key is claimed.
+    const customerChecked = this.checkCustomer(authorization).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    const earlier = await this.idempotency.claim<OrderResponse>(order);
+    if (earlier) return { outcome: earlier, placed: false };
+    claimed();
+    this.notifyWritten();
     const orderId = order._id.toHexString();
     this.traces.getSpan()?.setAttributes({ 'order.id': orderId });
-    if (!(await attempt.orderCreated())) {
-      // The compensation sweep freed this key while the request was stuck before here; a retry may be running.
-      await this.reject(order, 'abandoned', false);
-      this.logger.warn(
-        `order ${orderId} rejected: its Idempotency-Key was freed while the request was stuck`,
-      );
-      throw new LabError(
-        'dependency_unavailable',
-        'the request took too long and was given up; nothing was reserved, try again',
-      );
+    const customer = await customerChecked;
+    if (customer) {
+      // Nothing was reserved: the order goes as if it had never been, and its key with it.
+      await this.orders.deleteOne({ _id: order._id, status: 'PENDING' });
+      throw customer.error;
     }
 
     let answer;
@@ -128,36 +144,47 @@ export class OrdersService {
         unitPriceCents: cents(line.unitPrice),
       }));
       const totalCents = priced.reduce((sum, line) => sum + (line.unitPriceCents ?? 0) * line.quantity, 0);
-      const confirmed = await this.orders.findOneAndUpdate(
+      const settled = { status: 'CONFIRMED' as const, lines: priced, totalCents, updatedAt: new Date() };
+      const response = toOrderResponse({ ...order, ...settled });
+      const confirmed = await this.orders.updateOne(
         { _id: order._id, status: 'PENDING' },
         {
-          $set: { status: 'CONFIRMED', lines: priced, totalCents, updatedAt: new Date() },
+          $set: { ...settled, answer: { status: 201, body: { ...response } } },
           ...pushToOutbox('order.confirmed'),
         },
-        { returnDocument: 'after' },
       );
-      if (!confirmed) {
+      if (confirmed.modifiedCount !== 1) {
         // The compensation sweep gave up on this order meanwhile; it also releases the stock.
         throw unavailable('the order store');
       }
       this.logger.log(`order ${orderId} confirmed: ${priced.length} lines, total ${totalCents / 100}`);
-      return { status: 201, body: toOrderResponse(this.orders.create(confirmed as Order)) };
+      return { outcome: { status: 201, body: response }, placed: true };
     }
+    const refuse = async (reason: string, error: LabError): Promise<never> => {
+      await this.reject(order, reason, false, { status: error.status, body: error.toRecord() });
+      throw error;
+    };
     if (status === 409 && body.code === 'out_of_stock') {
-      await this.reject(order, 'out_of_stock', false);
-      throw new LabError('out_of_stock', `not enough stock for product ${body.productId}`, {
-        details: { productId: body.productId, available: body.available },
-      });
+      return refuse(
+        'out_of_stock',
+        new LabError('out_of_stock', `not enough stock for product ${body.productId}`, {
+          details: { productId: body.productId, available: body.available },
+        }),
+      );
     }
     if (status === 404) {
-      await this.reject(order, 'unknown_product', false);
-      throw new LabError('unknown_product', `product ${body.productId ?? ''} does not exist`.trim(), {
-        details: { productId: body.productId },
-      });
+      return refuse(
+        'unknown_product',
+        new LabError('unknown_product', `product ${body.productId ?? ''} does not exist`.trim(), {
+          details: { productId: body.productId },
+        }),
+      );
     }
     if (status === 400 || status === 422) {
-      await this.reject(order, 'invalid', false);
-      throw new LabError('invalid_lines', body.detail ?? 'the product service refused the order lines');
+      return refuse(
+        'invalid',
+        new LabError('invalid_lines', body.detail ?? 'the product service refused the order lines'),
+      );
     }
     await this.reject(order, 'dependency_unavailable', true);
     this.logger.warn(`order ${orderId} rejected: the product service answered ${status}`);
@@ -178,15 +205,31 @@ export class OrdersService {
     if (status !== 200) throw unavailable('the customer service');
   }
 
-  /** Marks the order REJECTED; with `releaseStock`, releases what may have been reserved (retried later if that fails). */
-  private async reject(order: Order, reason: string, releaseStock: boolean): Promise<void> {
+  /**
+   * Marks the order REJECTED with the refusal to replay (`answer`); without one (a 5xx), its key is freed
+   * for a retry. With `releaseStock`, releases what may have been reserved (retried later if that fails).
+   */
+  private async reject(
+    order: Order,
+    reason: string,
+    releaseStock: boolean,
+    answer?: StoredAnswer,
+  ): Promise<void> {
     await this.orders.updateOne(
       { _id: order._id, status: 'PENDING' },
       {
-        $set: { status: 'REJECTED', reason, releasePending: releaseStock, updatedAt: new Date() },
+        $set: {
+          status: 'REJECTED',
+          reason,
+          releasePending: releaseStock,
+          updatedAt: new Date(),
+          ...(answer && { answer }),
+        },
+        ...(answer ? {} : { $unset: { idempotencyKey: '' } }),
         ...pushToOutbox('order.rejected'),
       },
     );
+    this.notifyWritten();
     if (releaseStock) await this.releaseQuietly(order._id);
   }
 
@@ -273,6 +316,7 @@ export class OrdersService {
       { returnDocument: 'after' },
     );
     if (marked) {
+      this.notifyWritten();
       this.logger.log(`order ${order._id.toHexString()} cancelling: releasing its stock`);
       return this.orders.create(marked as Order);
     }
@@ -291,7 +335,10 @@ export class OrdersService {
       { $set: { status: 'CANCELLED', updatedAt: new Date() }, ...pushToOutbox('order.cancelled') },
       { returnDocument: 'after' },
     );
-    if (cancelled) this.logger.log(`order ${orderId} cancelled: stock released`);
+    if (cancelled) {
+      this.notifyWritten();
+      this.logger.log(`order ${orderId} cancelled: stock released`);
+    }
     const order = cancelled ?? (await this.orders.findOneBy({ _id: id }));
     if (!order) throw new NotFoundException(`order ${orderId} not found`);
     return this.orders.create(order as Order);

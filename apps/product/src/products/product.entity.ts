@@ -2,12 +2,14 @@ import type { ObjectId } from 'mongodb';
 import { Column, Entity, Index, ObjectIdColumn } from 'typeorm';
 
 /**
- * Stock taken for an order but not yet recorded on its reservation: written in the same atomic update
- * as the decrement and removed once the reservation lists the line, so stock taken by a process that
- * died in between can still be put back, exactly once.
+ * Stock taken for an order by one request (`token`): written in the same atomic update as the
+ * decrement, so stock taken by a request that died before recording its reservation can still be put
+ * back, exactly once (the put-back removes the hold in the same update). Dropped a little after the
+ * reservation recorded it (with the product's next take). Holds written before tokens existed have none.
  */
 export interface StockHold {
   orderId: string;
+  token?: string;
   quantity: number;
   since: Date;
 }
@@ -40,7 +42,7 @@ export class Product {
   @Column()
   seedKey?: string;
 
-  /** In-transit takes (see {@link StockHold}); absent or empty when no reservation is in flight. */
+  /** Takes not yet recorded or not yet dropped (see {@link StockHold}); absent or empty when none. */
   @Column()
   holds?: StockHold[];
 

@@ -2,8 +2,8 @@ import type { ObjectId } from 'mongodb';
 import { Column, Entity, Index, ObjectIdColumn } from 'typeorm';
 
 /**
- * PENDING: stock is being taken (by the request that created or restarted it).
- * RESERVED: every line taken. FAILED: a line could not be taken; what was taken went back, and the
+ * RESERVED: every line taken (written once, by the request that took them). PENDING: only on
+ * reservations from before reservations were written whole (stock was being taken). FAILED: a line could not be taken; what was taken went back, and the
  * same lines may be tried again. RELEASED: final; what was taken went back (or nothing was: a release
  * that arrived first leaves a RELEASED tombstone, so a late reservation takes nothing).
  */
@@ -59,6 +59,14 @@ export class StockReservation {
    */
   @Column({ nullable: true })
   returning?: string | null;
+
+  /**
+   * The token of the request whose holds this reservation recorded (see `StockHold`): its holds are
+   * accounted for by `taken`; any other hold of the order is a stray one to put back. Absent on
+   * reservations from before holds had tokens, and on tombstones and failures.
+   */
+  @Column()
+  holdToken?: string;
 
   @Column()
   createdAt!: Date;

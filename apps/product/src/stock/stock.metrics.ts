@@ -16,6 +16,8 @@ export type StockReservationResult = (typeof STOCK_RESERVATION_RESULTS)[number];
 @Injectable()
 export class StockMetrics {
   readonly reservations: Counter<'result'>;
+  /** Stale holds the hold sweep settled: dropped (recorded), or put back (their request died). */
+  readonly holdsSwept: Counter<'action'>;
 
   constructor(metrics: Metrics) {
     this.reservations = metrics.counter({
@@ -23,6 +25,12 @@ export class StockMetrics {
       help: 'Stock reservations and releases by result.',
       labelNames: ['result'],
       known: { result: STOCK_RESERVATION_RESULTS },
+    });
+    this.holdsSwept = metrics.counter({
+      name: 'stock_holds_swept_total',
+      help: 'Stale stock holds settled by the hold sweep: dropped (their reservation recorded them) or put back (their request died).',
+      labelNames: ['action'],
+      known: { action: ['dropped', 'put_back'] },
     });
   }
 }

@@ -8,7 +8,7 @@ import { databaseTestingModule } from '../../test/testing-module.js';
 import { Product } from '../products/product.entity.js';
 import { toReservationResponse } from './reservation.response.js';
 import { StockReservation } from './stock-reservation.entity.js';
-import { StockService } from './stock.service.js';
+import { STALE_HOLD_MS, StockService } from './stock.service.js';
 
 describe(StockService.name, () => {
   let moduleRef: TestingModule;
@@ -270,8 +270,9 @@ describe(StockService.name, () => {
 
     expect([await stockOf(products, first), await stockOf(products, second)]).toEqual([10, 10]);
     expect(await reservations.findOneBy({ orderId })).toMatchObject({ status: 'RELEASED', returning: null });
+    // The token stays on the products a while, so a late finisher of the same put-back returns nothing twice.
     const after = await products.find({ where: { _id: { $in: [first._id, second._id] } } });
-    expect(after.map((product) => product.returns ?? [])).toEqual([[], []]);
+    expect(after.map((product) => product.returns)).toEqual([['interrupted'], ['interrupted']]);
   });
 
   it('finishes the put-back of a failure that died before returning what it took, then takes again', async () => {
@@ -298,11 +299,97 @@ describe(StockService.name, () => {
     expect(await stockOf(products, product)).toBe(10);
   });
 
-  it('leaves no hold behind once a reservation is recorded', async () => {
+  it('reserves in two writes for one line: the take (with its hold) and the reservation', async () => {
     const product = await insertProduct(products, { stock: 10 });
-    await stock.reserve(nextOrderId(), [line(product, 1)]);
+    const orderId = nextOrderId();
+    await stock.reserve(orderId, [line(product, 2)]);
 
+    const [hold] = (await products.findOneBy({ _id: product._id }))?.holds ?? [];
+    expect(hold).toMatchObject({ orderId, quantity: 2 });
+    expect(await reservations.findOneBy({ orderId })).toMatchObject({
+      status: 'RESERVED',
+      holdToken: hold.token,
+      taken: [{ ...line(product, 2) }],
+    });
+  });
+
+  it("drops a recorded reservation's hold with the product's next take, or when the holds are dropped", async () => {
+    const product = await insertProduct(products, { stock: 10 });
+    const first = nextOrderId();
+    const second = nextOrderId();
+    await stock.reserve(first, [line(product, 1)]);
+    await stock.reserve(second, [line(product, 1)]);
+
+    const holds = async () =>
+      ((await products.findOneBy({ _id: product._id }))?.holds ?? []).map((h) => h.orderId);
+    expect(await holds()).toEqual([second]);
+    await stock.dropHolds();
+    expect(await holds()).toEqual([]);
+    expect(await stockOf(products, product)).toBe(8);
+  });
+
+  it('puts back stock a request took but died before recording (a hold, no reservation) once, when the order is released', async () => {
+    const a = await insertProduct(products, { stock: 10 });
+    const b = await insertProduct(products, { stock: 10 });
+    const orderId = nextOrderId();
+    const since = new Date();
+    await products.updateOne(
+      { _id: a._id },
+      { $set: { stock: 8, holds: [{ orderId, token: 'dead', quantity: 2, since }] } },
+    );
+    await products.updateOne(
+      { _id: b._id },
+      { $set: { stock: 7, holds: [{ orderId, token: 'dead', quantity: 3, since }] } },
+    );
+
+    await Promise.all([stock.release(orderId), stock.release(orderId), stock.release(orderId)]);
+
+    expect([await stockOf(products, a), await stockOf(products, b)]).toEqual([10, 10]);
+    expect(await statusOf(orderId)).toBe('RELEASED');
+    expect(await rejectionOf(stock.reserve(orderId, [line(a, 2), line(b, 3)]))).toMatchObject({
+      status: 409,
+      body: { code: 'reservation_released' },
+    });
+    expect([await stockOf(products, a), await stockOf(products, b)]).toEqual([10, 10]);
+  });
+
+  it('settles stale holds: puts back one whose request died after the release, drops one its reservation recorded', async () => {
+    const product = await insertProduct(products, { stock: 10 });
+    const died = nextOrderId();
+    const recorded = nextOrderId();
+    await stock.reserve(recorded, [line(product, 1)]);
+    await stock.release(died);
+    // The request of `died` took 2 after its release had already put back what was held, then died.
+    const since = new Date();
+    const [recordedHold] = (await products.findOneBy({ _id: product._id }))?.holds ?? [];
+    const dead = { orderId: died, token: 'dead', quantity: 2, since };
+    await products.updateOne(
+      { _id: product._id },
+      { $inc: { stock: -2 }, $set: { holds: [recordedHold, dead] } },
+    );
+    expect(await stock.sweepHolds(since)).toEqual({ dropped: 0, putBack: 0 });
+
+    const later = new Date(since.getTime() + STALE_HOLD_MS + 1000);
+    expect(await stock.sweepHolds(later)).toEqual({ dropped: 1, putBack: 1 });
+    expect(await stockOf(products, product)).toBe(9);
     expect((await products.findOneBy({ _id: product._id }))?.holds).toEqual([]);
+    expect(await stock.sweepHolds(later)).toEqual({ dropped: 0, putBack: 0 });
+  });
+
+  it('answers 409 reservation_in_progress to a second request for an order while the first holds its stock', async () => {
+    const product = await insertProduct(products, { stock: 10 });
+    const orderId = nextOrderId();
+    await products.updateOne(
+      { _id: product._id },
+      { $set: { stock: 9, holds: [{ orderId, token: 'first', quantity: 1, since: new Date() }] } },
+    );
+
+    expect(await rejectionOf(stock.reserve(orderId, [line(product, 1)]))).toMatchObject({
+      status: 409,
+      body: { code: 'reservation_in_progress' },
+    });
+    expect(await stockOf(products, product)).toBe(9);
+    expect(await reservations.countBy({ orderId })).toBe(0);
   });
 
   it('lets exactly 30 of 100 concurrent single-unit reservations take a stock of 30', async () => {
