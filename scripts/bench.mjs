@@ -198,7 +198,7 @@ try {
   await new Promise((resolve) => (bare.exitCode !== null ? resolve() : bare.once('exit', resolve)));
 
   // --- 3. order path -----------------------------------------------------------------------------
-  say('order path: POST /api/orders end to end at 200 orders/s');
+  say('order path: POST /api/orders end to end: 100/s open loop, 16 clients closed loop, 200/s open loop');
   const admin = await token({
     grant_type: 'password',
     username: 'admin@lab.local',
@@ -223,6 +223,24 @@ try {
     body: JSON.stringify({ lines: [{ productId: stocked.id, quantity: 1 }] }),
   });
   await fixedRate(url('gateway', '/api/orders'), 50, 2, orderRequest); // warm-up
+  const orders100 = await fixedRate(url('gateway', '/api/orders'), 100, SECONDS, orderRequest);
+  figure(
+    'order path: p99 at 100 orders/s (open loop)',
+    orders100.p99,
+    'ms',
+    '≤ 50 ms',
+    orders100.p99 <= 50 && orders100.errors === 0,
+    `p50 ${orders100.p50.toFixed(1)}, p95 ${orders100.p95.toFixed(1)}, p99 ${orders100.p99.toFixed(1)} ms; ${orders100.errors} not 201 of ${orders100.count}`,
+  );
+  const closed = await closedLoop(url('gateway', '/api/orders'), 16, SECONDS, orderRequest);
+  figure(
+    'order path: 16 clients of our own, closed loop',
+    closed.rps,
+    'orders/s',
+    '≥ 200',
+    closed.rps >= 200 && closed.errors === 0,
+    `p50 ${closed.p50.toFixed(1)}, p99 ${closed.p99.toFixed(1)} ms; ${closed.errors} not 201 of ${closed.count}`,
+  );
   const orders = await fixedRate(url('gateway', '/api/orders'), 200, SECONDS, orderRequest);
   figure(
     'order path: p99 at 200 orders/s',
@@ -447,6 +465,37 @@ async function fixedRate(target, perSecond, seconds, make = () => ({ method: 'GE
   latencies.sort((a, b) => a - b);
   const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
   return { count: total, errors, p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
+/**
+ * Closed loop: `clients` clients of our own, each sending its next request when the last one answered
+ * (undici, one keep-alive connection each), for `seconds`.
+ */
+async function closedLoop(target, clients, seconds, make) {
+  const dispatcher = new Agent({ connections: clients, keepAliveTimeout: 10_000 });
+  const latencies = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        const { method, headers, body } = make();
+        const start = performance.now();
+        try {
+          const response = await request(target, { method, headers, body, dispatcher });
+          await response.body.dump();
+          if (response.statusCode >= 300) errors++;
+        } catch {
+          errors++;
+        }
+        latencies.push(performance.now() - start);
+      }
+    }),
+  );
+  await dispatcher.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  return { rps: latencies.length / seconds, count: latencies.length, errors, p50: at(0.5), p99: at(0.99) };
 }
 
 function rssMb(pid) {
