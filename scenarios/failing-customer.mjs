@@ -19,7 +19,7 @@ export default {
     ],
   },
   inject: { fault: { service: 'customer', body: { errorRatio: 0.5 } } },
-  alert: { name: 'HighErrorRatio', labels: { service: 'customer' }, within: '4m' },
+  alert: { name: 'HighErrorRatio', labels: { service: 'customer' }, within: '5m' },
   alsoFires: [{ name: 'FaultInjectionActive', labels: { service: 'customer', fault: 'errors' } }],
   runbook: [
     {
