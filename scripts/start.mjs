@@ -14,8 +14,9 @@
 // Alerts without Docker: when prometheus and prometheus-alertmanager (Homebrew: alertmanager) are installed
 // and LAB_MONITORING is not `off`, Prometheus, Alertmanager and the alert-webhook run beside the services,
 // configured by scripts/monitoring.mjs from infra/ (the Compose stack's jobs, rules and routes), with their
-// data in MONITORING_DATA_DIR. They start with the services and do not hold up "ready"; the two binaries
-// run under scripts/child-guard.mjs, which stops them when the launcher goes, as the broker's wrapper does.
+// data in MONITORING_DATA_DIR. They start once the services are ready: they never hold up "ready". The
+// two binaries run under scripts/child-guard.mjs, which stops them when the launcher goes, as the
+// broker's wrapper does.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -152,9 +153,11 @@ for (const config of configs) {
   startChild(config.service, args, { env: { ...SERVICE_ENV, ...env, OTEL_SERVICE_NAME: config.service } });
 }
 const servicesReady = Promise.all(configs.map((config) => waitReady(config)));
-// The webhook and Alertmanager start beside the services; Prometheus once they (and the broker) are ready,
-// so a slow start-up fires no ServiceDown. The lab is usable before Prometheus is.
-const monitoringReady = startMonitoring(Promise.all([servicesReady, broker.ready]));
+// Once the services (and the broker) are ready: they get the CPU first, and a slow start-up fires no
+// ServiceDown. The lab is usable before Prometheus is.
+const monitoringReady = startMonitoring(Promise.all([servicesReady, broker.ready])).catch((error) =>
+  paint(31, `monitoring did not start: ${error.message}`),
+);
 
 await servicesReady.catch((error) => fail(error.message));
 const amqpNote = await broker.ready;
@@ -173,10 +176,7 @@ say(`  ${'mongo'.padEnd(width)}  ${mongoNote}`);
 say(`  ${'rabbitmq'.padEnd(width)}  ${amqpNote}`);
 for (const [name, note] of monitoring.lines) say(`  ${name.padEnd(width)}  ${note}`);
 say('press Ctrl-C to stop');
-monitoringReady.then(
-  (line) => line && !stopping && say(line),
-  (error) => say(paint(31, `monitoring did not start: ${error.message}`)),
-);
+monitoringReady.then((line) => line && !stopping && say(line));
 
 /**
  * Whether Prometheus, Alertmanager and the alert-webhook run (LAB_MONITORING: auto, on or off; both
@@ -241,9 +241,9 @@ async function planMonitoring() {
 }
 
 /**
- * Writes the monitoring configuration, starts the alert-webhook and Alertmanager, then Prometheus once
- * `labReady` resolves (the binaries under child-guard); resolves with the line to print once all three
- * are ready (or why not).
+ * Once `labReady` resolves: writes the monitoring configuration, starts the alert-webhook, Alertmanager and
+ * Prometheus (the binaries under child-guard); resolves with the line to print once all three are ready
+ * (or why not).
  */
 async function startMonitoring(labReady) {
   if (!monitoring.run) return undefined;
@@ -252,6 +252,14 @@ async function startMonitoring(labReady) {
   const intervalMs = settings.intervalSeconds * 1000;
   const address = (port) => `127.0.0.1:${port}`;
   const webhookUrl = `http://${address(settings.alertWebhookPort)}`;
+  // Not before the services are ready: on a busy machine they would compete for the CPU.
+  try {
+    await labReady;
+  } catch {
+    return undefined; // start-up failed: everything stops
+  }
+  if (stopping) return undefined;
+  const began = Date.now();
   const token = env.ALERT_WEBHOOK_TOKEN?.trim() || randomBytes(24).toString('base64url');
   const rabbitmq = (await broker.started)?.metricsPort;
   const files = writeMonitoringConfig({
@@ -286,13 +294,6 @@ async function startMonitoring(labReady) {
     }),
     '--log.level=warn',
   ]);
-  try {
-    await labReady;
-  } catch {
-    return undefined; // start-up failed: everything stops
-  }
-  if (stopping) return undefined;
-  const began = Date.now();
   startChild('prometheus', [
     ...guard,
     monitoring.prometheus,
@@ -314,7 +315,7 @@ async function startMonitoring(labReady) {
   } catch (error) {
     return paint(33, `monitoring: ${error.message}`);
   }
-  return `monitoring ready (Prometheus in ${((Date.now() - began) / 1000).toFixed(1)} s): it scrapes ${files.kept.join(', ')} every ${settings.intervalSeconds}s (left out, not run here: ${files.left.join(', ')})`;
+  return `monitoring ready in ${((Date.now() - began) / 1000).toFixed(1)} s: Prometheus scrapes ${files.kept.join(', ')} every ${settings.intervalSeconds}s (left out, not run here: ${files.left.join(', ')})`;
 }
 
 /**

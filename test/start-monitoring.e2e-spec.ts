@@ -94,7 +94,10 @@ describe('npm start with Prometheus and Alertmanager installed', () => {
     expect(output).toMatch(new RegExp(`\\[launcher\\]\\s+prometheus\\s+${prometheus}`));
     expect(output).toContain(lab?.monitoring?.alertmanager);
     expect(output).toContain(`${webhook}/alerts`);
-    expect(output).toMatch(/\[launcher\] monitoring ready \(Prometheus in [\d.]+ s\)/);
+    expect(output).toMatch(/\[launcher\] monitoring ready in [\d.]+ s: Prometheus scrapes gateway, /);
+    // Started once the services were ready: they never hold up "ready".
+    expect(output.indexOf('all 5 services ready in')).toBeGreaterThan(0);
+    expect(output.search(/^\[alert-webhook\]/m)).toBeGreaterThan(output.indexOf('all 5 services ready in'));
 
     const { data: status } = await getJson<{ data: { yaml: string } }>(`${prometheus}/api/v1/status/config`);
     expect(parse(status.yaml)).toMatchObject({
