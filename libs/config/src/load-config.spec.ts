@@ -49,6 +49,31 @@ describe(loadConfig.name, () => {
     expect((error as ConfigError).problems).toHaveLength(4);
   });
 
+  it("reads the monitoring npm start runs: Compose's interval and ports by default, durations in whole seconds", () => {
+    expect(loadConfig('order', {}).monitoring).toEqual({
+      mode: 'auto',
+      prometheusPort: 9090,
+      alertmanagerPort: 9093,
+      alertWebhookPort: 9095,
+      intervalSeconds: 15,
+      dataDir: '.data/monitoring',
+    });
+    expect(
+      loadConfig('order', { PROMETHEUS_INTERVAL: '1s', LAB_MONITORING: 'off' }).monitoring,
+    ).toMatchObject({
+      mode: 'off',
+      intervalSeconds: 1,
+    });
+    expect(loadConfig('order', { PROMETHEUS_INTERVAL: '1m' }).monitoring.intervalSeconds).toBe(60);
+    for (const bad of ['500ms', '0s', '2m', '15', 'fast'])
+      expect(() => loadConfig('order', { PROMETHEUS_INTERVAL: bad })).toThrow(
+        `PROMETHEUS_INTERVAL must be a duration from 1s to 60s, like 15s or 1m (got "${bad}")`,
+      );
+    expect(() => loadConfig('order', { LAB_MONITORING: 'yes' })).toThrow(
+      'LAB_MONITORING must be one of auto, on, off',
+    );
+  });
+
   it('reads the resilience settings with their defaults, and per-upstream timeouts', () => {
     const config = loadConfig('gateway', {});
     expect(config.upstreamTimeoutsMs).toEqual({});
