@@ -4,6 +4,7 @@ import { Aggregator, Query } from 'mingo';
 import { MingoError, cloneDeep, compare } from 'mingo/util';
 import { canonicalKey, isPlainObject, pathValues } from './bson-values.js';
 import { CursorRegistry, cursorReply } from './cursors.js';
+import type { EncodedReply } from './raw-bson.js';
 import { CommandError, badValue, namespaceNotFound, typeMismatch } from './errors.js';
 import { type Collection, type IndexSpec, type Store, queryOptions, validateNames } from './store.js';
 import { applySimpleUpdate } from './simple-update.js';
@@ -37,7 +38,7 @@ export interface ServerInfo {
   log(line: string): void;
 }
 
-type Handler = (cmd: Document, db: string, conn: ConnectionInfo) => Document;
+type Handler = (cmd: Document, db: string, conn: ConnectionInfo) => Document | EncodedReply;
 
 /** Fields drivers add to any command; never taken as command options. */
 const GENERIC_FIELDS = new Set([
@@ -121,7 +122,7 @@ export class CommandHandler {
     on(['renameCollection'], this.renameCollection);
   }
 
-  handle(db: string, cmd: Document, conn: ConnectionInfo): Document {
+  handle(db: string, cmd: Document, conn: ConnectionInfo): Document | EncodedReply {
     const name = Object.keys(cmd)[0] ?? '';
     const handler = this.handlers.get(name);
     if (!handler) {
@@ -288,7 +289,7 @@ export class CommandHandler {
     return { n, ...(writeErrors.length > 0 ? { writeErrors } : {}), ok: 1 };
   }
 
-  private find(cmd: Document, db: string): Document {
+  private find(cmd: Document, db: string): EncodedReply {
     const name = collectionName(cmd, 'find');
     const coll = this.store.get(db, name);
     const limit = numberField(cmd, 'limit') ?? 0;
@@ -310,7 +311,7 @@ export class CommandHandler {
     return cursorReply(`${db}.${name}`, this.cursors.open(`${db}.${name}`, docs, first, singleBatch), true);
   }
 
-  private getMore(cmd: Document, db: string): Document {
+  private getMore(cmd: Document, db: string): EncodedReply {
     const id = numberField(cmd, 'getMore') ?? 0;
     const ns = `${db}.${collectionName(cmd, 'collection')}`;
     return cursorReply(ns, this.cursors.more(id, ns, numberField(cmd, 'batchSize')), false);
@@ -474,7 +475,7 @@ export class CommandHandler {
     return { values: [...values.values()].sort(compare), ok: 1 };
   }
 
-  private aggregate(cmd: Document, db: string): Document {
+  private aggregate(cmd: Document, db: string): EncodedReply {
     const target = cmd.aggregate;
     if (typeof target !== 'string' && target !== 1) {
       throw typeMismatch("collection name in 'aggregate' must be a string or 1");
@@ -594,7 +595,7 @@ export class CommandHandler {
     };
   }
 
-  private listIndexes(cmd: Document, db: string): Document {
+  private listIndexes(cmd: Document, db: string): EncodedReply {
     const name = collectionName(cmd, 'listIndexes');
     const coll = this.store.get(db, name);
     if (!coll) throw namespaceNotFound(`${db}.${name}`);
@@ -616,7 +617,7 @@ export class CommandHandler {
     return { nIndexesWas, ok: 1 };
   }
 
-  private listCollections(cmd: Document, db: string): Document {
+  private listCollections(cmd: Document, db: string): EncodedReply {
     let entries: Document[] = this.store.collections(db).map((c) => ({
       name: c.name,
       type: 'collection',

@@ -1,5 +1,6 @@
-import { type Document, Long, calculateObjectSize } from 'bson';
+import { type Document, Long } from 'bson';
 import { CommandError } from './errors.js';
+import { type EncodedReply, bsonOf, encodeCursorReply } from './raw-bson.js';
 import { MAX_BSON_OBJECT_SIZE } from './wire-protocol.js';
 
 const DEFAULT_FIRST_BATCH = 101;
@@ -66,7 +67,7 @@ function take(cursor: ServerCursor, max: number): Document[] {
   let bytes = 0;
   while (batch.length < max && cursor.position < cursor.docs.length) {
     const doc = cursor.docs[cursor.position];
-    bytes += calculateObjectSize(doc, { ignoreUndefined: true });
+    bytes += bsonOf(doc).length;
     if (batch.length > 0 && bytes > MAX_BATCH_BYTES) break;
     batch.push(doc);
     cursor.position++;
@@ -74,7 +75,6 @@ function take(cursor: ServerCursor, max: number): Document[] {
   return batch;
 }
 
-export const cursorReply = (ns: string, { id, batch }: CursorBatch, first: boolean): Document => ({
-  cursor: first ? { firstBatch: batch, id, ns } : { nextBatch: batch, id, ns },
-  ok: 1,
-});
+/** `{ cursor: { firstBatch | nextBatch, id, ns }, ok: 1 }`, the documents' stored BSON spliced in. */
+export const cursorReply = (ns: string, { id, batch }: CursorBatch, first: boolean): EncodedReply =>
+  encodeCursorReply(ns, id, batch, first);

@@ -7,6 +7,7 @@ import { CommandHandler, type ConnectionInfo, toCommandError } from './command-h
 import { DataDirLock, portHolder } from './data-dir-lock.js';
 import type { JournalFs } from './journal.js';
 import { Persistence } from './persistence.js';
+import type { EncodedReply } from './raw-bson.js';
 import { Store } from './store.js';
 import { DEFAULT_TTL_INTERVAL_MS, TtlMonitor } from './ttl-monitor.js';
 import {
@@ -190,7 +191,14 @@ export class EmbeddedMongoServer {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       try {
-        for (const message of framer.push(chunk)) this.respond(conn, message);
+        const messages = framer.push(chunk);
+        // Replies to messages that arrived together leave together, in one write.
+        if (messages.length > 1) socket.cork();
+        try {
+          for (const message of messages) this.respond(conn, message);
+        } finally {
+          if (messages.length > 1) socket.uncork();
+        }
       } catch (error) {
         this.log(
           `connection ${conn.info.connectionId} closed: ${error instanceof Error ? error.message : error}`,
@@ -210,7 +218,7 @@ export class EmbeddedMongoServer {
   private respond(conn: Connection, message: Buffer): void {
     const header = readHeader(message);
     let request: CommandRequest;
-    let reply: Document;
+    let reply: Document | EncodedReply;
     try {
       request = decodeRequest(message, header);
       reply = this.handler.handle(request.db, request.command, conn.info);
@@ -264,11 +272,15 @@ export class EmbeddedMongoServer {
     if (!journal) return;
     for (const conn of this.holding) {
       let sent = 0;
+      // Replies released together leave together, in one write.
+      const corked = conn.held.length > 1;
+      if (corked) conn.socket.cork();
       for (const reply of conn.held) {
         if (journal.writtenSeq < reply.seq || (reply.sync && journal.syncedSeq < reply.seq)) break;
         this.send(conn, reply.bytes);
         sent++;
       }
+      if (corked) conn.socket.uncork();
       conn.held.splice(0, sent);
       if (conn.held.length === 0) this.holding.delete(conn);
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type Document, EJSON, UUID, deserialize, serialize } from 'bson';
 import { plainNumbers } from './bson-values.js';
 import { Journal, type JournalFs, frame, message, nodeJournalFs, readFrames, syncDir } from './journal.js';
+import { bsonOf } from './raw-bson.js';
 import { Collection, type IndexSpec, type Store, type StoreChange } from './store.js';
 import { BSON_DESERIALIZE_OPTIONS } from './wire-protocol.js';
 
@@ -246,7 +247,7 @@ export class Persistence {
       await put(serialize({ checkpoint: 1, nextJournal, collections: snapshot.length, at: new Date() }));
       for (const { meta, docs } of snapshot) {
         await put(serialize({ collection: meta, count: docs.length }));
-        for (const doc of docs) await put(serialize(doc));
+        for (const doc of docs) await put(bsonOf(doc));
         documents += docs.length;
       }
       await put(serialize({ end: 1, documents }));

@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Socket, connect } from 'node:net';
+import { Socket, connect } from 'node:net';
 import { type Document, deserialize, serialize } from 'bson';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EmbeddedMongoServer } from './embedded-mongo.server.js';
 import {
   MessageFramer,
@@ -241,6 +241,46 @@ describe(`${EmbeddedMongoServer.name} on raw TCP`, () => {
       expect(body(replies[5], OP_MSG)).toMatchObject({ n: 3, ok: 1 });
       socket.destroy();
     } finally {
+      await durable.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes the replies to messages that arrived together in one write, also when they waited for the journal', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'embedded-mongo-wire-'));
+    const durable = await EmbeddedMongoServer.start({ dataDir });
+    const writes = vi.spyOn(Socket.prototype, '_write');
+    const writevs = vi.spyOn(Socket.prototype, '_writev');
+    try {
+      for (const [target, first] of [
+        [server, opMsg(1, { ping: 1, $db: 'admin' })],
+        [durable, opMsg(1, { insert: 'together', $db: 'raw' }, { sequence: ['documents', [{ _id: 1 }]] })],
+      ] as const) {
+        const socket = connect(target.port, '127.0.0.1');
+        await once(socket, 'connect');
+        const framer = new MessageFramer();
+        const replies: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => replies.push(...framer.push(chunk)));
+        socket.write(
+          Buffer.concat([
+            first,
+            opMsg(2, { count: 'together', $db: 'raw' }),
+            opMsg(3, { ping: 1, $db: 'admin' }),
+          ]),
+        );
+        const deadline = Date.now() + 10_000;
+        while (replies.length < 3 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 10));
+        expect(replies.map((r) => readHeader(r).responseTo)).toEqual([1, 2, 3]);
+        const serverSide = (calls: { mock: { contexts: unknown[] } }) =>
+          calls.mock.contexts.filter((context) => context !== socket).length;
+        expect([serverSide(writes), serverSide(writevs)], `store ${target.port}`).toEqual([0, 1]);
+        socket.destroy();
+        writes.mockClear();
+        writevs.mockClear();
+      }
+    } finally {
+      writes.mockRestore();
+      writevs.mockRestore();
       await durable.stop();
       await rm(dataDir, { recursive: true, force: true });
     }

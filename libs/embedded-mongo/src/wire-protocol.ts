@@ -1,4 +1,5 @@
 import { type DeserializeOptions, type Document, deserialize, serialize } from 'bson';
+import { EncodedReply } from './raw-bson.js';
 
 export const OP_REPLY = 1;
 export const OP_QUERY = 2004;
@@ -167,8 +168,11 @@ function decodeOpQuery(message: Buffer, header: MessageHeader): CommandRequest {
   return { header, db: ns.value.slice(0, -'.$cmd'.length), command, moreToCome: false };
 }
 
-export function encodeOpMsg(requestId: number, responseTo: number, reply: Document): Buffer {
-  const body = serialize(reply, { ignoreUndefined: true });
+const encodeBody = (reply: Document | EncodedReply): Uint8Array =>
+  reply instanceof EncodedReply ? reply.body : serialize(reply, { ignoreUndefined: true });
+
+export function encodeOpMsg(requestId: number, responseTo: number, reply: Document | EncodedReply): Buffer {
+  const body = encodeBody(reply);
   const out = Buffer.allocUnsafe(HEADER_SIZE + 5 + body.length);
   writeHeader(out, requestId, responseTo, OP_MSG);
   out.writeUInt32LE(0, HEADER_SIZE);
@@ -177,8 +181,8 @@ export function encodeOpMsg(requestId: number, responseTo: number, reply: Docume
   return out;
 }
 
-export function encodeOpReply(requestId: number, responseTo: number, reply: Document): Buffer {
-  const body = serialize(reply, { ignoreUndefined: true });
+export function encodeOpReply(requestId: number, responseTo: number, reply: Document | EncodedReply): Buffer {
+  const body = encodeBody(reply);
   const out = Buffer.allocUnsafe(HEADER_SIZE + 20 + body.length);
   writeHeader(out, requestId, responseTo, OP_REPLY);
   out.writeInt32LE(0, HEADER_SIZE); // responseFlags
