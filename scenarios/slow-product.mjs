@@ -6,8 +6,10 @@ export default {
     'The product service answers every request 2 s late: the catalogue and the orders slow down, no request fails, and the latency follows the calls back to product.',
   touches: ['product'],
   traffic: [
-    { name: 'browse', method: 'GET', path: '/api/products?limit=5', perSecond: 3 },
-    { name: 'profile', method: 'GET', path: '/api/customers/me', perSecond: 3, auth: 'user' },
+    // All with a user's token: counted against its own rate limit, not the address other scenarios share.
+    { name: 'browse', method: 'GET', path: '/api/products?limit=5', perSecond: 3, auth: 'user' },
+    { name: 'view', method: 'GET', path: '/api/products/{productId}', perSecond: 2, auth: 'user' },
+    { name: 'profile', method: 'GET', path: '/api/customers/me', perSecond: 1, auth: 'user' },
   ],
   steadyState: {
     quiet: ['SlowResponses'],
