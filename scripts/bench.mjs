@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
+import { measureStore } from './bench-store.mjs';
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-flags.mjs';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -64,6 +65,28 @@ try {
     '≤ 10 s',
     readySeconds <= 10,
     `starts of ${starts.map((s) => s.toFixed(1)).join(' and ')} s`,
+  );
+
+  // --- the embedded store alone: the driver with 16 operations in flight, the journal on ----------
+  say('embedded store: findOne by _id and a conditional updateOne, 16 in flight and one at a time');
+  const store = await measureStore({ seconds: SECONDS / 2, rounds: ROUNDS });
+  const storeNote = (name) =>
+    `one at a time ${store[`${name}Serial`].ops.toFixed(0)} ops/s; store CPU ${store[name].cpu.toFixed(0)} µs/op (${store[`${name}Serial`].cpu.toFixed(0)} one at a time); per round ${store.rounds.map((r) => r[name].ops.toFixed(0)).join(', ')}`;
+  figure(
+    'store: findOne by _id, 16 in flight',
+    store.findOne.ops,
+    'ops/s',
+    '≥ 10k',
+    store.findOne.ops >= 10_000,
+    storeNote('findOne'),
+  );
+  figure(
+    'store: conditional updateOne, 16 in flight',
+    store.updateOne.ops,
+    'ops/s',
+    '≥ 8k',
+    store.updateOne.ops >= 8_000,
+    storeNote('updateOne'),
   );
 
   // --- the services, started directly (stdout to /dev/null, as a log driver would take it) -----
