@@ -1,18 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import {
   descendantsOf,
   type FluentdReceiver,
@@ -27,6 +19,16 @@ import {
   startNode,
   startRabbitMq,
 } from '#lab/testing';
+import {
+  type AlertmanagerConfig,
+  alertmanagerArgs,
+  monitoringTargets,
+  type PrometheusConfig,
+  type PrometheusRule,
+  type PrometheusRuleFile,
+  prometheusArgs,
+  writeMonitoringConfig,
+} from '../../scripts/monitoring.mjs';
 
 // Prometheus, Alertmanager and their rules, checked with the real tools (Debian's promtool 2.42 and
 // amtool 0.25, installed by scripts/infra-tools.mjs), then run for real: Debian's Prometheus scrapes
@@ -40,54 +42,12 @@ const ALERTMANAGER_FILE = join(repoRoot, 'infra/alertmanager/alertmanager.yml');
 const DASHBOARDS_DIR = join(repoRoot, 'infra/grafana/dashboards');
 const RUNBOOK_BASE = 'https://github.com/observability-lab/observability-lab/blob/main/docs/runbooks.md';
 const SEVERITIES = ['critical', 'warning', 'info'];
-/** Compose's scrape interval and the real run's: `for:` durations shrink by the same ratio. */
-const COMPOSE_INTERVAL_S = 15;
-const LOCAL_INTERVAL_S = 1;
+/** The real run's scrape and evaluation interval: the rules' durations shrink by 15 s / this (scripts/monitoring.mjs). */
+const LOCAL_INTERVAL_MS = 1000;
 
-interface Rule {
-  alert?: string;
-  record?: string;
-  expr: string;
-  for?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-interface RuleFile {
-  groups: { name: string; rules: Rule[] }[];
-}
 interface RuleTestFile {
   rule_files: string[];
   tests: { name?: string; alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[];
-}
-interface ScrapeConfig {
-  job_name: string;
-  static_configs?: { targets: string[]; labels?: Record<string, string> }[];
-  relabel_configs?: { target_label?: string; replacement?: string }[];
-  scrape_interval?: string;
-  scrape_timeout?: string;
-  [key: string]: unknown;
-}
-interface PrometheusConfig {
-  global?: Record<string, unknown>;
-  rule_files?: string[];
-  alerting?: { alertmanagers: { static_configs: { targets: string[] }[] }[] };
-  scrape_configs: ScrapeConfig[];
-}
-interface AlertmanagerRoute {
-  receiver?: string;
-  group_by?: string[];
-  group_wait?: string;
-  group_interval?: string;
-  routes?: AlertmanagerRoute[];
-  [key: string]: unknown;
-}
-interface AlertmanagerConfig {
-  route: AlertmanagerRoute;
-  inhibit_rules?: { source_matchers?: string[]; target_matchers?: string[]; equal?: string[] }[];
-  receivers: {
-    name: string;
-    webhook_configs?: { url: string; http_config?: { authorization?: { credentials_file?: string } } }[];
-  }[];
 }
 
 const readYaml = <T>(file: string) => parse(readFileSync(file, 'utf8')) as T;
@@ -99,8 +59,8 @@ const yamlFiles = (dir: string) =>
 const ruleFiles = yamlFiles(RULES_DIR);
 const testFiles = yamlFiles(TESTS_DIR);
 const alertRules = ruleFiles.flatMap((file) =>
-  readYaml<RuleFile>(file).groups.flatMap((group) => group.rules.filter((rule) => rule.alert)),
-) as (Rule & { alert: string })[];
+  readYaml<PrometheusRuleFile>(file).groups.flatMap((group) => group.rules.filter((rule) => rule.alert)),
+) as (PrometheusRule & { alert: string })[];
 const alertNames = alertRules.map((rule) => rule.alert);
 
 /** `ServiceDown` → `service-down`: the runbook anchor of an alert. */
@@ -126,23 +86,6 @@ function tool(command: string, args: string[]) {
     );
   const result = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
-}
-
-/** Prometheus durations (`1m30s`, `500ms`) in seconds. */
-function seconds(duration: string): number {
-  const units: Record<string, number> = {
-    ms: 0.001,
-    s: 1,
-    m: 60,
-    h: 3600,
-    d: 86_400,
-    w: 604_800,
-    y: 31_536_000,
-  };
-  let total = 0;
-  for (const [, value, unit] of duration.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g))
-    total += Number(value) * units[unit];
-  return total;
 }
 
 describe('Prometheus and Alertmanager configuration', () => {
@@ -336,89 +279,6 @@ async function getJson<T>(url: string): Promise<T> {
   const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
   if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
-}
-
-/**
- * infra/prometheus/prometheus.yml for the local lab: the jobs whose targets run here (the services,
- * Prometheus, Alertmanager) with their targets rewritten to local ports, the others left out; the same
- * rules with `for:` scaled to the shorter intervals; alerts to the local Alertmanager.
- */
-function localPrometheusConfig(local: Record<string, string>, workDir: string) {
-  const config = readYaml<PrometheusConfig>(join(PROMETHEUS_DIR, 'prometheus.yml'));
-  const interval = `${LOCAL_INTERVAL_S}s`;
-  config.global = {
-    ...config.global,
-    scrape_interval: interval,
-    scrape_timeout: interval,
-    evaluation_interval: interval,
-  };
-
-  const rulesDir = join(workDir, 'rules');
-  mkdirSync(rulesDir);
-  const patterns = (config.rule_files ?? []).map(
-    (pattern) => new RegExp(`^${pattern.replace(/\./g, '\\.').replace(/\*/g, '[^/]*')}$`),
-  );
-  for (const file of ruleFiles) {
-    if (!patterns.some((pattern) => pattern.test(`rules/${file.split('/').pop()}`))) continue;
-    const rules = readYaml<RuleFile>(file);
-    for (const rule of rules.groups.flatMap((group) => group.rules)) {
-      if (rule.for)
-        rule.for = `${Math.max(1, Math.round((seconds(rule.for) * LOCAL_INTERVAL_S) / COMPOSE_INTERVAL_S))}s`;
-    }
-    writeFileSync(join(rulesDir, file.split('/').pop() ?? ''), stringify(rules));
-  }
-  config.rule_files = [join(rulesDir, '*.yml')];
-
-  const rewrite = (target: string) => local[target];
-  for (const alertmanager of config.alerting?.alertmanagers ?? []) {
-    for (const group of alertmanager.static_configs) group.targets = group.targets.map(rewrite);
-  }
-  const kept: ScrapeConfig[] = [];
-  const left: string[] = [];
-  for (const job of config.scrape_configs) {
-    const targets = (job.static_configs ?? []).flatMap((group) => group.targets);
-    const movesAddress = (job.relabel_configs ?? []).some(
-      (relabel) => relabel.target_label === '__address__',
-    );
-    if (targets.length === 0 || movesAddress || !targets.every((target) => rewrite(target))) {
-      left.push(job.job_name);
-      continue;
-    }
-    delete job.scrape_interval;
-    delete job.scrape_timeout;
-    for (const group of job.static_configs ?? []) group.targets = group.targets.map(rewrite);
-    kept.push(job);
-  }
-  config.scrape_configs = kept;
-  const file = join(workDir, 'prometheus.yml');
-  writeFileSync(file, stringify(config));
-  return { file, kept: kept.map((job) => job.job_name), left };
-}
-
-/**
- * infra/alertmanager/alertmanager.yml with the webhook on its local port, its bearer token in a file of
- * the work directory, and no waiting before a group's first notification.
- */
-function localAlertmanagerConfig(webhookUrl: string, token: string, workDir: string) {
-  const tokenFile = join(workDir, 'alert-webhook-token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const config = readYaml<AlertmanagerConfig>(ALERTMANAGER_FILE);
-  const visit = (route: AlertmanagerRoute) => {
-    if (route.group_wait) route.group_wait = '1s';
-    if (route.group_interval) route.group_interval = '1s';
-    route.routes?.forEach(visit);
-  };
-  visit(config.route);
-  for (const receiver of config.receivers) {
-    for (const webhook of receiver.webhook_configs ?? []) {
-      webhook.url = webhook.url.replace('http://alert-webhook:9095', webhookUrl);
-      const authorization = webhook.http_config?.authorization;
-      if (authorization?.credentials_file) authorization.credentials_file = tokenFile;
-    }
-  }
-  const file = join(workDir, 'alertmanager.yml');
-  writeFileSync(file, stringify(config));
-  return file;
 }
 
 // Grafana dashboards (infra/grafana/dashboards/*.json, read as they are at run time).
@@ -728,33 +588,44 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
         ALERT_WEBHOOK_TOKEN: webhookToken,
       },
     });
-    const amFile = localAlertmanagerConfig(`http://127.0.0.1:${webhookPort}`, webhookToken, work);
-    alertmanager = startTool('prometheus-alertmanager', [
-      `--config.file=${amFile}`,
-      `--storage.path=${join(work, 'alertmanager')}`,
-      `--web.listen-address=127.0.0.1:${amPort}`,
-      '--cluster.listen-address=',
-    ]);
-    lab = await startLab({ ...fluentEnv, AMQP_URL: broker.url });
+    const running = await startLab({ ...fluentEnv, AMQP_URL: broker.url });
+    lab = running;
     mark('lab ready');
 
-    const local: Record<string, string> = {
-      'localhost:9090': `127.0.0.1:${promPort}`,
-      'alertmanager:9093': `127.0.0.1:${amPort}`,
-      'alert-webhook:9095': `127.0.0.1:${webhookPort}`,
-      'rabbitmq:15692': new URL(broker.prometheusUrl).host,
-    };
-    const composePorts = { gateway: 3000, oauth: 3001, customer: 3002, product: 3003, order: 3004 };
-    for (const service of SERVICES)
-      local[`${service}:${composePorts[service]}`] = new URL(lab.urls[service]).host;
-    const derived = localPrometheusConfig(local, work);
+    // The configuration npm start derives from infra/ (scripts/monitoring.mjs), for this lab's ports.
+    const derived = writeMonitoringConfig({
+      dir: join(work, 'config'),
+      intervalMs: LOCAL_INTERVAL_MS,
+      token: webhookToken,
+      webhookUrl: `http://127.0.0.1:${webhookPort}`,
+      targets: monitoringTargets({
+        services: Object.fromEntries(
+          SERVICES.map((service) => [service, new URL(running.urls[service]).host]),
+        ),
+        prometheus: `127.0.0.1:${promPort}`,
+        alertmanager: `127.0.0.1:${amPort}`,
+        alertWebhook: `127.0.0.1:${webhookPort}`,
+        rabbitmq: new URL(broker.prometheusUrl).host,
+      }),
+    });
     jobs = derived;
-    prometheus = startTool('prometheus', [
-      `--config.file=${derived.file}`,
-      `--storage.tsdb.path=${join(work, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-      '--enable-feature=exemplar-storage',
-    ]);
+    alertmanager = startTool(
+      'prometheus-alertmanager',
+      alertmanagerArgs({
+        configFile: derived.alertmanagerFile,
+        dataDir: join(work, 'alertmanager'),
+        port: amPort,
+      }),
+    );
+    prometheus = startTool(
+      'prometheus',
+      prometheusArgs({
+        configFile: derived.prometheusFile,
+        dataDir: join(work, 'tsdb'),
+        port: promPort,
+        intervalMs: LOCAL_INTERVAL_MS,
+      }),
+    );
     await Promise.all([
       eventually('Prometheus ready', 15_000, async () =>
         (await fetch(`${promUrl}/-/ready`)).ok ? true : undefined,
@@ -789,7 +660,7 @@ describe('the lab under Prometheus and Alertmanager (real run)', () => {
       'no token': 401,
     });
     mark('traffic sent');
-  }, 90_000);
+  }, 240_000);
 
   afterAll(async () => {
     webhook?.signal('SIGTERM');
