@@ -12,7 +12,8 @@ export default {
   title: 'Order events processed late',
   summary:
     "The broker hangs for 45 s while orders go on: their events wait in the order service's outbox, nothing is lost, and when it is back they are all processed at once, late; the learner sees a lag alert fire after the outage, not during it, and finds where the time went.",
-  touches: ['rabbitmq'],
+  // Its orders need order and product working (and product unblocked: each order calls it twice).
+  touches: ['rabbitmq', 'order', 'product'],
   requires: ['rabbitmq'],
   traffic: [
     {
