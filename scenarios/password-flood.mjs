@@ -17,8 +17,9 @@ export default {
   title: 'Sign-up flood',
   summary:
     'A burst of sign-ups from one place asks oauth for more scrypt hashes than its threads can check: it sheds the excess at once with 503 overloaded, and the learner tells load shedding from an outage.',
-  // The flood comes from one address: it spends that address' rate-limit budget at the gateway.
-  touches: ['oauth', 'gateway'],
+  // The flood starves oauth's password hashing for every sign-in and sign-up of the lab (the admin
+  // token of any other scenario's fault switch included): nothing else may run beside it.
+  touches: ['oauth', 'gateway', 'customer', 'product', 'order', 'rabbitmq'],
   traffic: [
     // A real user signing up now and then: during the flood they are shed (the symptom).
     {
