@@ -45,6 +45,7 @@ export interface Scenario {
   symptom?: { status?: '5xx' | number; slowerThanMs?: number } | false;
   recovery?: { within: string };
   notify?: 'webhook' | 'alertmanager';
+  alone?: boolean;
   docs: { inject?: string; sees: string; alerts?: string; find: string; undo?: string };
 }
 export interface AlertRule {
@@ -74,6 +75,9 @@ export function culpritCheck(
   culprit: Labels,
   match?: 'top' | 'every' | 'any',
 ): { ok: boolean; reason: string };
+export function scheduleOrder<T extends { name: string; touches: string[]; alone?: boolean }>(
+  scenarios: T[],
+): T[];
 export function startable<T extends { touches: string[] }>(pending: T[], running: T[]): T[];
 export function concurrentGroups<T extends { touches: string[] }>(scenarios: T[]): T[][];
 export function problemsOf(definition: unknown, fileName?: string): string[];

@@ -149,11 +149,28 @@ export function culpritCheck(results, culprit, match = 'top') {
 }
 
 /**
+ * The order to start scenarios in: those that run alone first, then those touching the most contended
+ * services (the services most scenarios touch), so the longest chain of scenarios that must wait for
+ * each other starts first; otherwise by name.
+ */
+export function scheduleOrder(scenarios) {
+  const load = new Map();
+  for (const scenario of scenarios)
+    for (const service of scenario.touches) load.set(service, (load.get(service) ?? 0) + 1);
+  const alone = (scenario) =>
+    scenario.alone === true || scenario.touches.some((service) => EXCLUSIVE.includes(service));
+  const weight = (scenario) =>
+    alone(scenario) ? Infinity : Math.max(...scenario.touches.map((service) => load.get(service)));
+  return [...scenarios].sort((a, b) => weight(b) - weight(a) || a.name.localeCompare(b.name));
+}
+
+/**
  * Which of the `pending` scenarios can start now, beside the `running` ones, in order: none that touches
  * a service a running (or an earlier started) one touches; one touching the alert-webhook only alone.
  */
 export function startable(pending, running) {
-  const exclusive = (scenario) => scenario.touches.some((service) => EXCLUSIVE.includes(service));
+  const exclusive = (scenario) =>
+    scenario.alone === true || scenario.touches.some((service) => EXCLUSIVE.includes(service));
   const busy = [...running];
   const chosen = [];
   for (const scenario of pending) {
@@ -178,7 +195,8 @@ export function startable(pending, running) {
  */
 export function concurrentGroups(scenarios) {
   const groups = [];
-  const exclusive = (scenario) => scenario.touches.some((service) => EXCLUSIVE.includes(service));
+  const exclusive = (scenario) =>
+    scenario.alone === true || scenario.touches.some((service) => EXCLUSIVE.includes(service));
   for (const scenario of scenarios) {
     const group = groups.find(
       (candidate) =>
@@ -246,6 +264,7 @@ export function problemsOf(definition, fileName) {
     'recovery',
     'hold',
     'notify',
+    'alone',
     'docs',
   ]);
   string(definition.name, 'name');
@@ -393,6 +412,8 @@ export function problemsOf(definition, fileName) {
       }
     });
 
+  if (definition.alone !== undefined && typeof definition.alone !== 'boolean')
+    fail('alone', 'must be true or false');
   if (definition.notify !== undefined && !NOTIFY.includes(definition.notify))
     fail('notify', `must be one of ${NOTIFY.join(', ')} (where the "notified" step looks for the alert)`);
 

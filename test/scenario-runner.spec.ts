@@ -16,6 +16,7 @@ import {
   problemsOf,
   renderScenarioDocs,
   scaleRanges,
+  scheduleOrder,
   startable,
   type Scenario,
   timeScale,
@@ -247,6 +248,21 @@ describe('concurrency groups', () => {
     expect(names(startable([c, f], [a]))).toEqual(['c']);
     expect(names(startable([f], [a]))).toEqual([]);
     expect(names(startable([f, a], []))).toEqual(['f']);
+    const alone = { name: 'z', touches: ['product'], alone: true };
+    expect(names(startable([alone, b], [a]))).toEqual(['b']);
+    expect(names(startable([alone, b], []))).toEqual(['z']);
+  });
+
+  it('starts those that run alone first, then those on the most contended services', () => {
+    const s = (name: string, touches: string[], alone = false) => ({ name, touches, alone });
+    const order = scheduleOrder([
+      s('a', ['product']),
+      s('b', ['order']),
+      s('c', ['order', 'gateway']),
+      s('d', ['customer'], true),
+      s('e', ['order']),
+    ]);
+    expect(order.map((x) => x.name)).toEqual(['d', 'b', 'c', 'e', 'a']);
   });
 
   it('puts scenarios together only when they touch different services, in order', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, type RunningLab, startLab } from '#lab/testing';
-import { loadScenarios, type Scenario, startable } from '../../scripts/scenario-lib.mjs';
+import { loadScenarios, type Scenario, scheduleOrder, startable } from '../../scripts/scenario-lib.mjs';
 
 // Every scenario of scenarios/ run by the runner (`node scripts/scenario.mjs <name>`, a child each)
 // against the lab as `npm start` runs it with its local monitoring (Prometheus, Alertmanager and the
@@ -15,7 +15,15 @@ import { loadScenarios, type Scenario, startable } from '../../scripts/scenario-
 // wrong culprit, exit 1 (and still undo their fault); Ctrl-C undoes a fault. Budget: about 7 minutes.
 
 /** Scenarios that cannot run against `npm start`'s lab, and what the runner must say they need. */
-const SKIPPED_HERE: Record<string, string> = {};
+const SKIPPED_HERE: Record<string, string> = {
+  // cAdvisor, node-exporter and the blackbox exporter are the Compose stack's (promtool tests prove
+  // these scenarios' runbook queries instead: infra/prometheus/tests).
+  'container-restarting': 'needs compose, cadvisor',
+  'host-cpu-high': 'needs compose, node-exporter, cadvisor',
+  'host-disk-space-low': 'needs compose, node-exporter',
+  'log-records-dropped': 'needs compose',
+  'probe-failing': 'needs blackbox-http',
+};
 const INTERVAL = '1s';
 const RUN_BUDGET_MS = 6 * 60_000;
 const STEPS_WITH_ALERT = [
@@ -72,7 +80,7 @@ const runner = (args: string[], extraEnv: Record<string, string> = {}) => startR
 /** Runs the scenarios as the runner's --all does: each as soon as nothing running touches its services. */
 async function runConcurrently(scenarios: Scenario[]): Promise<Map<string, Run>> {
   const results = new Map<string, Run>();
-  const pending = [...scenarios];
+  const pending = scheduleOrder(scenarios);
   const running = new Set<Scenario>();
   await new Promise<void>((done) => {
     const next = () => {
@@ -140,11 +148,17 @@ describe('every scenario, run by npm run scenario against npm start with local m
     if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
     work = mkdtempSync(join(tmpdir(), 'scenarios-e2e-'));
     // A broker of npm start's own (AMQP_URL unset), with its data here; the rate limits of Compose.
-    lab = await startLab(
-      { AMQP_URL: '', BROKER_DATA_DIR: join(work, 'rabbitmq'), RATE_LIMIT_REQUESTS: '600' },
-      undefined,
-      { monitoring: { interval: INTERVAL } },
-    );
+    const start = () =>
+      startLab(
+        { AMQP_URL: '', BROKER_DATA_DIR: join(work, 'rabbitmq'), RATE_LIMIT_REQUESTS: '600' },
+        undefined,
+        { monitoring: { interval: INTERVAL } },
+      );
+    // Once more if the first start runs out of startLab's 60 s on a busy machine (it cleans up after itself).
+    lab = await start().catch((error: unknown) => {
+      console.log(`[scenarios e2e] the lab did not start, once more: ${String(error).slice(0, 200)}`);
+      return start();
+    });
     const monitoring = lab.monitoring;
     if (!monitoring) throw new Error('the lab has no monitoring');
     env = {
@@ -155,7 +169,7 @@ describe('every scenario, run by npm run scenario against npm start with local m
       JAEGER_URL: 'http://jaeger.invalid:16686',
     };
     mark('lab ready');
-  }, 150_000);
+  }, 200_000);
 
   afterAll(async () => {
     await lab?.stop(); // resolves once every process of the lab is gone
