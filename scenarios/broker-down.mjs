@@ -5,7 +5,8 @@ export default {
   title: 'The broker goes away',
   summary:
     'RabbitMQ stops answering: orders go on as before, their events wait in the outbox until OutboxBacklog fires, and when the broker is back they go out in order, none lost, none counted twice.',
-  touches: ['rabbitmq'],
+  // order too: its outbox is what the alert reads (a paused order, say, would hide it).
+  touches: ['rabbitmq', 'order'],
   requires: ['rabbitmq'],
   traffic: [
     { name: 'browse', method: 'GET', path: '/api/products?limit=5', perSecond: 1, auth: 'user' },

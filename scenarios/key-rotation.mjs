@@ -13,7 +13,10 @@ export default {
   ],
   steadyState: {
     // (Not SlowResponses for oauth: the sign-ups' password hashing, slow by design, may trip it.)
-    quiet: [{ name: 'HighErrorRatio', labels: { service: 'oauth' } }],
+    // What a failed rotation would trip: the gateway's breaker to oauth (oauth failing, not shedding: a
+    // 503 with Retry-After does not count). Not HighErrorRatio for oauth: the sign-ups of scenarios
+    // starting at the same moment make it shed (503 overloaded) and fire it, rotation or not.
+    quiet: [{ name: 'CircuitBreakerOpen', labels: { service: 'gateway', upstream: 'oauth' } }],
     queries: [
       // Tokens refused by the gateway or a service (an unknown key id ends as invalid_token).
       { expr: 'sum(rate(auth_failures_total{reason=~"invalid_token|expired"}[5m]))', below: 0.01 },
