@@ -23,7 +23,7 @@ export default {
     queries: [{ expr: 'up{job="order"}', above: 0.5 }],
   },
   inject: { pause: 'order' },
-  alert: { name: 'ServiceDown', labels: { service: 'order' }, within: '2m' },
+  alert: { name: 'ServiceDown', labels: { service: 'order' }, within: '2m30s' },
   runbook: [
     {
       expr: 'up{job=~"gateway|oauth|customer|product|order"} == 0',
