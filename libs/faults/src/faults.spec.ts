@@ -54,7 +54,7 @@ describe('fault injection in a service created by the bootstrap lib', () => {
   let app: NestFastifyApplication;
   let faults: FaultState;
   const warnings = vi.spyOn(logger, 'warn');
-  const errors = vi.spyOn(logger, 'error');
+  const accessRecords = vi.spyOn(logger, 'access');
   const get = (url: string) => app.getHttpAdapter().getInstance().inject({ method: 'GET', url });
 
   beforeAll(async () => {
@@ -70,7 +70,7 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     faults.reset();
     tracing.exporter.reset();
     warnings.mockClear();
-    errors.mockClear();
+    accessRecords.mockClear();
   });
 
   it('delays requests by the fixed latency, with an event and attributes on the server span', async () => {
@@ -167,13 +167,13 @@ describe('fault injection in a service created by the bootstrap lib', () => {
     expect(await register.metrics()).toContain(
       'http_server_request_duration_seconds_count{service="customer",method="GET",route="/widgets",status_code="500"} 1',
     );
-    expect(errors).toHaveBeenCalledWith(
+    expect(accessRecords).toHaveBeenCalledWith(
+      'error',
       expect.objectContaining({
-        message: 'GET /widgets 500',
+        'http.route': '/widgets',
         'http.status_code': 500,
         request_id: response.headers['x-request-id'],
       }),
-      'AccessLog',
     );
     const server = tracing.spans().find((span) => span.kind === SpanKind.SERVER);
     expect(server?.status.code).toBe(SpanStatusCode.ERROR);

@@ -343,6 +343,21 @@ describe(FluentdForwarder.name, () => {
     expect(exitedAfterCloseMs).toBeLessThan(2_000);
   });
 
+  it('sends what is logged within batchDelayMs as one message, whatever the event-loop turns between, and flush() does not wait for it', async () => {
+    const fluentd = await receiver();
+    const { logger: log } = logger({ host: '127.0.0.1', port: fluentd.port, batchDelayMs: 60_000 });
+    log.log('connect first');
+    expect(await log.flush(5_000)).toBe(true);
+    const before = fluentd.chunks.length;
+    for (let i = 0; i < 5; i += 1) {
+      log.log(`turn ${i}`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(await log.flush(5_000)).toBe(true);
+    expect(messagesOf(fluentd, 'turn')).toHaveLength(5);
+    expect(fluentd.chunks.length - before).toBe(1);
+  });
+
   it('delivers a burst in batches, and flush() resolves once Fluentd has acknowledged all of it', async () => {
     const fluentd = await receiver();
     const { logger: log } = logger({ host: '127.0.0.1', port: fluentd.port });

@@ -22,6 +22,8 @@ export interface FluentdTarget {
   readonly ackTimeoutMs?: number;
   /** Default 1,000 ms. */
   readonly reconnectIntervalMs?: number;
+  /** Default 50 ms: how long a record may wait to go out with the next ones (one message, one ack). */
+  readonly batchDelayMs?: number;
   /** Default 3,000 ms. */
   readonly connectTimeoutMs?: number;
 }
@@ -49,6 +51,20 @@ export interface LogRecord {
   readonly request_id?: string;
   readonly context?: string;
   readonly [field: string]: unknown;
+}
+
+/** What an access record says about one request (see {@link LabLogger.access}). */
+export interface AccessRecordFields {
+  readonly 'http.method': string;
+  readonly 'http.route': string;
+  readonly 'http.status_code': number;
+  readonly 'url.path': string;
+  readonly duration_ms: number;
+  readonly 'client.address': string;
+  readonly request_id: string;
+  readonly user_id?: string;
+  readonly trace_id?: string;
+  readonly span_id?: string;
 }
 
 const RESERVED_FIELDS = new Set(['@timestamp', 'level', 'message', 'service']);
@@ -133,6 +149,26 @@ export class LabLogger implements LoggerService {
 
   isLevelEnabled(level: LabLogLevel): boolean {
     return this.winston.isLevelEnabled(level);
+  }
+
+  /**
+   * One access record per answered request (the logging lib's `onResponse` hook): its fields are the
+   * request's own (method, route, status, ids, address, duration), so the record is built directly,
+   * without the argument parsing and deep redacting copy of {@link log}; only the path, the one text a
+   * client chooses, is redacted. Serialised once for stdout; Fluentd gets the same record.
+   */
+  access(level: 'info' | 'error', fields: AccessRecordFields): void {
+    if (!this.winston.isLevelEnabled(level)) return;
+    const record: LogRecord = {
+      '@timestamp': new Date().toISOString(),
+      level,
+      message: `${fields['http.method']} ${fields['http.route']} ${fields['http.status_code']}`,
+      service: this.service,
+      context: 'AccessLog',
+      ...fields,
+      'url.path': redactText(fields['url.path']),
+    };
+    this.winston.log({ level, message: record.message, [RECORD]: record });
   }
 
   /** Records shipped to Fluentd but not yet acknowledged (0 without Fluentd). */

@@ -49,8 +49,7 @@ function writeAccessRecord(
   const status = reply.statusCode;
   if (status < 400 && QUIET_ROUTE.test(route)) return;
   const userId = userIdOf(request);
-  const record = {
-    message: `${request.method} ${route} ${status}`,
+  logger.access(status >= 500 ? 'error' : 'info', {
     'http.method': request.method,
     'http.route': route,
     'http.status_code': status,
@@ -60,9 +59,7 @@ function writeAccessRecord(
     request_id: request.id,
     ...(userId !== undefined && { user_id: userId }),
     ...(context?.traceId && { trace_id: context.traceId, span_id: context.spanId }),
-  };
-  if (status >= 500) logger.error(record, 'AccessLog');
-  else logger.log(record, 'AccessLog');
+  });
 }
 
 /** `request.user.subject`, set by the auth guard on authenticated routes. */
