@@ -10,6 +10,7 @@
 // The program's output passes through unchanged. scripts/rabbitmq-child.mjs uses the same helpers for the
 // broker (an Erlang VM and the start script that runs it).
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** Calls `gone` once when stdin ends or fails: the process holding its other end is gone. */
@@ -78,7 +79,8 @@ async function main(argv) {
     // Anything it started in its group goes too.
     signalGroup(child.pid, 'SIGTERM');
     await waitGroupGone(child.pid, stopTimeoutMs);
-    process.exit(code ?? (stopping ? 0 : 128 + (signal === 'SIGKILL' ? 9 : 15)));
+    // Ended by a signal: 0 when we asked for it, else the shell's 128 + its number.
+    process.exit(code ?? (stopping ? 0 : 128 + (constants.signals[signal] ?? 0)));
   });
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, stop);
   if (own.includes('--exit-with-parent')) onParentGone(stop);

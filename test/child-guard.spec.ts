@@ -55,6 +55,12 @@ describe('child-guard', () => {
     expect(guarded.output()).toBe('from the program\n');
   });
 
+  it('exits like a shell when the program is killed by a signal it was not asked to stop by', async () => {
+    const guarded = guard(['--', 'sleep', '120']);
+    process.kill(await guarded.program(), 'SIGINT');
+    expect(await guarded.exited).toBe(130);
+  });
+
   it('says how to use it without a command', async () => {
     const guarded = guard([]);
     expect(await guarded.exited).toBe(2);
