@@ -9,8 +9,9 @@ import {
 import { RmqRecordBuilder } from '@nestjs/microservices';
 import { InjectRepository } from '@nestjs/typeorm';
 import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
-import { ORDER_EVENT_SCHEMA_VERSION, type OrderEvent, orderEventId } from '#lab/events';
+import { ORDER_EVENT_SCHEMA_VERSION, type OrderEvent, type OrderEventType, orderEventId } from '#lab/events';
 import { lastValueFrom, timeout } from 'rxjs';
+import type { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { OrderActivity } from '../orders/order-activity.js';
 import { Order } from '../orders/order.entity.js';
@@ -159,31 +160,42 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
     return sent;
   }
 
+  /**
+   * Publishes the events of `orders` one at a time, then removes the confirmed ones from their outboxes:
+   * one update per event type for the whole pass (a crash before it publishes them again: the consumer
+   * dedupes), also when a failed publish ended the pass.
+   */
   private async publishPending(client: OrderEventsClient, orders: Order[]): Promise<number> {
+    const confirmed = new Map<OrderEventType, ObjectId[]>();
     let sent = 0;
-    for (const order of orders) {
-      for (const entry of order.outbox ?? []) {
-        if (this.stopped) return sent;
-        const event = toOrderEvent(order, entry);
-        try {
-          await this.publish(client, event, entry);
-        } catch (error) {
-          this.failures++;
-          const wait = Math.min(MAX_BACKOFF_MS, BACKOFF_MS * 2 ** (this.failures - 1));
-          this.nextPassAt = Date.now() + wait;
-          const message = `publish of ${event.type} ${event.eventId} failed, retrying in ${wait} ms: ${error instanceof Error ? error.message : String(error)}`;
-          if (this.failures === 1 || this.failures % 10 === 0) this.logger.warn(message);
-          return sent;
+    try {
+      for (const order of orders) {
+        for (const entry of order.outbox ?? []) {
+          if (this.stopped) return sent;
+          const event = toOrderEvent(order, entry);
+          try {
+            await this.publish(client, event, entry);
+          } catch (error) {
+            this.failures++;
+            const wait = Math.min(MAX_BACKOFF_MS, BACKOFF_MS * 2 ** (this.failures - 1));
+            this.nextPassAt = Date.now() + wait;
+            const message = `publish of ${event.type} ${event.eventId} failed, retrying in ${wait} ms: ${error instanceof Error ? error.message : String(error)}`;
+            if (this.failures === 1 || this.failures % 10 === 0) this.logger.warn(message);
+            return sent;
+          }
+          if (this.failures > 0)
+            this.logger.log(`broker back after ${this.failures} failed publishes: sending the outbox`);
+          this.failures = 0;
+          confirmed.set(entry.type, [...(confirmed.get(entry.type) ?? []), order._id]);
+          this.metrics.published.inc({ type: event.type });
+          sent++;
         }
-        if (this.failures > 0)
-          this.logger.log(`broker back after ${this.failures} failed publishes: sending the outbox`);
-        this.failures = 0;
-        await this.orders.updateOne({ _id: order._id }, pullFromOutbox(entry.type));
-        this.metrics.published.inc({ type: event.type });
-        sent++;
       }
+      return sent;
+    } finally {
+      for (const [type, ids] of confirmed)
+        await this.orders.updateMany({ _id: { $in: ids } }, pullFromOutbox(type));
     }
-    return sent;
   }
 
   private publish(client: OrderEventsClient, event: OrderEvent, entry: OutboxEntry): Promise<unknown> {
