@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '#lab/testing';
+import { freePort, repoRoot } from '#lab/testing';
 import {
   alertRules,
   chaosCommands,
@@ -307,5 +308,39 @@ describe('docs/scenarios.md generation', () => {
   it('refuses a block whose definition is gone', () => {
     const markdown = '<!-- alerts -->\n<!-- /alerts -->\n<!-- scenario:gone -->\nx\n<!-- /scenario -->\n';
     expect(() => renderScenarioDocs(markdown, [], alerts)).toThrow('"gone", which has no scenarios/gone.mjs');
+  });
+});
+
+describe('npm run scenario, without a lab', () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, ['scripts/scenario.mjs', ...args], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, ...env },
+    });
+
+  it('lists the scenarios with their alert and requirements, and explains itself with --help', () => {
+    const list = run(['--list']);
+    expect(list.status).toBe(0);
+    expect(list.stdout).toMatch(/^slow-product\s+Slow product service\s+SlowResponses\{service="product"\}/m);
+    const help = run(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('usage: npm run scenario -- <name> [--keep]');
+  });
+
+  it('says which URL it cannot reach when Prometheus is not there, with exit code 1', async () => {
+    const port = await freePort();
+    const result = run(['slow-product'], { PROMETHEUS_URL: `http://127.0.0.1:${port}` });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      `scenario: cannot reach Prometheus at http://127.0.0.1:${port} (ECONNREFUSED)`,
+    );
+  });
+
+  it('refuses an unknown scenario with exit code 2, naming the ones there are', () => {
+    const result = run(['no-such-scenario']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/unknown scenario "no-such-scenario": choose one of .*slow-product/);
   });
 });
