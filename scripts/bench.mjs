@@ -83,6 +83,16 @@ try {
     idle.total <= 1,
     `over ${idle.seconds} s, ${IDLE_SETTLE_SECONDS} s after ready: ${idle.processes.map((p) => `${p.name} ${p.percent.toFixed(2)}`).join(', ')} %`,
   );
+  const settled = idle.processes.filter((p) => SERVICES.includes(p.name));
+  const settledMax = Math.max(...settled.map((p) => p.rss));
+  figure(
+    'footprint: RSS idle, settled (largest service)',
+    settledMax,
+    'MB',
+    '≤ 120 MB',
+    settledMax <= 120,
+    `npm start's defaults, at the end of the idle CPU window: ${settled.map((p) => `${p.name} ${p.rss.toFixed(0)}`).join(', ')} MB`,
+  );
 
   // --- the embedded store alone: the driver with 16 operations in flight, the journal on ----------
   say('embedded store: findOne by _id and a conditional updateOne, 16 in flight and one at a time');
@@ -559,6 +569,7 @@ async function idleCpu(launcherPid, settle, seconds) {
   const processes = pids.map((pid) => ({
     name: processName(pid),
     percent: (cpuMicros(pid) - before.get(pid)) / 10_000 / seconds,
+    rss: rssMb(pid),
   }));
   return { seconds, processes, total: processes.reduce((sum, p) => sum + p.percent, 0) };
 }
