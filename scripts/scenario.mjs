@@ -596,7 +596,8 @@ async function runScenario(scenario, lab, { keep }) {
       await inject.run(ctx);
       undo = async () => inject.undo(ctx);
       undo.hint = scenario.docs.undo ?? "the scenario's inject.undo";
-      injectText = scenario.docs.inject;
+      // The docs' first sentence: the rest (commands, prose) is for docs/scenarios.md.
+      injectText = scenario.docs.inject.replace(/\s+/g, ' ').split(/(?<=[.:])\s/)[0];
     }
     injectedAt = Date.now();
     out.ok('inject', injectText);
