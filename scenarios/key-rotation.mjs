@@ -62,7 +62,9 @@ npm run traffic -- --users 20 --duration 60
     sees: `Nothing the users notice. The old key stays in the JWKS until the tokens it signed expire, so the
 first run's tokens keep working; the new run's tokens carry the new \`kid\`, which the gateway and the
 services do not know yet: each verifier refetches the JWKS on the unknown \`kid\` (at most once per
-\`JWKS_COOLDOWN_MS\`) and accepts them. Both summaries: no 401.`,
+\`JWKS_COOLDOWN_MS\`; a token arriving within that cooldown of the verifier's last fetch waits for its
+end) and accepts them. Both summaries: no 401. (Before the wait, a verifier that had fetched the JWKS a
+few seconds before the rotation refused the new key's first tokens with 401: this scenario found it.)`,
     alerts: `A problem would show as 401s, which are not 5xx: watch \`auth_failures_total\` instead of waiting
 for \`HighErrorRatio\`.`,
     find: `- Jaeger → service \`traffic\`, operation \`traffic.signup\` or \`traffic.browse\` of the second run: in

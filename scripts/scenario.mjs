@@ -114,7 +114,17 @@ function prometheusClient(base) {
       return data.resultType === 'vector' ? data.result : [];
     },
     alerts: async () => (await api('/api/v1/alerts')).alerts,
-    targets: async () => (await api('/api/v1/targets?state=active')).activeTargets,
+    // Right after Prometheus starts its target list is empty (discovery hands targets over every 5 s)
+    // and then unscraped: wait, at most 20 s, until every target has been scraped once.
+    targets: async () => {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const targets = (await api('/api/v1/targets?state=active')).activeTargets;
+        const settled = targets.length > 0 && targets.every((t) => t.health !== 'unknown');
+        if (settled || Date.now() >= deadline) return targets;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    },
   };
 }
 

@@ -53,6 +53,29 @@ describe(JwksKeyProvider.name, () => {
     failing = false;
   });
 
+  it('accepts a key rotated in just after a fetch once the cooldown ends, with one fetch for every waiting token', async () => {
+    failing = false;
+    fetches = 0;
+    const keys = provider({ JWKS_COOLDOWN_MS: '1000' });
+    expect(await keys.keyFor(await token('k1'))).toBeDefined();
+    const rotated = await generateKeyPair('RS256');
+    const saved = jwks.keys;
+    jwks = {
+      keys: [...saved, { ...(await exportJWK(rotated.publicKey)), kid: 'k2', alg: 'RS256', use: 'sig' }],
+    };
+    try {
+      const newToken = () =>
+        new SignJWT({ sub: 'u' })
+          .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: 'k2' })
+          .sign(rotated.privateKey);
+      const found = await Promise.all(Array.from({ length: 5 }, async () => keys.keyFor(await newToken())));
+      for (const key of found) expect(key).toBeDefined();
+      expect(fetches).toBe(2);
+    } finally {
+      jwks = { keys: saved };
+    }
+  });
+
   it('keeps the keys it holds when a refetch fails after they aged out', async () => {
     failing = false;
     fetches = 0;

@@ -10,6 +10,15 @@ import { TokenRejected } from './token-rejected.js';
 /** The key fetch's timeout: the JWKS is a small static document. */
 export const JWKS_FETCH_TIMEOUT_MS = 2000;
 
+/**
+ * The longest a token with an unknown `kid` waits for the cooldown of the last fetch to end before the
+ * refetch it asks for. A key rotated in just after a fetch is then accepted that much later instead of
+ * refused until the cooldown has passed (found by `npm run scenario -- key-rotation`: a verifier that
+ * had fetched 3 s before the rotation refused the new key's first token with 401). With a longer
+ * cooldown than this the token is refused at once, as before.
+ */
+export const JWKS_UNKNOWN_KID_MAX_WAIT_MS = 5000;
+
 type Header = ReturnType<typeof decodeProtectedHeader>;
 
 /**
@@ -32,6 +41,7 @@ export class JwksKeyProvider {
   private fetchedAt = 0;
   private lastAttemptAt?: number;
   private pending?: Promise<boolean>;
+  private scheduled?: Promise<boolean>;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, metrics: AuthMetrics) {
     this.fetches = metrics.jwksFetches;
@@ -56,8 +66,8 @@ export class JwksKeyProvider {
     if (this.keys === undefined || Date.now() - this.fetchedAt >= this.maxAgeMs) await this.refresh();
     const known = await this.lookup(header);
     if (known) return known;
-    // An unknown key id: perhaps a key rotated in since the last fetch.
-    if (await this.refresh()) {
+    // An unknown key id: perhaps a key rotated in since the last fetch (after the cooldown, if need be).
+    if (await this.refresh(JWKS_UNKNOWN_KID_MAX_WAIT_MS)) {
       const rotated = await this.lookup(header);
       if (rotated) return rotated;
     }
@@ -79,13 +89,23 @@ export class JwksKeyProvider {
     }
   }
 
-  /** Fetches the JWKS unless one was fetched (or tried) less than the cooldown ago; true when new keys came. */
-  private refresh(): Promise<boolean> {
+  /**
+   * Fetches the JWKS unless one was fetched (or tried) less than the cooldown ago; true when new keys
+   * came. Within the cooldown, when it ends within `maxWaitMs`, the one fetch made at its end (shared by
+   * every caller waiting for it) instead of none: never two fetches within the cooldown either way.
+   */
+  private refresh(maxWaitMs = 0): Promise<boolean> {
     if (this.pending) return this.pending;
     const now = Date.now();
     if (this.lastAttemptAt !== undefined && now - this.lastAttemptAt < this.cooldownMs) {
       this.fetches.inc({ outcome: 'cooldown' });
-      return Promise.resolve(false);
+      const waitMs = this.lastAttemptAt + this.cooldownMs - now;
+      if (waitMs > maxWaitMs) return Promise.resolve(false);
+      this.scheduled ??= new Promise<void>((resolve) => setTimeout(resolve, waitMs + 1).unref()).then(() => {
+        this.scheduled = undefined;
+        return this.refresh();
+      });
+      return this.scheduled;
     }
     this.lastAttemptAt = now;
     this.pending = this.fetchKeys().finally(() => (this.pending = undefined));
