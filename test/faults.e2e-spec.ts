@@ -452,8 +452,8 @@ describe('fault injection, switched at run time through the gateway (five real s
     // Still served: memory is not a request fault.
     expect((await api(`/api/products/${productId}`)).status).toBe(200);
 
-    const blocked = await chaos(['product', 'eventloop', '250'], lab.urls.gateway);
-    expect(blocked.stdout).toMatch(/eventloop\s+250 ms blocked per request/);
+    const blocked = await chaos(['product', 'eventloop', '400'], lab.urls.gateway);
+    expect(blocked.stdout).toMatch(/eventloop\s+400 ms blocked per request/);
     expect(await active('product', 'eventloop')).toBe(1);
     const counted = async () =>
       (await metric(lab.urls.product, 'faults_injected_total{fault="eventloop",service="product"}')) ?? 0;
@@ -472,8 +472,12 @@ describe('fault injection, switched at run time through the gateway (five real s
           .find((line) => line.startsWith(`${series} `))
           ?.split(' ')[1],
       );
-    expect(value('faults_injected_total{fault="eventloop",service="product"}')).toBe(blocksBefore + 3);
-    expect(value('nodejs_eventloop_lag_max_seconds{service="product"}')).toBeGreaterThanOrEqual(0.24);
+    // At least these three: any other request product got meanwhile (CI: 4) is blocked and counted too.
+    expect(value('faults_injected_total{fault="eventloop",service="product"}')).toBeGreaterThanOrEqual(
+      blocksBefore + 3,
+    );
+    // Sampled every 100 ms (libs/telemetry event-loop-lag.ts): a 400 ms block reads 300-400 ms.
+    expect(value('nodejs_eventloop_lag_max_seconds{service="product"}')).toBeGreaterThanOrEqual(0.29);
 
     expect((await chaos(['product', 'off'], lab.urls.gateway)).stdout).toMatch(/product: no fault injected/);
     expect(await active('product', 'memory')).toBe(0);
