@@ -9,9 +9,10 @@
 // the runner (r = 15 s / its evaluation_interval).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, realpathSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { processListeningOn } from '../scenarios/lib/local.mjs';
 import { adminToken, ChaosError, switchFault } from './chaos.mjs';
 import {
   chaosCommands,
@@ -139,39 +140,7 @@ const describeRef = (ref) => `${ref.name}${formatLabels(ref.labels)}`;
 
 /** The pid listening on a TCP port on this machine (Linux /proc; lsof elsewhere), or undefined. */
 function pidListeningOn(port) {
-  const inodes = new Set();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields.length < 10 || fields[3] !== '0A') continue; // LISTEN
-      if (parseInt(fields[1].split(':')[1], 16) === port) inodes.add(fields[9]);
-    }
-  }
-  if (inodes.size > 0) {
-    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-      let fds;
-      try {
-        fds = readdirSync(`/proc/${pid}/fd`);
-      } catch {
-        continue;
-      }
-      for (const fd of fds) {
-        try {
-          const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
-          if (link.startsWith('socket:[') && inodes.has(link.slice(8, -1))) return Number(pid);
-        } catch {
-          // gone meanwhile
-        }
-      }
-    }
-    return undefined;
-  }
+  if (existsSync('/proc/net/tcp')) return processListeningOn(port)?.pid;
   const lsof = spawnSync('lsof', ['-t', `-iTCP:${port}`, '-sTCP:LISTEN'], { encoding: 'utf8' });
   const pid = Number(lsof.stdout?.trim().split('\n')[0]);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
