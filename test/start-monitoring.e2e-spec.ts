@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { descendantsOf, isAlive, killAll, type RunningLab, SERVICES, startLab } from '#lab/testing';
+import {
+  descendantsOf,
+  eventually,
+  isAlive,
+  killAll,
+  type RunningLab,
+  SERVICES,
+  startLab,
+} from '#lab/testing';
 import { composeRuleFiles, type PrometheusRuleFile } from '../scripts/monitoring.mjs';
 
 // Alerts without Docker: `npm start` with Prometheus and Alertmanager installed (Debian's packages, which
@@ -21,26 +29,6 @@ async function getJson<T>(url: string, init: RequestInit = {}): Promise<T> {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
   if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
-}
-
-/** Polls `check` every 250 ms until it returns a value; fails with the last problem after `timeoutMs`. */
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'nothing yet';
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms (last: ${last})`);
 }
 
 const commandLine = (pid: number) => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
   descendantsOf,
+  eventually,
   type FluentdReceiver,
   freePort,
   type RabbitMqBroker,
@@ -253,26 +254,6 @@ function startTool(command: string, args: string[]): Tool {
       clearTimeout(timer);
     },
   };
-}
-
-/** Polls `check` until it returns a value (not undefined); time-bound, with the last problem in the error. */
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'nothing yet';
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms (last: ${last})`);
 }
 
 async function getJson<T>(url: string): Promise<T> {

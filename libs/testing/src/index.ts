@@ -1,4 +1,5 @@
 export * from './contract.js';
+export * from './eventually.js';
 export * from './fluentd-receiver.js';
 export * from './lab.js';
 export * from './otlp-receiver.js';
