@@ -9,7 +9,7 @@ import { TelemetryModule } from '#lab/telemetry';
  *
  * - `LoggingModule`: the service's `LabLogger` (JSON on stdout, Fluentd), access records;
  * - `TelemetryModule`: `GET /metrics`, the injected `Metrics` provider, nestjs-otel's `TraceService`
- *   and `@Span` (its `OpenTelemetryModule`), HTTP server and handler spans, HTTP duration histograms;
+ *   (for `@Span` business spans' attributes), HTTP server and handler spans, HTTP duration histograms;
  * - `FaultsModule`: `/admin/faults`, the injected `FaultState` and `FaultInjection`.
  *
  * Global, like the logging module it carries: the HTTP client and readiness of any feature module

@@ -19,12 +19,14 @@ import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigModule } from '#lab/config';
 import { useInMemoryTracing } from '../test/in-memory-tracing.js';
-import { Span } from 'nestjs-otel';
+import { Span, TraceService } from 'nestjs-otel';
 import { Metrics } from './metrics.js';
 import { TelemetryModule } from './telemetry.module.js';
 
 @Controller('widgets')
 class WidgetsController {
+  constructor(private readonly traces: TraceService) {}
+
   @Get('boom')
   boom(): never {
     throw new Error('kaput');
@@ -48,6 +50,7 @@ class WidgetsController {
 
   @Span('widget.load', (id: string) => ({ attributes: { 'widget.id': id } }))
   private async load(id: string) {
+    this.traces.getSpan()?.setAttribute('widget.found', true);
     return { id };
   }
 
@@ -181,6 +184,17 @@ describe(TelemetryModule.name, () => {
       expect(handler.parentSpanContext?.spanId).toBe(only('GET /widgets/:id').spanContext().spanId);
       expect(handler.status.code).toBe(SpanStatusCode.UNSET);
       expect(only('widget.load').parentSpanContext?.spanId).toBe(handler.spanContext().spanId);
+    });
+
+    it("gives the application nestjs-otel's TraceService, on the business span @Span made, with no Nest middleware on the routes", async () => {
+      expect((await get('/widgets/7')).statusCode).toBe(200);
+      expect(only('widget.load').attributes).toEqual({ 'widget.id': '7', 'widget.found': true });
+      // nestjs-otel's OpenTelemetryModule would add its WideEventMiddleware, run by middie on every request.
+      const fastify = app.getHttpAdapter().getInstance();
+      const middlewares = Object.getOwnPropertySymbols(fastify).find(
+        (symbol) => symbol.description === 'fastify-middie-middlewares',
+      );
+      expect(middlewares && Reflect.get(fastify, middlewares)).toEqual([]);
     });
 
     it('keeps the trace across a request body, which arrives from the socket after the server span began', async () => {

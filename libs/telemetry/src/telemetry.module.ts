@@ -2,7 +2,7 @@ import { Inject, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DiscoveryModule } from '@nestjs/core';
 import { trace } from '@opentelemetry/api';
-import { OpenTelemetryModule } from 'nestjs-otel';
+import { TraceService } from 'nestjs-otel';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
 import { HandlerSpans } from './handler-spans.js';
 import { HttpClientMetrics } from './http-client-metrics.js';
@@ -21,18 +21,21 @@ import { LAB_TRACER, TRACER_NAME } from './spans.js';
  * config module (`APP_CONFIG`).
  */
 @Module({
-  // nestjs-otel for `TraceService` and `@Span` on the preloaded SDK's tracer provider. Its metrics stay
-  // off: `/metrics` is prom-client's, which carries exemplars (the OpenTelemetry Prometheus exporter has none).
-  imports: [DiscoveryModule, OpenTelemetryModule.forRoot()],
+  // Of nestjs-otel only `TraceService` (and `@Span`, which needs no module) on the preloaded SDK's tracer
+  // provider. Not its `OpenTelemetryModule`: that adds a `WideEventMiddleware` to every route of every
+  // service (Nest's middleware chain on each request, ~5 % of a service's CPU) for wide events nothing
+  // here reads, and its metrics stay off anyway: `/metrics` is prom-client's, which carries exemplars.
+  imports: [DiscoveryModule],
   controllers: [MetricsController],
   providers: [
     Metrics,
+    TraceService,
     { provide: LAB_TRACER, useFactory: () => trace.getTracer(TRACER_NAME) },
     HandlerSpans,
     HttpServerTelemetry,
     HttpClientMetrics,
   ],
-  exports: [OpenTelemetryModule, Metrics, HandlerSpans, HttpServerTelemetry],
+  exports: [TraceService, Metrics, HandlerSpans, HttpServerTelemetry],
 })
 export class TelemetryModule {
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
