@@ -8,3 +8,4 @@ export * from './principal.js';
 export * from './scopes.guard.js';
 export * from './scopes.js';
 export * from './token-rejected.js';
+export * from './verified-tokens.js';

@@ -38,6 +38,8 @@ export class JwksKeyProvider {
   private readonly maxAgeMs: number;
   private readonly fetches: Counter<'outcome'>;
   private keys?: ReturnType<typeof createLocalJWKSet>;
+  /** The key ids of {@link keys}. */
+  private kids = new Set<string>();
   private fetchedAt = 0;
   private lastAttemptAt?: number;
   private pending?: Promise<boolean>;
@@ -72,6 +74,15 @@ export class JwksKeyProvider {
       if (rotated) return rotated;
     }
     throw new TokenRejected(this.keys ? 'unknown signing key' : 'signing keys unavailable');
+  }
+
+  /**
+   * Whether a token signed with `kid` would be verified against keys held now without a fetch: keys
+   * fetched less than `JWKS_MAX_AGE_MS` ago hold it. A verified token stays trusted only while this
+   * holds (see {@link VerifiedTokens}), so a key gone from the JWKS is refused as soon as before.
+   */
+  trusts(kid: string): boolean {
+    return this.keys !== undefined && Date.now() - this.fetchedAt < this.maxAgeMs && this.kids.has(kid);
   }
 
   /** The key for the header among the keys held; undefined when there are none or none matches. */
@@ -121,6 +132,7 @@ export class JwksKeyProvider {
       if (!response.ok) throw new Error(`answered ${response.status}`);
       const jwks = (await response.json()) as JSONWebKeySet;
       this.keys = createLocalJWKSet(jwks);
+      this.kids = new Set(jwks.keys.flatMap((key) => (typeof key.kid === 'string' ? [key.kid] : [])));
       this.fetchedAt = Date.now();
       this.fetches.inc({ outcome: 'ok' });
       return true;

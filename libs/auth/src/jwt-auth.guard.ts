@@ -5,6 +5,7 @@ import type { Observable } from 'rxjs';
 import { AuthMetrics } from './auth.metrics.js';
 import { TokenRejected } from './token-rejected.js';
 import type { Principal } from './principal.js';
+import { bearerToken, VerifiedTokens } from './verified-tokens.js';
 
 /** Why a token was refused, in words safe to return (jsonwebtoken's messages minus expected values). */
 export function rejectionReason(error: unknown, info: unknown): string {
@@ -20,13 +21,28 @@ export function rejectionReason(error: unknown, info: unknown): string {
 /** 401 with `WWW-Authenticate` (RFC 6750) unless the bearer token verifies; sets `request.user`. */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly metrics: AuthMetrics) {
+  constructor(
+    private readonly metrics: AuthMetrics,
+    private readonly verified: VerifiedTokens,
+  ) {
     super();
   }
 
-  /** A request an earlier guard already verified (the gateway's rate limit) is not verified twice. */
+  /**
+   * A request an earlier guard already verified (the gateway's rate limit) is not verified twice, nor
+   * is a token this process verified before that would verify now ({@link VerifiedTokens}).
+   */
   override canActivate(context: ExecutionContext): boolean | Promise<boolean> | Observable<boolean> {
-    if (context.switchToHttp().getRequest<{ user?: Principal }>().user) return true;
+    const request = context
+      .switchToHttp()
+      .getRequest<{ user?: Principal; headers: Record<string, string | string[] | undefined> }>();
+    if (request.user) return true;
+    const token = bearerToken(request.headers.authorization);
+    const principal = token === undefined ? undefined : this.verified.principalOf(token);
+    if (principal) {
+      request.user = principal;
+      return true;
+    }
     return super.canActivate(context);
   }
 

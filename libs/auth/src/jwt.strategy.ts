@@ -1,19 +1,27 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { decodeProtectedHeader } from 'jose';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { JwksKeyProvider } from './jwks-key-provider.js';
 import { type Principal, principalFromClaims } from './principal.js';
-import { SIGNING_ALGORITHM } from './access-token.js';
+import { CLOCK_TOLERANCE_SECONDS, SIGNING_ALGORITHM } from './access-token.js';
 import { TokenRejected } from './token-rejected.js';
+import { bearerToken, VerifiedTokens } from './verified-tokens.js';
 
-/** Clock skew tolerated on `exp`, `nbf` and `iat`. */
-const CLOCK_TOLERANCE_SECONDS = 30;
-
-/** passport-jwt verifying RS256 access tokens against the oauth JWKS, with `iss` and `aud` pinned. */
+/**
+ * passport-jwt verifying RS256 access tokens against the oauth JWKS, with `iss` and `aud` pinned; a
+ * token that verified is remembered ({@link VerifiedTokens}), so {@link JwtAuthGuard} need not run
+ * this again for it.
+ */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
-  constructor(@Inject(APP_CONFIG) config: AppConfig, keys: JwksKeyProvider) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    keys: JwksKeyProvider,
+    private readonly verified: VerifiedTokens,
+  ) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
       secretOrKeyProvider: (
@@ -32,13 +40,19 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       audience: config.auth.audience,
       jsonWebTokenOptions: { clockTolerance: CLOCK_TOLERANCE_SECONDS },
       ignoreExpiration: false,
+      passReqToCallback: true,
     });
   }
 
-  validate(claims: Record<string, unknown>): Principal {
+  validate(request: { headers: IncomingHttpHeaders }, claims: Record<string, unknown>): Principal {
     const principal = principalFromClaims(claims);
     if (!principal)
       throw new TokenRejected('token lacks a required claim (sub, client_id, scope, jti, iat, exp)');
+    const token = bearerToken(request.headers.authorization);
+    // The header was checked (a string kid) before the key was looked up.
+    const kid = token === undefined ? undefined : decodeProtectedHeader(token).kid;
+    if (token !== undefined && typeof kid === 'string' && typeof claims.exp === 'number')
+      this.verified.remember(token, kid, claims.exp, principal);
     return principal;
   }
 }
