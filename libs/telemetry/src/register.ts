@@ -21,4 +21,4 @@ if (iitm?.supportsSyncHooks()) {
 } else {
   register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: HOOKED_MODULES } });
 }
-startTelemetry();
+await startTelemetry();

@@ -253,6 +253,33 @@ describe('tracing and metrics of real services started with the telemetry preloa
   });
 
   it.each([
+    [
+      'starts nothing with OTEL_SDK_DISABLED=true: no trace ids, no propagation',
+      { OTEL_SDK_DISABLED: 'true' },
+      false,
+      [],
+    ],
+    [
+      'gives spans trace ids and propagates W3C trace context and baggage by default',
+      {},
+      true,
+      ['traceparent'],
+    ],
+    ['propagates what OTEL_PROPAGATORS lists', { OTEL_PROPAGATORS: 'b3' }, true, ['b3']],
+  ])('%s', async (_what, env: Record<string, string>, traced: boolean, headers: string[]) => {
+    const fixture = startNode('libs/telemetry/test/fixtures/span-context.mjs', [], {
+      env: { ...NO_OTEL, NODE_OPTIONS: PRELOAD, ...env },
+    });
+    expect(await fixture.exited).toBe(0);
+    const printed = JSON.parse(fixture.output().trim().split('\n').at(-1) ?? '{}') as {
+      traceId: string;
+      headers: string[];
+    };
+    expect(/^0+$/.test(printed.traceId)).toBe(!traced);
+    expect(printed.headers).toEqual(headers);
+  });
+
+  it.each([
     ['calls shutdownTelemetry() before exiting', 'shutdown'],
     ['ends on its own', 'natural'],
   ])('sends the spans still buffered when a process %s', async (_how, mode) => {
