@@ -1,14 +1,16 @@
 import { Writable } from 'node:stream';
-import { Controller, Get, Module, type Type } from '@nestjs/common';
+import fastifyHelmet from '@fastify/helmet';
+import { Controller, Get, Module, NotFoundException, type Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SpanKind } from '@opentelemetry/api';
+import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigModule } from '#lab/config';
 import { FaultState } from '#lab/faults';
 import { LabLogger } from '#lab/logging';
 import { ObservabilityModule } from '#lab/observability';
 import { useInMemoryTracing } from '../../telemetry/test/in-memory-tracing.js';
-import { createService } from './bootstrap.js';
+import { createService, SECURITY_HEADERS } from './bootstrap.js';
 
 const tracing = useInMemoryTracing();
 
@@ -17,6 +19,11 @@ class WidgetsController {
   @Get()
   list() {
     return [];
+  }
+
+  @Get('missing')
+  missing() {
+    throw new NotFoundException('no such widget');
   }
 }
 
@@ -75,6 +82,36 @@ describe(createService.name, () => {
       );
     });
   }
+
+  it("sends @fastify/helmet's security headers (defaults, no CSP) on answers, errors and unknown routes", async () => {
+    const reference = Fastify();
+    await reference.register(fastifyHelmet, { contentSecurityPolicy: false });
+    reference.get('/widgets', async () => []);
+    const { logger } = capturingLogger();
+    @Module({
+      imports: [ConfigModule.forService('customer'), WidgetsModule, ObservabilityModule.forRoot({ logger })],
+    })
+    class AppModule {}
+    app = await createService('customer', AppModule);
+    await app.init();
+    const generic = new Set(['content-type', 'content-length', 'date', 'connection']);
+    try {
+      for (const url of ['/widgets', '/widgets/missing', '/nowhere']) {
+        const expected = Object.entries((await reference.inject({ method: 'GET', url })).headers).filter(
+          ([name]) => !generic.has(name),
+        );
+        const { headers } = await app.inject({ method: 'GET', url });
+        // Same names, values and order, on every kind of answer.
+        expect(Object.entries(headers).filter(([name]) => expected.some(([n]) => n === name))).toEqual(
+          expected,
+        );
+        expect(expected.map(([name]) => name)).toEqual(SECURITY_HEADERS.map(([name]) => name.toLowerCase()));
+        expect(headers['x-request-id']).toEqual(expect.any(String));
+      }
+    } finally {
+      await reference.close();
+    }
+  });
 
   it('refuses an AppModule that does not import ObservabilityModule, naming it', async () => {
     @Module({ imports: [ConfigModule.forService('customer'), WidgetsModule] })
