@@ -3,15 +3,20 @@ import type { ServiceClient } from '#lab/http-client';
 
 /** Renew this long before expiry, so a token never expires in flight. */
 const RENEW_BEFORE_MS = 60_000;
+/** After a renewal in the background failed, the next one is tried no sooner than this. */
+const RETRY_RENEWAL_AFTER_MS = 5000;
 
 /**
  * An access token for this service's own calls (client_credentials), cached until shortly before it
- * expires; concurrent callers share one request. The oauth service spends ~0.5 s of scrypt per grant.
+ * expires; concurrent callers share one request. The oauth service spends ~0.5 s of scrypt per grant,
+ * so the renewal runs in the background during the last minute of the token's life while callers keep
+ * the token they have (it is still valid); only a caller without a valid token waits for a fetch.
  */
 export class ServiceTokenProvider {
   private readonly logger = new Logger('ServiceToken');
-  private cached?: { token: string; renewAt: number };
+  private cached?: { token: string; renewAt: number; expiresAt: number };
   private pending?: Promise<string>;
+  private nextRenewalAt = 0;
 
   constructor(
     private readonly http: ServiceClient,
@@ -20,14 +25,28 @@ export class ServiceTokenProvider {
   ) {}
 
   async token(): Promise<string> {
-    if (this.cached && Date.now() < this.cached.renewAt) return this.cached.token;
-    this.pending ??= this.fetch().finally(() => (this.pending = undefined));
-    return this.pending;
+    const now = Date.now();
+    const cached = this.cached;
+    if (cached && now < cached.renewAt) return cached.token;
+    if (cached && now < cached.expiresAt - RENEW_BEFORE_MS / 2) {
+      if (!this.pending && now >= this.nextRenewalAt) {
+        void this.renew().catch(() => {
+          this.nextRenewalAt = Date.now() + RETRY_RENEWAL_AFTER_MS;
+        });
+      }
+      return cached.token;
+    }
+    return this.renew();
   }
 
   /** After a 401 from a service: the token may have been signed by a key that was retired. */
   invalidate(): void {
     this.cached = undefined;
+  }
+
+  private renew(): Promise<string> {
+    this.pending ??= this.fetch().finally(() => (this.pending = undefined));
+    return this.pending;
   }
 
   private async fetch(): Promise<string> {
@@ -52,9 +71,11 @@ export class ServiceTokenProvider {
         `could not obtain a service token for ${this.clientId} (oauth answered ${response.status})`,
       );
     }
+    const now = Date.now();
     this.cached = {
       token,
-      renewAt: Date.now() + Math.max(expiresIn * 1000 - RENEW_BEFORE_MS, expiresIn * 500),
+      renewAt: now + Math.max(expiresIn * 1000 - RENEW_BEFORE_MS, expiresIn * 500),
+      expiresAt: now + expiresIn * 1000,
     };
     return token;
   }
