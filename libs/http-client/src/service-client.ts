@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
 import { FaultInjection } from '#lab/faults';
@@ -7,6 +8,7 @@ import { TraceService } from 'nestjs-otel';
 import { Agent, type Dispatcher, request } from 'undici';
 import { fullJitterDelay } from './backoff.js';
 import { isDeliberateRefusal, UpstreamBreaker } from './circuit-breaker.js';
+import { Deadlines } from './deadlines.js';
 import { RequestError, UpstreamUnavailableError } from './errors.js';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 import { ResilienceCounters, type RetryReason } from './resilience-metrics.js';
@@ -33,6 +35,16 @@ export interface UpstreamResponse<T = unknown> {
   body: T;
 }
 
+/**
+ * How a caller abandons its call: an `AbortSignal` is one; anything with these members will do (the
+ * gateway's is the client's connection, without an `AbortController` per request).
+ */
+export interface CallerSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** A request sent as given: headers and body untouched (what a proxy needs). */
 export interface RawRequest {
   method: string;
@@ -43,7 +55,7 @@ export interface RawRequest {
   body?: Buffer | string;
   timeoutMs?: number;
   /** The caller's: when it aborts (the client went away), the call is abandoned as a {@link RequestError}. */
-  signal?: AbortSignal;
+  signal?: CallerSignal;
   /**
    * `false`: past the upstream's circuit breaker, neither stopped by it nor counted (the fault switch,
    * which must reach a service whose faults opened the breaker).
@@ -80,6 +92,16 @@ const RETRIED_STATUS: Readonly<Record<number, RetryReason>> = {
 };
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * What undici listens to for an attempt to be abandoned (it takes an `EventEmitter` as well as an
+ * `AbortSignal`): an emitter costs a fraction of an `AbortController` and its signal.
+ */
+class AttemptAbort extends EventEmitter {
+  abort(): void {
+    this.emit('abort');
+  }
+}
+
 /** Carries a deliberate 503 past the breaker (see `isDeliberateRefusal`). */
 class DeliberateRefusal {
   constructor(readonly response: RawResponse) {}
@@ -103,6 +125,7 @@ export class ServiceClient implements OnModuleDestroy {
   private readonly logger = new Logger('HttpClient');
   private readonly agent: Agent;
   private readonly upstreams = new Map<ServiceName, Upstream>();
+  private readonly deadlines = new Deadlines();
   private readonly unwatch: (() => void)[] = [];
   private readonly counters: ResilienceCounters;
   /** For the calls a fault fails before undici (which measures every other) sees them. */
@@ -243,14 +266,14 @@ export class ServiceClient implements OnModuleDestroy {
     }
     const timeoutMs = raw.timeoutMs ?? upstream.timeoutMs;
     // undici's own headers timeout ticks every ~0.5 s (its fast timers): a 100 ms timeout would fire
-    // anywhere up to a second. A native timer until the headers are in is exact; the body keeps undici's.
-    const controller = new AbortController();
+    // anywhere up to a second. A deadline until the headers are in is exact; the body keeps undici's.
+    const abort = new AttemptAbort();
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const deadline = this.deadlines.add(timeoutMs, () => {
       timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    const abandon = () => controller.abort();
+      abort.abort();
+    });
+    const abandon = () => abort.abort();
     raw.signal?.addEventListener('abort', abandon, { once: true });
     try {
       const response = await request(`${upstream.origin}${raw.path}`, {
@@ -258,7 +281,7 @@ export class ServiceClient implements OnModuleDestroy {
         headers: raw.headers,
         body: raw.body,
         dispatcher: this.agent,
-        signal: controller.signal,
+        signal: abort,
         // A backstop only: its coarse timer may fire up to ~0.5 s early or late.
         headersTimeout: timeoutMs + 1000,
         bodyTimeout: timeoutMs,
@@ -278,7 +301,7 @@ export class ServiceClient implements OnModuleDestroy {
       }
       throw upstreamUnavailable(service, error);
     } finally {
-      clearTimeout(timer);
+      deadline.cancel();
       raw.signal?.removeEventListener('abort', abandon);
     }
   }
