@@ -1,7 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { ServiceName } from '#lab/config';
 import { LabError } from '#lab/errors';
+import type { ServerResponse } from 'node:http';
 import {
+  type CallerSignal,
   endToEndHeaders,
   type RawResponse,
   RequestError,
@@ -40,7 +42,11 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}(?:(?:%3f|%23|;).*)?$/i;
  */
 export function isAmbiguousPath(path: string): boolean {
   if (path.includes('#')) return true;
-  const pathname = path.split('?', 1)[0];
+  const query = path.indexOf('?');
+  const pathname = query < 0 ? path : path.slice(0, query);
+  // Most paths hold none of the characters any of the checks below looks for.
+  // eslint-disable-next-line no-control-regex -- control characters are among them
+  if (!/[.%\\\x00-\x1f\x7f]/.test(pathname)) return false;
   return (
     // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
     /[\\\x00-\x1f\x7f]|%5c|%00/i.test(pathname) ||
@@ -61,6 +67,38 @@ export function forwardedHeaders(request: FastifyRequest): Record<string, string
   headers['x-forwarded-proto'] = request.protocol;
   if (request.headers.host) headers['x-forwarded-host'] = request.headers.host;
   return headers;
+}
+
+/**
+ * The client's connection as the signal that abandons the upstream call: aborted once it closed before
+ * the answer was sent. One listener at a time (the client's attempts run one after the other).
+ */
+class ClientConnection implements CallerSignal {
+  aborted = false;
+  private listener: (() => void) | undefined = undefined;
+
+  constructor(private readonly response: ServerResponse) {
+    response.once('close', this.onClose);
+  }
+
+  private readonly onClose = (): void => {
+    if (this.response.writableEnded) return;
+    this.aborted = true;
+    this.listener?.();
+  };
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined;
+  }
+
+  /** The answer is in: the connection closing no longer concerns the call. */
+  release(): void {
+    this.response.off('close', this.onClose);
+  }
 }
 
 /** How the gateway calls the upstream of one route. */
@@ -120,7 +158,8 @@ export class ProxyService {
     path: string,
     options: ForwardOptions = {},
   ): Promise<void> {
-    if (isAmbiguousPath(request.url) || isAmbiguousPath(path)) {
+    // `path` is `request.url` or its end (without `/api`): one check covers both.
+    if (isAmbiguousPath(request.url)) {
       this.refused.inc({ reason: 'ambiguous_path' });
       this.logger.warn({
         message: `refused ${request.method} ${request.url.split(/[?#]/, 1)[0]}: a fragment, dot segments, backslashes or control characters in the path (request ${request.id})`,
@@ -132,11 +171,7 @@ export class ProxyService {
       );
     }
     // The client going away abandons the call: neither a failure of the upstream nor worth a retry.
-    const abandoned = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableEnded) abandoned.abort();
-    };
-    reply.raw.once('close', onClose);
+    const client = new ClientConnection(reply.raw);
 
     const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : undefined;
     let response: RawResponse;
@@ -146,12 +181,12 @@ export class ProxyService {
         path,
         headers: forwardedHeaders(request),
         body,
-        signal: abandoned.signal,
+        signal: client,
         timeoutMs: options.timeoutMs,
         breaker: options.breaker,
       });
     } catch (error) {
-      reply.raw.off('close', onClose);
+      client.release();
       if (error instanceof RequestError) throw this.requestFailed(request, path, error);
       if (!(error instanceof UpstreamUnavailableError)) throw error;
       // One line per fast-failed request would flood the logs while a breaker is open; its transitions are logged.
@@ -161,7 +196,7 @@ export class ProxyService {
       throw unavailableAnswer(service, error);
     }
 
-    reply.raw.off('close', onClose);
+    client.release();
     // A small answer of known length is read whole and sent as one buffer: piping it through streams
     // cost the gateway more CPU than the rest of the hop. Anything else is streamed.
     const length = Number(response.headers['content-length']);
