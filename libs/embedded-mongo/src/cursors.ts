@@ -20,7 +20,11 @@ export interface CursorBatch {
   readonly batch: Document[];
 }
 
-/** Server-side cursors: results are computed up front and handed out in batches by `getMore`. */
+/**
+ * Server-side cursors: results are computed up front and handed out in batches by `getMore`. Cursors
+ * idle for 10 minutes are dropped when the next one opens; the map is kept in the order they were last
+ * used, so that finds the idle ones at its front and never walks the cursors in use.
+ */
 export class CursorRegistry {
   private readonly cursors = new Map<number, ServerCursor>();
   private nextId = 1;
@@ -41,11 +45,13 @@ export class CursorRegistry {
     const cursor = this.cursors.get(id);
     if (!cursor || cursor.ns !== ns)
       throw new CommandError(43, 'CursorNotFound', `cursor id ${id} not found`);
-    cursor.touched = Date.now();
     const batch = take(cursor, batchSize && batchSize > 0 ? batchSize : Infinity);
-    if (cursor.position < cursor.docs.length) return { id: Long.fromNumber(id), batch };
     this.cursors.delete(id);
-    return { id: Long.ZERO, batch };
+    if (cursor.position >= cursor.docs.length) return { id: Long.ZERO, batch };
+    // Last used now: to the end of the map.
+    cursor.touched = Date.now();
+    this.cursors.set(id, cursor);
+    return { id: Long.fromNumber(id), batch };
   }
 
   kill(id: number): boolean {
@@ -56,9 +62,18 @@ export class CursorRegistry {
     for (const [id, cursor] of this.cursors) if (cursor.ns === ns) this.cursors.delete(id);
   }
 
+  /** Drops the cursors idle too long: the first ones of the map, up to the first one still in use. */
   private expireIdle(): void {
     const cutoff = Date.now() - IDLE_TIMEOUT_MS;
-    for (const [id, cursor] of this.cursors) if (cursor.touched < cutoff) this.cursors.delete(id);
+    for (const [id, cursor] of this.cursors) {
+      if (cursor.touched >= cutoff) return;
+      this.cursors.delete(id);
+    }
+  }
+
+  /** How many cursors are open. */
+  get size(): number {
+    return this.cursors.size;
   }
 }
 
