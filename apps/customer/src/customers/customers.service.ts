@@ -1,7 +1,14 @@
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { hasScope, type Principal, Scope } from '#lab/auth';
-import { isDuplicateKeyError, objectIdFrom, type PageQueryDto, pageWindow } from '#lab/database';
+import {
+  collectionOf,
+  isDuplicateKeyError,
+  objectIdFrom,
+  type PageQueryDto,
+  pageWindow,
+} from '#lab/database';
+import type { Collection } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
 import { Customer } from './customer.entity.js';
 import type { CreateCustomerDto } from './dto/create-customer.dto.js';
@@ -9,7 +16,12 @@ import type { UpdateCustomerDto } from './dto/update-customer.dto.js';
 
 @Injectable()
 export class CustomersService {
-  constructor(@InjectRepository(Customer) private readonly customers: MongoRepository<Customer>) {}
+  /** The driver's collection, for `findOwn` (every order reads the buyer's profile). */
+  private readonly collection: Collection<Customer>;
+
+  constructor(@InjectRepository(Customer) private readonly customers: MongoRepository<Customer>) {
+    this.collection = collectionOf(customers);
+  }
 
   async create(input: CreateCustomerDto): Promise<Customer> {
     const now = new Date();
@@ -31,7 +43,7 @@ export class CustomersService {
   }
 
   async findOwn(principal: Principal): Promise<Customer> {
-    const customer = await this.customers.findOne({ where: { userId: principal.subject } });
+    const customer = await this.collection.findOne({ userId: principal.subject });
     if (!customer) throw new NotFoundException('no customer profile for this user');
     return customer;
   }
