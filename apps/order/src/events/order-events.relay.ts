@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import {
   Inject,
   Injectable,
@@ -83,6 +84,8 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
   /** The last pass left events it could not publish (yet). */
   private leftBehind = false;
   private readonly stopListening: () => void;
+  /** The async context the instance was made in (start-up), in which the timer is armed. */
+  private readonly background = new AsyncResource('OrderEventsRelay');
 
   constructor(
     @InjectRepository(Order) private readonly orders: MongoRepository<Order>,
@@ -121,13 +124,16 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
     if (this.stopped || (this.timer && this.timerAt <= at)) return;
     clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.pass().finally(() => {
-        const active = this.written || (this.client !== null && this.leftBehind);
-        this.schedule(active ? this.activeEveryMs : SAFETY_PASS_EVERY_MS);
-      });
-    }, delayMs);
+    // Armed in the context of start-up, not of the request whose write asked for it (see CompensationService).
+    this.timer = this.background.runInAsyncScope(() =>
+      setTimeout(() => {
+        this.timer = undefined;
+        void this.pass().finally(() => {
+          const active = this.written || (this.client !== null && this.leftBehind);
+          this.schedule(active ? this.activeEveryMs : SAFETY_PASS_EVERY_MS);
+        });
+      }, delayMs),
+    );
     this.timer.unref();
   }
 

@@ -1,14 +1,18 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TestingModule } from '@nestjs/testing';
 import { getRepositoryToken } from '@nestjs/typeorm';
 import type { Principal } from '#lab/auth';
 import type { MongoRepository } from 'typeorm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TraceService } from 'nestjs-otel';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CustomerServiceStandIn, ProductStockStandIn } from '../../test/stand-ins.js';
 import { orderTestingModule } from '../../test/testing-module.js';
 import { ABANDONED_AFTER_MS, CompensationService, SWEEP_EVERY_MS } from './compensation.service.js';
 import { IdempotencyRecord } from './idempotency-record.entity.js';
 import { IdempotencyService, requestHashOf } from './idempotency.service.js';
 import { Order } from './order.entity.js';
+import { OrderActivity } from './order-activity.js';
+import { OrderMetrics } from './order.metrics.js';
 import { OrdersService } from './orders.service.js';
 
 const PRODUCT = '0123456789abcdef01234567';
@@ -141,5 +145,35 @@ describe(CompensationService.name, () => {
     expect(await later(ABANDONED_AFTER_MS + 5 * SWEEP_EVERY_MS)).toMatchObject({ cancel_completed: 1 });
     await later(ABANDONED_AFTER_MS + 5 * SWEEP_EVERY_MS);
     expect(compensation.idle).toBe(true);
+  });
+
+  it("runs the sweep a request's write asked for outside that request's context (trace, request id)", async () => {
+    const request = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    // The orders as the sweep sees them, noting the context of its first query.
+    const watched = Object.create(orders, {
+      updateMany: {
+        value: (...args: Parameters<MongoRepository<Order>['updateMany']>) => {
+          seen.push(request.getStore() ?? 'none');
+          return orders.updateMany(...args);
+        },
+      },
+    }) as MongoRepository<Order>;
+    const activity = new OrderActivity();
+    const sweeper = new CompensationService(
+      watched,
+      service,
+      idempotency,
+      moduleRef.get(OrderMetrics),
+      moduleRef.get(TraceService),
+      activity,
+    );
+    try {
+      request.run('request-1', () => activity.written());
+      await vi.waitFor(() => expect(seen).toHaveLength(1), { timeout: 3 * SWEEP_EVERY_MS, interval: 50 });
+      expect(seen).toEqual(['none']);
+    } finally {
+      sweeper.onModuleDestroy();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { objectIdFrom } from '#lab/database';
@@ -44,6 +45,8 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
   /** Until when passes run every SWEEP_EVERY_MS: a PENDING order written now may be abandoned until then. */
   private activeUntil = 0;
   private quiet = false;
+  /** The async context the instance was made in (start-up), in which the timer is armed. */
+  private readonly background = new AsyncResource('CompensationSweep');
 
   /** Nothing this instance wrote can still need the sweep, and the last pass found nothing waiting. */
   get idle(): boolean {
@@ -80,10 +83,14 @@ export class CompensationService implements OnApplicationBootstrap, OnModuleDest
     if (this.stopped || (this.timer && this.nextAt <= at)) return;
     clearTimeout(this.timer);
     this.nextAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.sweep().finally(() => this.schedule(this.idle ? SAFETY_SWEEP_EVERY_MS : SWEEP_EVERY_MS));
-    }, delayMs);
+    // Armed in the context of start-up, not of the request whose write asked for it: the sweep's spans
+    // and logs would otherwise join that request's trace and carry its request id.
+    this.timer = this.background.runInAsyncScope(() =>
+      setTimeout(() => {
+        this.timer = undefined;
+        void this.sweep().finally(() => this.schedule(this.idle ? SAFETY_SWEEP_EVERY_MS : SWEEP_EVERY_MS));
+      }, delayMs),
+    );
     this.timer.unref();
   }
 

@@ -1,13 +1,16 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TestingModule } from '@nestjs/testing';
 import { getRepositoryToken } from '@nestjs/typeorm';
 import type { MongoRepository } from 'typeorm';
 import { errorCode } from '#lab/errors';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TraceService } from 'nestjs-otel';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { insertProduct, rejectionOf, stockOf } from '../../test/factories.js';
 import { databaseTestingModule } from '../../test/testing-module.js';
 import { Product } from '../products/product.entity.js';
 import { toReservationResponse } from './reservation.response.js';
 import { StockReservation } from './stock-reservation.entity.js';
+import { StockMetrics } from './stock.metrics.js';
 import { STALE_HOLD_MS, StockService } from './stock.service.js';
 
 describe(StockService.name, () => {
@@ -457,5 +460,33 @@ describe(StockService.name, () => {
       status: 404,
       body: { code: 'unknown_reservation' },
     });
+  });
+
+  it("drops a reservation's holds outside the context of the request that recorded it (trace, request id)", async () => {
+    const request = new AsyncLocalStorage<string>();
+    const seen: string[] = [];
+    // The products as this instance sees them, noting the context of each update (the drop is one).
+    const watched = Object.create(products, {
+      updateOne: {
+        value: (...args: Parameters<MongoRepository<Product>['updateOne']>) => {
+          seen.push(request.getStore() ?? 'none');
+          return products.updateOne(...args);
+        },
+      },
+    }) as MongoRepository<Product>;
+    const instance = new StockService(
+      watched,
+      reservations,
+      moduleRef.get(StockMetrics),
+      moduleRef.get(TraceService),
+    );
+    try {
+      const soap = await insertProduct(products, { name: 'Soap', priceCents: 300, stock: 3 });
+      await request.run('request-1', () => instance.reserve(nextOrderId(), [line(soap, 1)]));
+      await vi.waitFor(() => expect(seen).toHaveLength(1), { timeout: 5000, interval: 50 });
+      expect(seen).toEqual(['none']);
+    } finally {
+      instance.onModuleDestroy();
+    }
   });
 });

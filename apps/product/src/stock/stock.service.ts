@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -93,6 +94,11 @@ export class StockService implements OnApplicationBootstrap, OnModuleDestroy {
   private dropTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
   private stopped = false;
+  /**
+   * The async context the instance was made in (start-up), in which its timers are armed: a timer armed
+   * in a request's would run its updates in that request's trace, with its request id.
+   */
+  private readonly background = new AsyncResource('StockHolds');
 
   constructor(
     @InjectRepository(Product) private readonly products: MongoRepository<Product>,
@@ -457,7 +463,7 @@ export class StockService implements OnApplicationBootstrap, OnModuleDestroy {
       tokens.add(token);
     }
     if (!this.dropTimer && !this.stopped) {
-      this.dropTimer = setTimeout(() => void this.dropHolds(), 1000);
+      this.dropTimer = this.background.runInAsyncScope(() => setTimeout(() => void this.dropHolds(), 1000));
       this.dropTimer.unref();
     }
   }
@@ -575,10 +581,12 @@ export class StockService implements OnApplicationBootstrap, OnModuleDestroy {
 
   private scheduleHoldSweep(): void {
     if (this.sweepTimer || this.stopped) return;
-    this.sweepTimer = setTimeout(() => {
-      this.sweepTimer = undefined;
-      void this.sweepHolds();
-    }, STALE_HOLD_MS);
+    this.sweepTimer = this.background.runInAsyncScope(() =>
+      setTimeout(() => {
+        this.sweepTimer = undefined;
+        void this.sweepHolds();
+      }, STALE_HOLD_MS),
+    );
     this.sweepTimer.unref();
   }
 
