@@ -4,6 +4,7 @@ import { Aggregator, Query } from 'mingo';
 import { MingoError, cloneDeep, compare } from 'mingo/util';
 import { canonicalKey, isPlainObject, pathValues } from './bson-values.js';
 import { CursorRegistry, cursorReply } from './cursors.js';
+import { binaryQuery } from './mingo-options.js';
 import type { EncodedReply } from './raw-bson.js';
 import { CommandError, badValue, namespaceNotFound, typeMismatch } from './errors.js';
 import { type Collection, type IndexSpec, type Store, queryOptions, validateNames } from './store.js';
@@ -771,7 +772,9 @@ function shape(
 ): Document[] {
   const plain = Object.keys(sort).length === 0 && Object.keys(projection).length === 0;
   if (plain) return docs.slice(skip, limit > 0 ? skip + limit : undefined);
-  let cursor = new Query({}, queryOptions(collation)).find<Document>(docs, projection);
+  const options = queryOptions(collation);
+  const query = options.collation === undefined ? binaryQuery({}) : new Query({}, options);
+  let cursor = query.find<Document>(docs, projection);
   if (Object.keys(sort).length > 0) cursor = cursor.sort(sort);
   if (skip > 0) cursor = cursor.skip(skip);
   if (limit > 0) cursor = cursor.limit(limit);

@@ -4,6 +4,7 @@ import type { CollationSpec } from 'mingo/types';
 import { isEqual } from 'mingo/util';
 import { canonicalKey, formatDocument, isPlainObject, pathValues, plainNumbers } from './bson-values.js';
 import { CommandError, invalidNamespace } from './errors.js';
+import { binaryQuery } from './mingo-options.js';
 import { SimpleFilter } from './simple-filter.js';
 
 export interface IndexSpec extends Document {
@@ -127,14 +128,14 @@ export class Collection {
     const binary = options.collation === undefined;
     // A simple filter is decided without mingo; mingo (compiled only if needed) decides the rest.
     const simple = binary ? SimpleFilter.compile(filter) : undefined;
-    let query =
-      simple === undefined && Object.keys(filter).length > 0 ? new Query(filter, options) : undefined;
+    const compile = () => (binary ? binaryQuery(filter) : new Query(filter, options));
+    let query = simple === undefined && Object.keys(filter).length > 0 ? compile() : undefined;
     const out: Document[] = [];
     for (const doc of this.candidates(filter, binary)) {
       if (out.length >= limit) break;
       let matches = simple?.test(doc);
       if (matches === undefined) {
-        if (simple) query ??= new Query(filter, options);
+        if (simple) query ??= compile();
         matches = query?.test(doc) ?? true;
       }
       if (matches) out.push(doc);

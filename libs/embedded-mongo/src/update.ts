@@ -1,8 +1,9 @@
 import { type Document, ObjectId } from 'bson';
-import { Aggregator, update as applyModifier } from 'mingo';
+import { update as applyModifier } from 'mingo';
 import { cloneDeep, isEqual, setValue } from 'mingo/util';
 import { isPlainObject } from './bson-values.js';
 import { CommandError, immutableField } from './errors.js';
+import { runSharedPipeline } from './mingo-options.js';
 
 export type UpdateSpec = Document | Document[];
 
@@ -99,7 +100,7 @@ export function upsertDocument(u: UpdateSpec, ctx: UpdateContext): Document {
 }
 
 function runPipeline(doc: Document, pipeline: Document[]): Document {
-  const [next] = new Aggregator(pipeline).run([cloneDeep(doc)]);
+  const [next] = runSharedPipeline(pipeline, [cloneDeep(doc)]);
   return next;
 }
 
