@@ -15,6 +15,8 @@ const DOCUMENTS: Document[] = [
   { _id: 4, n: Long.fromString('9007199254740993') },
   { _id: 5, n: NaN, name: 'b' },
   { _id: 6, n: 1.5, at: new Date(date.getTime()), owner: oid },
+  { _id: 7, outbox: [{ type: 'a', at: date }], lines: [{ p: 'x', q: 1 }], answer: null, status: 'PENDING' },
+  { _id: 8, outbox: [], answer: { status: 201, body: { id: 'o1', lines: [] } } },
 ];
 
 const UPDATES: Document[] = [
@@ -34,6 +36,25 @@ const UPDATES: Document[] = [
   { $set: { n: 7 }, $inc: { m: 1 } },
   { $inc: { m: 1 }, $set: { added: 'last' } },
   { $set: { added: 'first' }, $inc: { m: 1 } },
+  { $set: { sub: { a: 1, b: 2 } } },
+  { $set: { sub: { b: 2, a: 1 } } },
+  { $set: { tags: ['x'] } },
+  { $set: { tags: [] } },
+  {
+    $set: {
+      lines: [{ p: 'x', q: 2, at: date, owner: oid }],
+      answer: { status: 201, body: { id: 'o1', lines: [] } },
+    },
+  },
+  {
+    $set: { status: 'CONFIRMED', answer: { status: 201, body: { n: [1, [2, null]] } } },
+    $push: { outbox: { type: 'b', at: date } },
+  },
+  { $push: { outbox: { type: 'c', trace: {} } } },
+  { $push: { tags: 'y' } },
+  { $push: { tags: ['y', 'z'] } },
+  { $push: { fresh: null } },
+  { $inc: { n: 1 }, $push: { outbox: 1 }, $set: { z: { deep: { er: [date] } } } },
 ];
 
 /** The BSON of a result, so field order and types count as well as values. */
@@ -65,9 +86,12 @@ describe(applySimpleUpdate.name, () => {
       { $inc: { n: 1 } }, // not a number: mingo's rules apply
       { $inc: { 'sub.a': 1 } },
       { $set: { _id: 1 } },
-      { $set: { sub: { a: 2 } } },
-      { $set: { list: [2] } },
-      { $push: { list: 2 } },
+      { $set: { sub: { $a: 2 } } }, // a $ field name: mingo's rules apply
+      { $set: { list: [Long.fromNumber(2)] } },
+      { $push: { n: 2 } }, // not an array
+      { $push: { list: { $each: [2] } } },
+      { $push: { 'sub.list': 2 } },
+      { $push: { list: 2 }, $set: { list: [1] } },
       { $unset: { n: '' } },
       { $inc: { m: '1' } },
       { $set: { m: 1 }, $inc: { m: 1 } },
