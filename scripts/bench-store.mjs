@@ -3,7 +3,8 @@
 // operations in flight, then one at a time. Two operations: findOne by `_id` and a conditional
 // `updateOne({ _id, n: { $lt: X } }, { $inc: { n: 1 } })` (the shape of a stock reservation).
 // Reports ops/s and the store's CPU time per operation (user + system from /proc, much less
-// sensitive to the noise of a shared machine than the rate).
+// sensitive to the noise of a shared machine than the rate; the system part beside it), and the CPU
+// time of this client process per operation (the driver: where the rest of the time goes).
 //
 //   node scripts/bench-store.mjs                       builds, then measures (BENCH_SECONDS, default 10)
 //   node scripts/bench-store.mjs --cli A.js --cli B.js interleaved rounds of two builds of the store
@@ -21,12 +22,15 @@ import { MongoClient, ObjectId } from 'mongodb';
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const DEFAULT_CLI = join(root, 'dist/libs/embedded-mongo/src/cli.js');
 const IN_FLIGHT = 16;
+/** What each phase reports: ops/s, store CPU µs/op (of which system), client CPU µs/op. */
+const FIGURES = ['ops', 'cpu', 'sys', 'client'];
 const DOCUMENTS = 10_000;
 
 /**
  * One store, seeded with DOCUMENTS documents; `rounds` rounds of the four phases (16 in flight and one
  * at a time, for each operation), each phase a quarter of `seconds`. Returns the median of the rounds
- * for each phase ({ ops: ops/s, cpu: store CPU µs per operation }) and the rounds themselves.
+ * for each phase ({ ops: ops/s, cpu: store CPU µs per operation, sys: its system part, client: this
+ * process's CPU µs per operation }) and the rounds themselves.
  */
 export async function measureStore({ seconds = 10, rounds = 3, cli = DEFAULT_CLI } = {}) {
   const store = await startStore(cli);
@@ -60,7 +64,10 @@ export async function measureStore({ seconds = 10, rounds = 3, cli = DEFAULT_CLI
     }
     const median = (name, field) => middle(perRound.map((r) => r[name][field]));
     const figures = Object.fromEntries(
-      Object.keys(perRound[0]).map((name) => [name, { ops: median(name, 'ops'), cpu: median(name, 'cpu') }]),
+      Object.keys(perRound[0]).map((name) => [
+        name,
+        Object.fromEntries(FIGURES.map((field) => [field, median(name, field)])),
+      ]),
     );
     return { ...figures, rounds: perRound };
   } finally {
@@ -69,11 +76,15 @@ export async function measureStore({ seconds = 10, rounds = 3, cli = DEFAULT_CLI
   }
 }
 
-/** Runs `op` with `inFlight` callers for `seconds`; ops/s and the store's CPU µs per operation. */
+/**
+ * Runs `op` with `inFlight` callers for `seconds`; ops/s, the store's CPU µs per operation (`cpu`, of
+ * which `sys` in the kernel) and this client's (`client`: the driver, the same loop for both builds).
+ */
 async function drive(op, inFlight, seconds, pid) {
   const end = performance.now() + seconds * 1000;
   let count = 0;
   const cpuBefore = cpuMicros(pid);
+  const clientBefore = process.cpuUsage();
   const begin = performance.now();
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
@@ -84,7 +95,15 @@ async function drive(op, inFlight, seconds, pid) {
     }),
   );
   const elapsed = (performance.now() - begin) / 1000;
-  return { ops: count / elapsed, cpu: (cpuMicros(pid) - cpuBefore) / count, count };
+  const cpuAfter = cpuMicros(pid);
+  const client = process.cpuUsage(clientBefore);
+  return {
+    ops: count / elapsed,
+    cpu: (cpuAfter.total - cpuBefore.total) / count,
+    sys: (cpuAfter.sys - cpuBefore.sys) / count,
+    client: (client.user + client.system) / count,
+    count,
+  };
 }
 
 async function seed(items) {
@@ -163,14 +182,15 @@ function freePort() {
   });
 }
 
-/** User + system CPU time of a process, in µs (Linux /proc). */
+/** User + system (`total`) and system (`sys`) CPU time of a process, in µs (Linux /proc). */
 function cpuMicros(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
+  const micros = (ticks) => (Number(ticks) * 1_000_000) / 100;
+  return { total: micros(fields[11]) + micros(fields[12]), sys: micros(fields[12]) };
 }
 
-const describe = (name, { ops, cpu }) =>
-  `${name.padEnd(18)} ${ops.toFixed(0).padStart(6)} ops/s  ${cpu.toFixed(0).padStart(4)} µs CPU/op`;
+const describe = (name, { ops, cpu, sys, client }) =>
+  `${name.padEnd(18)} ${ops.toFixed(0).padStart(6)} ops/s  store ${cpu.toFixed(0).padStart(4)} µs CPU/op (sys ${sys.toFixed(0).padStart(3)})  client ${client.toFixed(0).padStart(4)} µs CPU/op`;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { cli: { type: 'string', multiple: true } } });
@@ -200,7 +220,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       console.log(cli);
       for (const name of ['findOne', 'updateOne', 'findOneSerial', 'updateOneSerial'])
         console.log(
-          `  ${describe(name, { ops: middle(list.map((r) => r[name].ops)), cpu: middle(list.map((r) => r[name].cpu)) })}`,
+          `  ${describe(name, Object.fromEntries(FIGURES.map((field) => [field, middle(list.map((r) => r[name][field]))])))}`,
         );
     }
   }
