@@ -87,6 +87,7 @@ describe(applySimpleUpdate.name, () => {
       { $inc: { 'sub.a': 1 } },
       { $set: { _id: 1 } },
       { $set: { sub: { $a: 2 } } }, // a $ field name: mingo's rules apply
+      { $set: { sub: JSON.parse('{"__proto__": {"x": 1}}') as Document } },
       { $set: { list: [Long.fromNumber(2)] } },
       { $push: { n: 2 } }, // not an array
       { $push: { list: { $each: [2] } } },

@@ -18,7 +18,8 @@ function isPlainValue(value: unknown): boolean {
   if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype)
     return false;
   for (const key of Object.keys(value)) {
-    if (key.startsWith('$') || !isPlainValue((value as Document)[key])) return false;
+    // An own `__proto__` (BSON may hold one) would become the prototype of mingo's copy.
+    if (key.startsWith('$') || key === '__proto__' || !isPlainValue((value as Document)[key])) return false;
   }
   return true;
 }
