@@ -98,7 +98,7 @@ try {
   say('embedded store: findOne by _id and a conditional updateOne, 16 in flight and one at a time');
   const store = await measureStore({ seconds: SECONDS / 2, rounds: ROUNDS });
   const storeNote = (name) =>
-    `one at a time ${store[`${name}Serial`].ops.toFixed(0)} ops/s; store CPU ${store[name].cpu.toFixed(0)} µs/op (${store[`${name}Serial`].cpu.toFixed(0)} one at a time); per round ${store.rounds.map((r) => r[name].ops.toFixed(0)).join(', ')}`;
+    `one at a time ${store[`${name}Serial`].ops.toFixed(0)} ops/s; store CPU ${store[name].cpu.toFixed(0)} µs/op (${store[`${name}Serial`].cpu.toFixed(0)} one at a time), the driver's in the client ${store[name].client.toFixed(0)} µs/op; per round ${store.rounds.map((r) => r[name].ops.toFixed(0)).join(', ')}`;
   figure(
     'store: findOne by _id, 16 in flight',
     store.findOne.ops,
