@@ -342,18 +342,23 @@ describe.skipIf(!rabbitMqInstalled())(
         },
       );
       expect(traced.status).toBe(201);
+      // Every process exports its spans in batches of its own: wait until each service's part is in.
       const spans = await otlp
-        .waitFor(
-          (all) =>
-            all.some((s) => s.traceId === traceId && s.serviceName === 'customer' && s.kind === 'CONSUMER') &&
-            all.some(
+        .waitFor((all) => {
+          const ofTrace = all.filter((s) => s.traceId === traceId);
+          const producer = ofTrace.find((s) => s.kind === 'PRODUCER' && s.serviceName === 'order');
+          return (
+            producer !== undefined &&
+            ofTrace.some((s) => s.spanId === producer.parentSpanId) &&
+            ofTrace.some((s) => s.serviceName === 'gateway' && s.kind === 'SERVER') &&
+            ofTrace.some((s) => s.serviceName === 'customer' && s.kind === 'CONSUMER') &&
+            ofTrace.some(
               (s) =>
-                s.traceId === traceId &&
                 s.serviceName === 'customer' &&
                 /mongo/i.test(String(s.attributes['db.system'] ?? s.attributes['db.system.name'] ?? '')),
-            ),
-          20_000,
-        )
+            )
+          );
+        }, 20_000)
         .catch((error: unknown) => {
           const seen = otlp.spans
             .filter((s) => s.traceId === traceId)
