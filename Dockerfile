@@ -39,4 +39,4 @@ COPY --chown=node:node scripts/healthcheck.mjs ./scripts/healthcheck.mjs
 USER node
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "scripts/healthcheck.mjs"]
 # exec: node is PID 1's only child of sh no more, so SIGTERM reaches it (graceful shutdown).
-CMD ["sh", "-c", "exec node --max-semi-space-size=4 --heap-growing-percent=20 --bytecode-old-age=2 --import ./dist/libs/telemetry/src/register.js dist/apps/${APP}/src/main.js"]
+CMD ["sh", "-c", "exec node --max-semi-space-size=4 --heap-growing-percent=20 --bytecode-old-age=2 --flush-baseline-code --import ./dist/libs/telemetry/src/register.js dist/apps/${APP}/src/main.js"]
