@@ -1,5 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Logger } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '#lab/config';
 import { FaultInjection, FaultState } from '#lab/faults';
@@ -72,5 +74,47 @@ describe(ServiceTokenProvider.name, () => {
     await waitForGrants(1);
     answerNext();
     expect(await waited).toBe('t3');
+  });
+
+  it('renews in the background outside the context of the request that triggered it (trace, request id), and says when it failed', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    http = new ServiceClient(
+      loadConfig('order', { OAUTH_URL: url }),
+      new FaultInjection(new FaultState(), new TraceService(), new Metrics()),
+      new Metrics(),
+      new TraceService(),
+    );
+    const request = new AsyncLocalStorage<string>();
+    const seen: string[] = [];
+    let failNext = false;
+    const watched = Object.create(http, {
+      call: {
+        value: (...args: Parameters<ServiceClient['call']>) => {
+          seen.push(request.getStore() ?? 'none');
+          if (failNext) {
+            failNext = false;
+            return Promise.reject(new Error('connect ECONNREFUSED'));
+          }
+          return http!.call(...args);
+        },
+      },
+    }) as ServiceClient;
+    const tokens = new ServiceTokenProvider(watched, 'order-service', 'secret');
+    const warnings: string[] = [];
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => {
+      warnings.push(String(message));
+    });
+    const first = request.run('request-1', () => tokens.token());
+    await waitForGrants(1);
+    answerNext();
+    const token = await first;
+    expect(seen).toEqual(['request-1']); // a caller waiting for it: its own call
+
+    vi.setSystemTime(Date.now() + 845_000);
+    failNext = true;
+    expect(await request.run('request-2', () => tokens.token())).toBe(token);
+    await vi.waitFor(() => expect(warnings.join()).toMatch(/in the background failed.*ECONNREFUSED/));
+    expect(seen).toEqual(['request-1', 'none']);
+    vi.restoreAllMocks();
   });
 });

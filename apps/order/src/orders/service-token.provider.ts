@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { Logger } from '@nestjs/common';
 import type { ServiceClient } from '#lab/http-client';
 
@@ -17,6 +18,11 @@ export class ServiceTokenProvider {
   private cached?: { token: string; renewAt: number; expiresAt: number };
   private pending?: Promise<string>;
   private nextRenewalAt = 0;
+  /**
+   * The context this provider was made in (the service's start-up): a renewal in the background runs in
+   * it, not in the request that happened to trigger it (whose trace and request id it is no part of).
+   */
+  private readonly background = new AsyncResource('ServiceTokenRenewal');
 
   constructor(
     private readonly http: ServiceClient,
@@ -30,9 +36,14 @@ export class ServiceTokenProvider {
     if (cached && now < cached.renewAt) return cached.token;
     if (cached && now < cached.expiresAt - RENEW_BEFORE_MS / 2) {
       if (!this.pending && now >= this.nextRenewalAt) {
-        void this.renew().catch(() => {
-          this.nextRenewalAt = Date.now() + RETRY_RENEWAL_AFTER_MS;
-        });
+        void this.background.runInAsyncScope(() =>
+          this.renew().catch((error: unknown) => {
+            this.nextRenewalAt = Date.now() + RETRY_RENEWAL_AFTER_MS;
+            this.logger.warn(
+              `renewing the token of ${this.clientId} in the background failed (the current one stays in use; next try in ${RETRY_RENEWAL_AFTER_MS / 1000} s): ${error instanceof Error ? error.message : String(error)}`,
+            );
+          }),
+        );
       }
       return cached.token;
     }
