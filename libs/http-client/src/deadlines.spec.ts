@@ -32,6 +32,39 @@ describe(Deadlines.name, () => {
     expect(expired).toHaveLength(3);
   });
 
+  it('calls the deadlines behind one whose callback threw on time, with one timer', () => {
+    const deadlines = new Deadlines();
+    const expired: string[] = [];
+    deadlines.add(50, () => {
+      throw new Error('callback failed');
+    });
+    deadlines.add(50, () => expired.push('second'));
+    vi.advanceTimersByTime(49);
+    deadlines.add(50, () => expired.push('third'));
+    expect(() => vi.advanceTimersByTime(1)).toThrow('callback failed');
+    vi.advanceTimersByTime(1);
+    expect(expired).toEqual(['second']);
+    vi.advanceTimersByTime(48);
+    expect(expired).toEqual(['second', 'third']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('keeps one timer when a callback adds a deadline of its own duration', () => {
+    const deadlines = new Deadlines();
+    const expired: string[] = [];
+    deadlines.add(50, () => {
+      expired.push('first');
+      deadlines.add(50, () => expired.push('added'));
+    });
+    deadlines.add(50, () => expired.push('second'));
+    vi.advanceTimersByTime(50);
+    expect(expired).toEqual(['first', 'second']);
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(50);
+    expect(expired).toEqual(['first', 'second', 'added']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('never calls a cancelled deadline back, first in line or not', () => {
     const deadlines = new Deadlines();
     const expired: number[] = [];

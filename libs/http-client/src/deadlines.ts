@@ -52,14 +52,23 @@ class Lane {
   private readonly fire = (): void => {
     this.timer = undefined;
     const now = performance.now();
-    for (let entry = this.head; entry && (entry.expire === undefined || entry.at <= now); entry = this.head) {
-      this.head = entry.next;
-      const expire = entry.expire;
-      entry.expire = undefined;
-      expire?.();
+    try {
+      for (
+        let entry = this.head;
+        entry && (entry.expire === undefined || entry.at <= now);
+        entry = this.head
+      ) {
+        this.head = entry.next;
+        const expire = entry.expire;
+        entry.expire = undefined;
+        expire?.();
+      }
+    } finally {
+      // Re-armed even when a callback threw (the deadlines behind it still pass on time) and only if a
+      // callback did not add a deadline meanwhile (which armed the timer already).
+      if (!this.head) this.tail = undefined;
+      else this.timer ??= this.arm(this.head.at - now);
     }
-    if (!this.head) this.tail = undefined;
-    else this.timer = this.arm(this.head.at - now);
   };
 }
 
