@@ -108,16 +108,40 @@ describe(VerifiedTokens.name, () => {
       tokenId: 'j',
       kind: 'user',
     };
+    // Made-up tokens, each a canonical base64url string (a length a multiple of 4).
+    const name = (i: number) => `t${String(i).padStart(7, '0')}`;
     const now = Math.floor(Date.now() / 1000);
-    verified.remember('expired', 'k1', now - 31, principal);
+    verified.remember('expired0', 'k1', now - 31, principal);
     verified.remember('within-tolerance', 'k1', now - 29, principal);
-    verified.remember('unknown-key', 'k9', now + 60, principal);
-    expect(verified.principalOf('expired')).toBeUndefined();
+    verified.remember('unknown-key0', 'k9', now + 60, principal);
+    expect(verified.principalOf('expired0')).toBeUndefined();
     expect(verified.principalOf('within-tolerance')).toBe(principal);
-    expect(verified.principalOf('unknown-key')).toBeUndefined();
-    for (let i = 0; i < VERIFIED_TOKENS_MAX + 10; i++) verified.remember(`t${i}`, 'k1', now + 60, principal);
+    expect(verified.principalOf('unknown-key0')).toBeUndefined();
+    for (let i = 0; i < VERIFIED_TOKENS_MAX + 10; i++) {
+      verified.remember(name(i), 'k1', now + 60, principal);
+      if (i >= 1) expect(verified.principalOf(name(1))).toBe(principal); // in use all along: never the one to go
+    }
     expect(verified.size).toBe(VERIFIED_TOKENS_MAX);
-    expect(verified.principalOf('t0')).toBeUndefined();
-    expect(verified.principalOf(`t${VERIFIED_TOKENS_MAX + 9}`)).toBe(principal);
+    expect(verified.principalOf(name(0))).toBeUndefined();
+    expect(verified.principalOf(name(1))).toBe(principal);
+    expect(verified.principalOf(name(VERIFIED_TOKENS_MAX + 9))).toBe(principal);
+  });
+
+  it('does not remember the other spellings of a token (unused bits of its signature set), which still verify', async () => {
+    const { check, verifications, verified } = await guarded();
+    const presented = await token('u1');
+    const last = presented.at(-1) ?? '';
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const spellings = Array.from({ length: 16 }, (_, bits) => {
+      const at = (alphabet.indexOf(last) & ~15) | bits;
+      return presented.slice(0, -1) + alphabet[at];
+    }).filter((spelling) => spelling !== presented);
+    expect(spellings).toHaveLength(15);
+    for (const spelling of spellings) expect((await check(spelling))?.subject).toBe('u1');
+    expect(verified.size).toBe(0);
+    expect(await check(presented)).toMatchObject({ subject: 'u1' });
+    expect(await check(presented)).toMatchObject({ subject: 'u1' });
+    expect(verified.size).toBe(1);
+    expect(verifications.count).toBe(16);
   });
 });

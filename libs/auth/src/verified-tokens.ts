@@ -3,7 +3,7 @@ import { CLOCK_TOLERANCE_SECONDS } from './access-token.js';
 import { JwksKeyProvider } from './jwks-key-provider.js';
 import type { Principal } from './principal.js';
 
-/** At most this many tokens are remembered (about 1 KB each); the oldest goes first. */
+/** At most this many tokens are remembered (about 1 KB each); the one used longest ago goes first. */
 export const VERIFIED_TOKENS_MAX = 1000;
 
 interface Verified {
@@ -34,15 +34,22 @@ export class VerifiedTokens {
   principalOf(token: string): Principal | undefined {
     const entry = this.entries.get(token);
     if (!entry) return undefined;
-    if (Math.floor(Date.now() / 1000) >= entry.until || !this.keys.trusts(entry.kid)) {
-      this.entries.delete(token);
-      return undefined;
-    }
+    this.entries.delete(token);
+    if (Math.floor(Date.now() / 1000) >= entry.until || !this.keys.trusts(entry.kid)) return undefined;
+    // Used last, so evicted last: the tokens in use stay, whatever else comes through.
+    this.entries.set(token, entry);
     return entry.principal;
   }
 
-  /** Remembers a token that just verified with the key `kid`, until `exp` (seconds since the epoch). */
+  /**
+   * Remembers a token that just verified with the key `kid`, until `exp` (seconds since the epoch). A
+   * token whose signature is not written the one canonical way is not remembered: base64url leaves the
+   * last character's low bits unused, so one RS256 token verifies under 16 spellings, and a client
+   * could otherwise fill the map with copies of one token to push out everyone else's.
+   */
   remember(token: string, kid: string, exp: number, principal: Principal): void {
+    const signature = token.slice(token.lastIndexOf('.') + 1);
+    if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) return;
     if (this.entries.size >= VERIFIED_TOKENS_MAX && !this.entries.has(token)) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
