@@ -8,12 +8,12 @@ describe('CursorRegistry', () => {
   afterEach(() => vi.useRealTimers());
 
   it('drops cursors idle for 10 minutes when the next one opens, and keeps those used since', () => {
-    vi.useFakeTimers({ now: 0, toFake: ['Date'] });
+    vi.useFakeTimers({ toFake: ['performance'] });
     const registry = new CursorRegistry();
     const [a, b, c] = [1, 2, 3].map(() => registry.open('db.c', docs(5), 1).id.toNumber());
-    vi.setSystemTime(5 * MINUTE);
+    vi.advanceTimersByTime(5 * MINUTE);
     expect(registry.more(a, 'db.c', 1).batch).toEqual([{ _id: 1 }]);
-    vi.setSystemTime(11 * MINUTE);
+    vi.advanceTimersByTime(6 * MINUTE);
     registry.open('db.c', docs(5), 1);
     // b and c were last used at 0, a at 5 minutes.
     expect(registry.size).toBe(2);
@@ -22,14 +22,14 @@ describe('CursorRegistry', () => {
   });
 
   it('a cursor used again goes behind the others: idle ones after it are still dropped', () => {
-    vi.useFakeTimers({ now: 0, toFake: ['Date'] });
+    vi.useFakeTimers({ toFake: ['performance'] });
     const registry = new CursorRegistry();
     const first = registry.open('db.c', docs(5), 1).id.toNumber();
-    vi.setSystemTime(1 * MINUTE);
+    vi.advanceTimersByTime(1 * MINUTE);
     const second = registry.open('db.c', docs(5), 1).id.toNumber();
-    vi.setSystemTime(2 * MINUTE);
+    vi.advanceTimersByTime(1 * MINUTE);
     registry.more(first, 'db.c', 1);
-    vi.setSystemTime(11.5 * MINUTE);
+    vi.advanceTimersByTime(9.5 * MINUTE);
     registry.open('db.c', docs(1), 0);
     expect(() => registry.more(second, 'db.c', 1)).toThrow(/not found/);
     expect(registry.more(first, 'db.c', 10).id.toNumber()).toBe(0);

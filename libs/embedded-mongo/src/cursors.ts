@@ -12,6 +12,7 @@ interface ServerCursor {
   readonly ns: string;
   readonly docs: Document[];
   position: number;
+  /** When it was last used, on the monotonic clock: the registry is in that order even if the wall clock steps back. */
   touched: number;
 }
 
@@ -32,7 +33,7 @@ export class CursorRegistry {
   /** Opens a cursor unless the first batch already holds everything (then the id is 0). */
   open(ns: string, docs: Document[], batchSize: number | undefined, singleBatch = false): CursorBatch {
     this.expireIdle();
-    const cursor: ServerCursor = { ns, docs, position: 0, touched: Date.now() };
+    const cursor: ServerCursor = { ns, docs, position: 0, touched: performance.now() };
     const batch = take(cursor, batchSize ?? DEFAULT_FIRST_BATCH);
     const exhausted = cursor.position >= docs.length && batchSize !== 0;
     if (singleBatch || exhausted) return { id: Long.ZERO, batch };
@@ -49,7 +50,7 @@ export class CursorRegistry {
     this.cursors.delete(id);
     if (cursor.position >= cursor.docs.length) return { id: Long.ZERO, batch };
     // Last used now: to the end of the map.
-    cursor.touched = Date.now();
+    cursor.touched = performance.now();
     this.cursors.set(id, cursor);
     return { id: Long.fromNumber(id), batch };
   }
@@ -64,7 +65,7 @@ export class CursorRegistry {
 
   /** Drops the cursors idle too long: the first ones of the map, up to the first one still in use. */
   private expireIdle(): void {
-    const cutoff = Date.now() - IDLE_TIMEOUT_MS;
+    const cutoff = performance.now() - IDLE_TIMEOUT_MS;
     for (const [id, cursor] of this.cursors) {
       if (cursor.touched >= cutoff) return;
       this.cursors.delete(id);
