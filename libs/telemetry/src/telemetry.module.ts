@@ -1,4 +1,4 @@
-import { Inject, Module } from '@nestjs/common';
+import { Global, Inject, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DiscoveryModule } from '@nestjs/core';
 import { trace } from '@opentelemetry/api';
@@ -20,6 +20,9 @@ import { LAB_TRACER, TRACER_NAME } from './spans.js';
  * process only when the preload (`register.js`) started the OpenTelemetry SDK with an exporter. Needs the
  * config module (`APP_CONFIG`).
  */
+// Global, as nestjs-otel's module was: any feature module may inject `TraceService` and `Metrics` once the
+// root imports this (ObservabilityModule does, and the feature modules' testing modules).
+@Global()
 @Module({
   // Of nestjs-otel only `TraceService` (and `@Span`, which needs no module) on the preloaded SDK's tracer
   // provider. Not its `OpenTelemetryModule`: that adds a `WideEventMiddleware` to every route of every
