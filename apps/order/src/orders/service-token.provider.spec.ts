@@ -38,6 +38,15 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((resolve) => server.close(resolve)));
 
+/** The order service's HTTP client, with oauth at the stand-in. */
+const clientOfOauth = () =>
+  new ServiceClient(
+    loadConfig('order', { OAUTH_URL: url }),
+    new FaultInjection(new FaultState(), new TraceService(), new Metrics()),
+    new Metrics(),
+    new TraceService(),
+  );
+
 describe(ServiceTokenProvider.name, () => {
   let http: ServiceClient | undefined;
   afterEach(async () => {
@@ -47,12 +56,7 @@ describe(ServiceTokenProvider.name, () => {
 
   it('renews the token in the background in its last minute, callers keeping the valid one meanwhile', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
-    http = new ServiceClient(
-      loadConfig('order', { OAUTH_URL: url }),
-      new FaultInjection(new FaultState(), new TraceService(), new Metrics()),
-      new Metrics(),
-      new TraceService(),
-    );
+    http = clientOfOauth();
     const tokens = new ServiceTokenProvider(http, 'order-service', 'secret');
     const first = tokens.token();
     await waitForGrants(1);
@@ -78,12 +82,7 @@ describe(ServiceTokenProvider.name, () => {
 
   it('renews in the background outside the context of the request that triggered it (trace, request id), and says when it failed', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
-    http = new ServiceClient(
-      loadConfig('order', { OAUTH_URL: url }),
-      new FaultInjection(new FaultState(), new TraceService(), new Metrics()),
-      new Metrics(),
-      new TraceService(),
-    );
+    http = clientOfOauth();
     const request = new AsyncLocalStorage<string>();
     const seen: string[] = [];
     let failNext = false;
