@@ -7,7 +7,7 @@ export default {
   // Every request that reaches product while it is blocked adds a block of its own: the other scenarios'
   // browsing (and orders, which call product twice) would overload it and time its scrapes out. So it
   // runs beside none of the scenarios whose traffic reaches product.
-  touches: ['product', 'gateway', 'customer', 'oauth', 'rabbitmq'],
+  touches: ['product', 'gateway', 'order', 'customer', 'oauth', 'rabbitmq'],
   // And beside nothing at all: when its blocks do time product's scrapes out, up{job="product"} is 0 and
   // a scenario beside it that reads `up` (order-down) sees product down too (CI, machine load ~22).
   alone: true,

@@ -5,7 +5,7 @@ export default {
   title: 'Order service cut off from product',
   summary:
     "The order service's calls to product fail while product itself is healthy: orders are rejected, order's breaker to product opens, and nothing alerts about product, because the problem is between the two.",
-  touches: ['order'],
+  touches: ['order', 'gateway'],
   traffic: [
     { name: 'browse', method: 'GET', path: '/api/products?limit=5', perSecond: 2, auth: 'user' },
     {

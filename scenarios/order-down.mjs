@@ -5,7 +5,7 @@ export default {
   title: 'Order service down',
   summary:
     'The order service stops answering: orders and cancels fail with 503 while browsing and profiles keep working, and ServiceDown names the service that is gone.',
-  touches: ['order'],
+  touches: ['order', 'gateway'],
   traffic: [
     { name: 'browse', method: 'GET', path: '/api/products?limit=5', perSecond: 2, auth: 'user' },
     {

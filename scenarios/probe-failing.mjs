@@ -4,7 +4,7 @@ export default {
   title: 'The catalogue fails from outside',
   summary:
     "Every request of the product service answers 500: the blackbox exporter's probe of /api/products, a user's view from outside, fails, while the probes of the gateway's own endpoints pass; the learner goes from a failing URL to the service behind it.",
-  touches: ['product'],
+  touches: ['product', 'gateway', 'order'],
   // The probes are Compose's blackbox exporter's (npm start runs none).
   requires: ['blackbox-http'],
   traffic: [{ name: 'browse', method: 'GET', path: '/api/products?limit=5', perSecond: 1 }],

@@ -4,7 +4,7 @@ export default {
   title: 'Slow product service',
   summary:
     'The product service answers every request 2 s late: the catalogue and the orders slow down, no request fails, and the latency follows the calls back to product.',
-  touches: ['product'],
+  touches: ['product', 'gateway', 'order'],
   traffic: [
     // All with a user's token: counted against its own rate limit, not the address other scenarios share.
     { name: 'browse', method: 'GET', path: '/api/products?limit=5', perSecond: 3, auth: 'user' },

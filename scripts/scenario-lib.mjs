@@ -9,6 +9,18 @@ import { parse } from 'yaml';
 
 /** The services a scenario can touch: the five and the broker. */
 export const TOUCHABLE = ['gateway', 'oauth', 'customer', 'product', 'order', 'rabbitmq', 'alert-webhook'];
+/**
+ * Who calls each service over HTTP (the gateway everyone; order checks the customer and reserves stock in
+ * product): a fault in a service moves its callers' metrics too (their client calls fail or wait, their own
+ * answers fail), so a scenario that injects one touches its callers as well.
+ */
+export const CALLERS = {
+  gateway: [],
+  oauth: ['gateway'],
+  customer: ['gateway', 'order'],
+  product: ['gateway', 'order'],
+  order: ['gateway'],
+};
 /** Touching these conflicts with every other scenario (each one's "notified" step needs the webhook). */
 const EXCLUSIVE = ['alert-webhook'];
 /** Compose's scrape and evaluation interval (infra/prometheus/prometheus.yml), in seconds. */
@@ -363,8 +375,14 @@ export function problemsOf(definition, fileName) {
       fail('inject.undo', 'inject.run needs its undo: a function (ctx) => Promise');
     if (inject.run === undefined && inject.undo !== undefined) fail('inject.undo', 'only with inject.run');
     const touched = inject.fault?.service ?? inject.pause;
-    if (touched && Array.isArray(definition.touches) && !definition.touches.includes(touched))
-      fail('touches', `must include "${touched}", which inject changes`);
+    if (touched && Array.isArray(definition.touches)) {
+      if (!definition.touches.includes(touched))
+        fail('touches', `must include "${touched}", which inject changes`);
+      else
+        for (const caller of CALLERS[touched] ?? [])
+          if (!definition.touches.includes(caller))
+            fail('touches', `must include "${caller}" too: it calls ${touched}, which inject changes`);
+    }
   }
   if (definition.undo !== undefined)
     fail(

@@ -886,7 +886,10 @@ async function connect(config) {
   };
 }
 
-/** What a scenario's `requires` lacks here: 'compose' = the targets are not local; else a job with no up target. */
+/**
+ * What a scenario's `requires` lacks here, each as said: 'compose' = the targets are not local; else a
+ * job with no up target (with Prometheus' reason when it has one that is down).
+ */
 async function unmetRequirements(scenario, lab) {
   if (!scenario.requires?.length) return [];
   const targets = await lab.prom.targets();
@@ -895,11 +898,13 @@ async function unmetRequirements(scenario, lab) {
       ['127.0.0.1', 'localhost'].includes(new URL(t.scrapeUrl).hostname) &&
       ['gateway', 'order'].includes(t.labels.job),
   );
-  return scenario.requires.filter((requirement) =>
-    requirement === 'compose'
-      ? local
-      : !targets.some((t) => t.labels.job === requirement && t.health === 'up'),
-  );
+  return scenario.requires.flatMap((requirement) => {
+    if (requirement === 'compose') return local ? [requirement] : [];
+    const ofJob = targets.filter((t) => t.labels.job === requirement);
+    if (ofJob.some((t) => t.health === 'up')) return [];
+    const down = ofJob.find((t) => t.health === 'down');
+    return [down ? `${requirement} (its target ${down.scrapeUrl} is down: ${down.lastError})` : requirement];
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

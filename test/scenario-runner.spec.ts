@@ -36,7 +36,7 @@ function definition(overrides: Record<string, unknown> = {}): Record<string, unk
     name: 'slow-thing',
     title: 'Slow thing',
     summary: 'It gets slow.',
-    touches: ['product'],
+    touches: ['product', 'gateway', 'order'],
     traffic: [{ name: 'browse', method: 'GET', path: '/api/products?limit=5', perSecond: 3 }],
     inject: { fault: { service: 'product', body: { latency: { minMs: 2000, maxMs: 2000 } } } },
     alert: { name: 'SlowResponses', labels: { service: 'product' }, within: '4m' },
@@ -89,6 +89,15 @@ describe('scenario validation', () => {
     [{ touches: [] }, 'touches: must be a non-empty array'],
     [{ touches: ['catalogue'] }, 'touches: "catalogue" is not one of'],
     [{ touches: ['order'] }, 'touches: must include "product", which inject changes'],
+    // A fault moves its callers' metrics too: a scenario beside it reading theirs would be misled.
+    [
+      { touches: ['product', 'gateway'] },
+      'touches: must include "order" too: it calls product, which inject changes',
+    ],
+    [
+      { touches: ['order'], inject: { pause: 'order' } },
+      'touches: must include "gateway" too: it calls order, which inject changes',
+    ],
     [{ colour: 'red' }, 'colour: unknown field'],
     [
       { alert: { name: 'SlowResponses', labels: {}, within: '4 minutes' } },

@@ -104,7 +104,10 @@ export async function startLab(
     if (monitoringDir) rmSync(monitoringDir, { recursive: true, force: true });
   };
   try {
-    await lab.waitForOutput(new RegExp(`all ${services.length} services ready in`), 60_000);
+    // With a broker of its own (AMQP_URL empty) the launcher says so once the broker is ready too, or
+    // after its 90 s (BROKER_READY_TIMEOUT_MS): a loaded machine can take that long.
+    const readyMs = env.AMQP_URL === '' ? 150_000 : 60_000;
+    await lab.waitForOutput(new RegExp(`all ${services.length} services ready in`), readyMs);
     if (monitoring) {
       const [line] = await lab.waitForOutput(/\[launcher\] monitoring\b.*/, 120_000);
       if (!/monitoring ready/.test(line)) throw new Error(`monitoring did not start: ${line}`);
