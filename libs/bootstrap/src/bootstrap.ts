@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Logger, ValidationPipe, type Type } from '@nestjs/common';
+import { Logger, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type AppConfig, ConfigError, configFor, type ServiceName } from '#lab/config';
@@ -9,6 +9,7 @@ import { ObservabilityModule } from '#lab/observability';
 import { attachOpenApi } from '#lab/openapi';
 import { shutdownTelemetry } from '#lab/telemetry';
 import { ProblemDetailsFilter } from './problem-details.js';
+import { LabValidationPipe } from './validation.js';
 
 const SANE_REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
@@ -83,7 +84,7 @@ export async function createService(
   // Also catches what Fastify raises before a handler runs (body too large, malformed JSON, an
   // injected fault).
   app.useGlobalFilters(new ProblemDetailsFilter());
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.useGlobalPipes(new LabValidationPipe());
   attachOpenApi(app);
   return app;
 }

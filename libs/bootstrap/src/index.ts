@@ -1,2 +1,3 @@
 export * from './bootstrap.js';
 export * from './problem-details.js';
+export * from './validation.js';
