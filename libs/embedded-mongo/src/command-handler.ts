@@ -148,7 +148,10 @@ export class CommandHandler {
       maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
       maxWriteBatchSize: MAX_WRITE_BATCH_SIZE,
       localTime: new Date(),
-      logicalSessionTimeoutMinutes: 30,
+      // No `logicalSessionTimeoutMinutes`: the store has no sessions to offer (no transactions, no
+      // retryable writes on a standalone), and advertising them made the driver put an `lsid` into
+      // every command for the store to decode. An explicit session then fails in the driver with
+      // "Current topology does not support sessions".
       connectionId: conn.connectionId,
       minWireVersion: 0,
       maxWireVersion: 21,

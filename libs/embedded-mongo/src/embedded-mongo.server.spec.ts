@@ -422,6 +422,35 @@ describe(EmbeddedMongoServer.name, () => {
     expect(await db.command({ ping: 1 })).toMatchObject({ ok: 1 });
   });
 
+  it.skipIf(realMongo)(
+    'offers no sessions: commands carry no lsid, and an explicit session fails in the driver without losing the connection',
+    async () => {
+      const items = db.collection('no_sessions');
+      await items.insertOne({ _id: 'a' } as Document);
+      const from = started.length;
+      expect(await items.findOne({ _id: 'a' } as Document)).toEqual({ _id: 'a' });
+      await items.updateOne({ _id: 'a' } as Document, { $set: { seen: true } });
+      const sent = started.slice(from).filter((e) => e.commandName === 'find' || e.commandName === 'update');
+      expect(sent.map((e) => e.commandName)).toEqual(['find', 'update']);
+      expect(sent.map((e) => e.command.lsid)).toEqual([undefined, undefined]);
+
+      const session = client.startSession();
+      try {
+        await expect(items.findOne({ _id: 'a' } as Document, { session })).rejects.toThrow(
+          'Current topology does not support sessions',
+        );
+        session.startTransaction();
+        await expect(items.insertOne({ _id: 'b' } as Document, { session })).rejects.toThrow(
+          'Current topology does not support sessions',
+        );
+      } finally {
+        await session.endSession();
+      }
+      expect(await items.countDocuments()).toBe(1);
+      expect(await items.findOne({ _id: 'a' } as Document)).toEqual({ _id: 'a', seen: true });
+    },
+  );
+
   it.skipIf(realMongo)('keeps data and unique indexes across a restart with the same dataDir', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'embedded-mongo-'));
     try {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ObjectId, UUID, serialize } from 'bson';
+import { ObjectId, serialize } from 'bson';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const built = resolve(process.argv[2] ?? join(root, 'dist/libs/embedded-mongo'));
@@ -44,7 +44,8 @@ const connection = { connectionId: 1, remote: '127.0.0.1:1' };
 let requestId = 1;
 /** An OP_MSG with one body section, as the driver sends a command. */
 function message(command) {
-  const body = serialize({ ...command, lsid, $db: 'lab' });
+  // No lsid: the store does not advertise sessions, so the driver sends none.
+  const body = serialize({ ...command, $db: 'lab' });
   const out = Buffer.alloc(21 + body.length);
   out.writeInt32LE(out.length, 0);
   out.writeInt32LE(requestId++, 4);
@@ -62,7 +63,6 @@ function run(bytes) {
   if (reply.includes('errmsg')) throw new Error(`error reply: ${reply.toString('latin1')}`);
 }
 
-const lsid = { id: new UUID().toBinary() };
 const products = [];
 const customers = [];
 const pending = [];
