@@ -1,6 +1,6 @@
-import { BadRequestException, ValidationPipe } from '@nestjs/common';
+import { BadRequestException } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createService } from '#lab/bootstrap';
+import { createService, LabValidationPipe } from '#lab/bootstrap';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OAuthJwksStandIn } from '../../test/oauth-jwks-stand-in.js';
 import { AppModule } from '../app.module.js';
@@ -59,7 +59,7 @@ describe(ProductsController.name, () => {
   });
 
   it('refuses a filter that a nesting query parser turned into an object', async () => {
-    const pipe = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });
+    const pipe = new LabValidationPipe();
     await expect(
       pipe.transform({ q: { $ne: 'x' } }, { type: 'query', metatype: ProductQueryDto }),
     ).rejects.toBeInstanceOf(BadRequestException);

@@ -1,10 +1,11 @@
-import { BadRequestException, ValidationPipe } from '@nestjs/common';
+import { BadRequestException } from '@nestjs/common';
+import { LabValidationPipe } from '#lab/bootstrap';
 import { describe, expect, it } from 'vitest';
 import { CreateProductDto } from './create-product.dto.js';
 import { UpdateProductDto } from './update-product.dto.js';
 
-// The pipe every service runs with (libs/bootstrap).
-const pipe = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });
+// The pipe every service runs with.
+const pipe = new LabValidationPipe();
 
 /** The validation messages for a JSON body, or [] when it is accepted. */
 async function errorsOf(metatype: new () => object, json: string): Promise<string[]> {
