@@ -4,7 +4,18 @@ const CIRCULAR = '"[Circular]"';
 // eslint-disable-next-line no-control-regex -- the control characters are what must be escaped
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
-const quoted = (key: string): string => (NEEDS_ESCAPE.test(key) ? JSON.stringify(key) : `"${key}"`);
+/** Quoted keys by key: commands repeat a few field names and operators; bounded against arbitrary keys. */
+const QUOTED = new Map<string, string>();
+const QUOTED_LIMIT = 1024;
+
+function quoted(key: string): string {
+  let text = QUOTED.get(key);
+  if (text === undefined) {
+    text = NEEDS_ESCAPE.test(key) ? JSON.stringify(key) : `"${key}"`;
+    if (QUOTED.size < QUOTED_LIMIT) QUOTED.set(key, text);
+  }
+  return text;
+}
 
 /**
  * The `db.query.text` of a MongoDB span: the command as JSON with every value replaced by `"?"` and
