@@ -25,7 +25,7 @@ export default {
   title: 'A container killed for memory, again and again',
   summary:
     'The order service allocates more memory than its container may have: the kernel kills it, Docker restarts it, three times; the learner sees a crash loop from the outside (restarts, OOMKilled) and from the inside (what it did just before).',
-  touches: ['order'],
+  touches: ['order', 'gateway'], // the gateway answers 502/503 for order while it restarts
   requires: ['compose', 'cadvisor'],
   traffic: [{ name: 'orders-list', method: 'GET', path: '/api/orders?limit=5', perSecond: 1, auth: 'user' }],
   steadyState: { quiet: ['ContainerRestarting'] },

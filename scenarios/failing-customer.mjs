@@ -4,7 +4,7 @@ export default {
   title: 'Failing customer service',
   summary:
     "Half of the customer service's requests answer 500 injected_fault: profiles fail, orders are retried, and the error ratio points at customer.",
-  touches: ['customer', 'gateway', 'order'], // its runbook query ranks every service's 5xx ratio: nothing beside it may move one
+  touches: ['customer', 'gateway', 'order', 'oauth'], // its runbook query ranks every service's 5xx ratio: nothing beside it may move one
   traffic: [
     // Browsing twice as often as profiles: the gateway's 5xx ratio stays below customer's even when its
     // breaker to customer fails every profile. All with a user's token (its own rate limit).

@@ -10,14 +10,16 @@ import { parse } from 'yaml';
 /** The services a scenario can touch: the five and the broker. */
 export const TOUCHABLE = ['gateway', 'oauth', 'customer', 'product', 'order', 'rabbitmq', 'alert-webhook'];
 /**
- * Who calls each service over HTTP (the gateway everyone; order checks the customer and reserves stock in
- * product): a fault in a service moves its callers' metrics too (their client calls fail or wait, their own
- * answers fail), so a scenario that injects one touches its callers as well.
+ * Who calls each service over HTTP: the gateway every one; order checks the customer, reserves stock in
+ * product and gets its service token from oauth; oauth creates the customer of a sign-up; every service
+ * fetches oauth's signing keys (JWKS) for a key it does not know. A fault in a service moves its callers'
+ * metrics too (their calls fail or wait, their own answers fail), so a scenario that injects one touches
+ * its callers as well. (A scenario whose `inject.run` does the damage names them itself.)
  */
 export const CALLERS = {
   gateway: [],
-  oauth: ['gateway'],
-  customer: ['gateway', 'order'],
+  oauth: ['gateway', 'customer', 'product', 'order'],
+  customer: ['gateway', 'order', 'oauth'],
   product: ['gateway', 'order'],
   order: ['gateway'],
 };

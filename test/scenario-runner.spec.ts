@@ -98,6 +98,13 @@ describe('scenario validation', () => {
       { touches: ['order'], inject: { pause: 'order' } },
       'touches: must include "gateway" too: it calls order, which inject changes',
     ],
+    [
+      {
+        touches: ['customer', 'gateway', 'order'],
+        inject: { fault: { service: 'customer', body: { errorRatio: 0.5 } } },
+      },
+      'touches: must include "oauth" too: it calls customer, which inject changes',
+    ],
     [{ colour: 'red' }, 'colour: unknown field'],
     [
       { alert: { name: 'SlowResponses', labels: {}, within: '4 minutes' } },

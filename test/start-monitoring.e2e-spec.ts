@@ -70,7 +70,7 @@ describe('npm start with Prometheus and Alertmanager installed', () => {
     });
     prometheus = lab.monitoring?.prometheus ?? '';
     webhook = lab.monitoring?.alertWebhook ?? '';
-  }, 150_000);
+  }, 300_000); // startLab's own limits first (ready with the broker 150 s, monitoring 120 s): they say why
 
   afterAll(async () => {
     await lab?.stop();

@@ -209,7 +209,7 @@ describe('every scenario, run by npm run scenario against npm start with local m
       },
     );
     mark('lab ready');
-  }, 420_000);
+  }, 600_000);
 
   afterAll(async () => {
     await lab?.stop(); // resolves once every process of the lab is gone
