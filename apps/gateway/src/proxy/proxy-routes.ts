@@ -1,4 +1,4 @@
-import type { AppConfig, ServiceName } from '#lab/config';
+import { type AppConfig, PASSWORD_HASH_BOUND_MS, type ServiceName } from '#lab/config';
 import type {
   FastifyInstance,
   FastifyReply,
@@ -47,19 +47,16 @@ export const PROXY_ROUTES: readonly ProxyRoute[] = [
   { methods: 'ALL', paths: ['/api/orders', '/api/orders/*'], service: 'order', access: 'protected' },
 ];
 
-/** A pessimistic time for one password hash on a busy machine (scrypt takes ~0.25 s of a free core). */
-const HASH_BOUND_MS = 1000;
-
 /**
  * The gateway's timeout for routes that wait for a password hash: at least as long as oauth may
  * legitimately take, the longest a hash may wait for a thread (`PASSWORD_HASH_MAX_WAIT_MS`; past it,
- * or past a full queue, oauth answers 503 `overloaded` at once) plus the hash itself, at
- * {@link HASH_BOUND_MS} with room to spare. So a burst of sign-ins ends in oauth's fast 429s and 503s,
+ * or past a full queue, oauth answers 503 `overloaded` at once) plus the hash itself, which oauth gives
+ * {@link PASSWORD_HASH_BOUND_MS} before answering 503 too, with as much again to spare. So a burst of sign-ins ends in oauth's fast 429s and 503s,
  * not in gateway timeouts that count against oauth's breaker. A longer upstream timeout for oauth
  * (`UPSTREAM_TIMEOUTS_MS=oauth=…`, else `UPSTREAM_TIMEOUT_MS`) wins.
  */
 export function hashingTimeoutMs(config: AppConfig): number {
-  const longestHash = config.oauth.passwordHashMaxWaitMs + 2 * HASH_BOUND_MS;
+  const longestHash = config.oauth.passwordHashMaxWaitMs + 2 * PASSWORD_HASH_BOUND_MS;
   return Math.max(config.upstreamTimeoutsMs.oauth ?? config.upstreamTimeoutMs, longestHash);
 }
 

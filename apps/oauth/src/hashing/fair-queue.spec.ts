@@ -106,6 +106,31 @@ describe(FairQueue.name, () => {
     }
   });
 
+  it('answers a job not done maxTotalMs after it was asked for, and keeps its slot until the work ends', async () => {
+    vi.useFakeTimers();
+    try {
+      const started: string[] = [];
+      const queue = new FairQueue(1, 10, { maxWaitMs: 2000, maxTotalMs: 3000 });
+      const slow = gate(started, 'slow');
+      const late = queue.run('a', slow.work).catch((error: unknown) => error);
+      const stale = queue.run('b', async () => 'stale').catch((error: unknown) => error);
+      await vi.advanceTimersByTimeAsync(1500);
+      const fast = queue.run('c', async () => 'fast');
+      await vi.advanceTimersByTimeAsync(1500);
+      // The slow job's caller has its answer at 3 s; nothing else started beside the work still running.
+      const outcome = await late;
+      expect(outcome).toBeInstanceOf(QueueFull);
+      expect((outcome as Error).message).toBe('not done within 3000 ms');
+      expect(await stale).toBeInstanceOf(QueueFull); // waited its 2 s for the slot
+      expect(started).toEqual(['slow']);
+      expect(queue.depth).toBe(1); // c still waits: the slow work holds the only slot
+      slow.open();
+      expect(await fast).toBe('fast');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('passes a failure of the work to its caller and goes on with the next', async () => {
     const queue = new FairQueue(1, 2);
     const failing = queue.run('a', async () => {

@@ -11,14 +11,20 @@ interface Job {
 export interface FairQueueOptions {
   /** A job still waiting after this long is refused ({@link QueueFull}): its caller would have given up. */
   readonly maxWaitMs?: number;
+  /**
+   * A job not done this long after {@link FairQueue.run} was called is answered {@link QueueFull} too
+   * (its caller gets an answer in time on a machine that has become very slow); the work itself goes on
+   * and holds its slot until it really ends, so the queue never runs more than its concurrency.
+   */
+  readonly maxTotalMs?: number;
   /** Called with the number of waiting jobs whenever it changes. */
   readonly onDepthChange?: (queued: number) => void;
 }
 
 /**
  * Runs at most `concurrency` jobs at once; up to `maxQueued` more wait, beyond that a job is refused at
- * once ({@link QueueFull}), and so is one that waited `maxWaitMs` (however slow the jobs have become,
- * nobody waits longer than its caller would). Waiting jobs are taken
+ * once ({@link QueueFull}), and so is one that waited `maxWaitMs` or is not done after `maxTotalMs`
+ * (however slow the jobs have become, nobody waits longer than its caller would). Waiting jobs are taken
  * round-robin by key (the client address), and one key holds at most half of the queue, so one
  * client's burst neither fills the queue nor puts everyone else behind it.
  */
@@ -46,6 +52,28 @@ export class FairQueue {
   }
 
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const result = this.enqueue(key, work);
+    const { maxTotalMs } = this.options;
+    if (maxTotalMs === undefined) return result;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new QueueFull(`not done within ${maxTotalMs} ms`)),
+        maxTotalMs,
+      ).unref();
+      result.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private enqueue<T>(key: string, work: () => Promise<T>): Promise<T> {
     if (this.running < this.concurrency && this.queued === 0) return this.start(work);
     const own = this.waiting.get(key);
     if (this.queued >= this.maxQueued || (own?.length ?? 0) >= this.maxPerKey) {

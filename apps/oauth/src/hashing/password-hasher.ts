@@ -1,6 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { APP_CONFIG, type AppConfig, PASSWORD_HASH_BOUND_MS } from '#lab/config';
 import { LabError } from '#lab/errors';
 import { Metrics } from '#lab/telemetry';
 import type { Counter } from 'prom-client';
@@ -78,17 +78,20 @@ export class PasswordHasher {
   constructor(metrics: Metrics, @Optional() @Inject(APP_CONFIG) config?: AppConfig) {
     this.shed = metrics.counter({
       name: 'password_hash_shed_total',
-      help: 'Sign-ins and sign-ups refused with 503 because the password hashing queue was full.',
+      help: 'Sign-ins and sign-ups refused with 503: the password hashing queue was full, or a hash waited or took too long.',
     });
     const depth = metrics.gauge({
       name: 'password_hash_queue_depth',
       help: 'Password hashes waiting for a thread (not yet running).',
     });
+    const maxWaitMs = config?.oauth.passwordHashMaxWaitMs ?? 2000;
     this.queue = new FairQueue(
       config?.oauth.passwordHashConcurrency ?? 2,
       config?.oauth.passwordHashQueue ?? 16,
       {
-        maxWaitMs: config?.oauth.passwordHashMaxWaitMs ?? 2000,
+        maxWaitMs,
+        // The wait and the hash: past it, 503 before the gateway's timeout (hashingTimeoutMs there).
+        maxTotalMs: maxWaitMs + PASSWORD_HASH_BOUND_MS,
         onDepthChange: (queued) => depth.set(queued),
       },
     );
