@@ -153,8 +153,11 @@ describe('tracing and metrics of real services started with the telemetry preloa
           status: { code: 'UNSET' },
         });
         expect(productHandler?.attributes['http.route']).toBe('/products');
-        for (const operation of mongo)
+        for (const operation of mongo) {
           expect(operation).toMatchObject({ kind: 'CLIENT', parentSpanId: productHandler?.spanId });
+          // The statement with its values masked: the command's keys, not the collection's name.
+          expect(operation.attributes['db.query.text']).toMatch(/^\{"(find|count)":"\?",/);
+        }
       },
     );
 
