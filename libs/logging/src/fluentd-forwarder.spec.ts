@@ -155,6 +155,31 @@ describe(FluentdForwarder.name, () => {
     expect(fluentd.records[0].time).toBeLessThanOrEqual(Date.now() / 1000);
   });
 
+  it('ships the records stdout gets at or above the level, access records too, queued by the time the call returns and timed as stamped', async () => {
+    const fluentd = await receiver();
+    const { logger: log, stdout } = logger({ host: '127.0.0.1', port: fluentd.port });
+    log.debug('not at info');
+    log.verbose('not at info');
+    log.log('stock reserved', { productId: 'p-1', quantity: 2 }, 'StockService');
+    expect(log.pendingRecords).toBe(1);
+    log.access('error', {
+      'http.method': 'POST',
+      'http.route': '/orders',
+      'http.status_code': 503,
+      'url.path': '/orders',
+      duration_ms: 3.5,
+      'client.address': '127.0.0.1',
+      request_id: 'req-1',
+    });
+    expect(log.pendingRecords).toBe(2);
+    expect(await log.flush(5_000)).toBe(true);
+    expect(stdout().map((r) => r.message)).toEqual(['stock reserved', 'POST /orders 503']);
+    expect(fluentd.records.map((r) => r.record)).toEqual(stdout());
+    for (const { time, record } of fluentd.records) {
+      expect(Math.round(time * 1000)).toBe(Date.parse(String(record['@timestamp'])));
+    }
+  });
+
   it('ships each record as it was logged, even when its objects change afterwards', async () => {
     const fluentd = await receiver();
     const { logger: log, stdout } = logger({ host: '127.0.0.1', port: fluentd.port });

@@ -5,7 +5,7 @@ import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabLogger, type LoggerOptions } from './lab-logger.js';
+import { LabLogger, LOG_LEVELS, type LoggerOptions } from './lab-logger.js';
 import { REDACTED } from './redact.js';
 import { runWithRequestContext } from './request-context.js';
 
@@ -112,6 +112,14 @@ describe(LabLogger.name, () => {
     verbose.logger.debug('shown');
     verbose.logger.verbose('shown');
     expect(verbose.records().map((r) => r.level)).toEqual(['debug', 'verbose']);
+    expect(LOG_LEVELS.filter((level) => info.logger.isLevelEnabled(level))).toEqual([
+      'fatal',
+      'error',
+      'warn',
+      'info',
+    ]);
+    expect(loggerWithOutput({ level: 'log' }).logger.isLevelEnabled('debug')).toBe(false);
+    expect(loggerWithOutput({ level: 'error' }).logger.isLevelEnabled('warn')).toBe(false);
     expect(() => new LabLogger({ service: 'order', level: 'loud' })).toThrow(/Unknown log level "loud"/);
   });
 
@@ -208,6 +216,92 @@ describe(LabLogger.name, () => {
     expect(written[2]).toMatchObject({ message: 'hostile', hostile: '[Unserializable]' });
     expect(written[3]).toMatchObject({ message: '12', params: ['34', 'Symbol(s)'] });
     expect(written[5]).toMatchObject({ message: `["a",{"password":"${REDACTED}"}]` });
+  });
+
+  it('orders a record: timestamp, level, message, service, trace ids, request id, context, then its fields', () => {
+    const { logger, lines } = loggerWithOutput();
+    const ids = tracer.startActiveSpan('order.create', (span) => {
+      runWithRequestContext({ requestId: 'req-7' }, () =>
+        logger.log('order confirmed', { orderId: 'o-1', total: 2.5 }, 'OrdersService'),
+      );
+      span.end();
+      return span.spanContext();
+    });
+    const record = JSON.parse(lines[0]) as Json;
+    expect(Object.keys(record)).toEqual([
+      '@timestamp',
+      'level',
+      'message',
+      'service',
+      'trace_id',
+      'span_id',
+      'request_id',
+      'context',
+      'orderId',
+      'total',
+    ]);
+    expect(lines[0]).toBe(
+      JSON.stringify({
+        '@timestamp': record['@timestamp'],
+        level: 'info',
+        message: 'order confirmed',
+        service: 'order',
+        trace_id: ids.traceId,
+        span_id: ids.spanId,
+        request_id: 'req-7',
+        context: 'OrdersService',
+        orderId: 'o-1',
+        total: 2.5,
+      }),
+    );
+  });
+
+  it('writes the access record as given, its path redacted, only at or above its level', () => {
+    const { logger, lines } = loggerWithOutput({ level: 'error' });
+    const fields = {
+      'http.method': 'GET',
+      'http.route': '/things/:id',
+      'http.status_code': 502,
+      'url.path': `/things/${JWT}`,
+      duration_ms: 1.25,
+      'client.address': '127.0.0.1',
+      request_id: 'req-9',
+    };
+    logger.access('info', { ...fields, 'http.status_code': 200 });
+    logger.access('error', fields);
+    expect(lines).toHaveLength(1);
+    const record = JSON.parse(lines[0]) as Json;
+    expect(lines[0]).toBe(
+      JSON.stringify({
+        '@timestamp': record['@timestamp'],
+        level: 'error',
+        message: 'GET /things/:id 502',
+        service: 'order',
+        context: 'AccessLog',
+        ...fields,
+        'url.path': `/things/${REDACTED}`,
+      }),
+    );
+  });
+
+  it('writes one error line instead of a record that cannot be built, and does not throw', () => {
+    const { logger, records } = loggerWithOutput();
+    const error = new Error('odd');
+    Object.defineProperty(error, 'code', {
+      get() {
+        throw new Error('no code for you');
+      },
+    });
+    expect(() => logger.warn(error)).not.toThrow();
+    logger.log('next');
+    const [fallback, next] = records();
+    expect(Object.keys(fallback)).toEqual(['@timestamp', 'level', 'message', 'service']);
+    expect(fallback).toMatchObject({
+      level: 'error',
+      message: 'a log record could not be written: no code for you',
+      service: 'order',
+    });
+    expect(next).toMatchObject({ level: 'info', message: 'next' });
   });
 
   it('does not let fields overwrite the timestamp, level, message or service', () => {
