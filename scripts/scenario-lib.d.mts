@@ -67,6 +67,7 @@ export function formatDuration(seconds: number): string;
 export function timeScale(evaluationInterval: string): number;
 export function evaluationIntervalOf(configYaml: string): string;
 export function scaleRanges(expr: string, r: number): string;
+export function longestRange(expr: string): number;
 export function fillPlaceholders(expr: string, vars: Labels): string;
 export function hasLabels(labels: Labels | undefined, wanted: Labels): boolean;
 export function formatLabels(labels: Labels | undefined): string;

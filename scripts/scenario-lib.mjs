@@ -113,6 +113,14 @@ export function scaleRanges(expr, r) {
   });
 }
 
+/** The longest range selector of `expr` in seconds (`rate(x[5m])` → 300), 0 without one. */
+export function longestRange(expr) {
+  return Math.max(
+    0,
+    ...[...expr.matchAll(/\[(\w+)(?::\w*)?\]/g)].map(([, range]) => parseDuration(range) ?? 0),
+  );
+}
+
 /** `<service>` placeholders of a runbook query filled from `vars`; throws naming one that has no value. */
 export function fillPlaceholders(expr, vars) {
   return expr.replace(/<([a-z_]+)>/g, (whole, name) => {

@@ -26,6 +26,7 @@ import {
   formatLabels,
   hasLabels,
   loadScenarios,
+  longestRange,
   parseDuration,
   renderScenarioDocs,
   alertRules,
@@ -511,7 +512,10 @@ async function runScenario(scenario, lab, { keep }) {
     {
       const started = Date.now();
       const warmUp = Math.max(3 * lab.intervalSeconds, 4) * 1000;
-      const deadline = started + warmUp + (Math.max(60 / r, 10) + slack) * 1000;
+      // Long enough for what an earlier scenario left in a query's window to leave it.
+      const window =
+        Math.max(0, ...(scenario.steadyState?.queries ?? []).map((q) => longestRange(q.expr))) / r;
+      const deadline = started + warmUp + (Math.max(60 / r, 10, window) + slack) * 1000;
       let problems = [];
       let answers = [];
       while (true) {

@@ -16,6 +16,7 @@ import {
   parseDuration,
   problemsOf,
   renderScenarioDocs,
+  longestRange,
   scaleRanges,
   scheduleOrder,
   startable,
@@ -190,6 +191,12 @@ describe('time scale', () => {
     expect(scaleRanges('max_over_time(rate(x[5m])[10m:1m])', 15)).toBe('max_over_time(rate(x[20s])[40s:4s])');
     expect(scaleRanges('rate(x[5m])', 1)).toBe('rate(x[5m])');
     expect(scaleRanges('rate(x[1m])', 120)).toBe('rate(x[500ms])');
+  });
+
+  it("finds a query's longest range (how long an earlier scenario's answers stay in its window)", () => {
+    expect(longestRange('rate(x[5m]) / rate(y[1m30s])')).toBe(300);
+    expect(longestRange('max_over_time(rate(x[1m])[10m:1m])')).toBe(600);
+    expect(longestRange('up == 0')).toBe(0);
   });
 
   it('parses and formats Prometheus durations', () => {

@@ -265,7 +265,7 @@ describe('every scenario, run by npm run scenario against npm start with local m
       ...base,
       name: 'never-fires',
       title: 'A fault too small to fire its alert',
-      touches: ['customer', 'gateway', 'order'],
+      touches: ['customer', 'gateway', 'order', 'oauth'],
       inject: { fault: { service: 'customer', body: { latency: { minMs: 1, maxMs: 1 } } } },
       alert: { name: 'SlowResponses', labels: { service: 'customer' }, within: '1m' },
       runbook: [{ expr: 'up', culprit: { job: 'customer' }, match: 'any' }],
