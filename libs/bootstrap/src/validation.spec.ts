@@ -1,4 +1,4 @@
-import { BadRequestException } from '@nestjs/common';
+import { validationErrors } from '#lab/testing';
 import { IsInt, Min } from 'class-validator';
 import { describe, expect, it } from 'vitest';
 import { FastPath, LabValidationPipe } from './validation.js';
@@ -23,15 +23,7 @@ class PlainCountDto {
 }
 
 const pipe = new LabValidationPipe();
-const errorsOf = async (metatype: new () => object, value: unknown) => {
-  try {
-    await pipe.transform(value, { type: 'body', metatype });
-    return [];
-  } catch (error) {
-    if (!(error instanceof BadRequestException)) throw error;
-    return (error.getResponse() as { message: string[] }).message;
-  }
-};
+const errorsOf = (metatype: new () => object, value: unknown) => validationErrors(pipe, metatype, value);
 
 describe(LabValidationPipe.name, () => {
   it("passes a value its DTO's fast path accepts as it is, without making an instance of the DTO", async () => {

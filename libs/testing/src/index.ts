@@ -6,3 +6,4 @@ export * from './otlp-receiver.js';
 export * from './processes.js';
 export * from './zipkin-receiver.js';
 export * from './rabbitmq.js';
+export * from './validation.js';

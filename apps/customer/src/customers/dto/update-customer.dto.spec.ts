@@ -1,21 +1,14 @@
-import { BadRequestException, ValidationPipe } from '@nestjs/common';
+import { LabValidationPipe } from '#lab/bootstrap';
+import { validationErrors } from '#lab/testing';
 import { describe, expect, it } from 'vitest';
 import { UpdateCustomerDto } from './update-customer.dto.js';
 
-// The pipe every service runs with (libs/bootstrap).
-const pipe = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });
+// The pipe every service runs with.
+const pipe = new LabValidationPipe();
 const address = { line1: '1 Trace Street', city: 'Berlin', postalCode: '10115', country: 'DE' };
 
 /** The validation messages for a body, or [] when it is accepted. */
-async function errorsOf(body: unknown): Promise<string[]> {
-  try {
-    await pipe.transform(body, { type: 'body', metatype: UpdateCustomerDto });
-    return [];
-  } catch (error) {
-    if (!(error instanceof BadRequestException)) throw error;
-    return (error.getResponse() as { message: string[] }).message;
-  }
-}
+const errorsOf = (body: unknown) => validationErrors(pipe, UpdateCustomerDto, body);
 
 describe(UpdateCustomerDto.name, () => {
   it('accepts a name, an address, or both', async () => {

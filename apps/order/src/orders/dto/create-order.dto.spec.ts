@@ -1,5 +1,5 @@
-import { BadRequestException } from '@nestjs/common';
 import { LabValidationPipe } from '#lab/bootstrap';
+import { validationErrors } from '#lab/testing';
 import { describe, expect, it } from 'vitest';
 import { CreateOrderDto, isWellFormedOrder } from './create-order.dto.js';
 
@@ -7,15 +7,7 @@ import { CreateOrderDto, isWellFormedOrder } from './create-order.dto.js';
 const pipe = new LabValidationPipe();
 const PRODUCT = '0123456789abcdef01234567';
 
-async function errorsOf(json: string): Promise<string[]> {
-  try {
-    await pipe.transform(JSON.parse(json), { type: 'body', metatype: CreateOrderDto });
-    return [];
-  } catch (error) {
-    if (!(error instanceof BadRequestException)) throw error;
-    return (error.getResponse() as { message: string[] }).message;
-  }
-}
+const errorsOf = (json: string) => validationErrors(pipe, CreateOrderDto, JSON.parse(json));
 
 describe(CreateOrderDto.name, () => {
   it('accepts 1 to 50 lines of a product id and a whole quantity from 1 to 1000', async () => {

@@ -1,5 +1,6 @@
 import { BadRequestException } from '@nestjs/common';
 import { LabValidationPipe } from '#lab/bootstrap';
+import { validationErrors } from '#lab/testing';
 import { describe, expect, it } from 'vitest';
 import {
   isWellFormedReservation,
@@ -14,15 +15,7 @@ const PRODUCT = '0123456789abcdef01234567';
 const OTHER = '0123456789abcdef01234568';
 const line = (productId: unknown, quantity: unknown) => ({ productId, quantity });
 
-async function errorsOf(body: unknown): Promise<string[]> {
-  try {
-    await pipe.transform(body, { type: 'body', metatype: ReserveStockDto });
-    return [];
-  } catch (error) {
-    if (!(error instanceof BadRequestException)) throw error;
-    return (error.getResponse() as { message: string[] }).message;
-  }
-}
+const errorsOf = (body: unknown) => validationErrors(pipe, ReserveStockDto, body);
 
 describe(ReserveStockDto.name, () => {
   it('refuses a product twice, whatever the case of its id', async () => {
