@@ -96,7 +96,12 @@ function collect(value: unknown, parts: string[], i: number, out: unknown[]): vo
   if (Array.isArray(value)) {
     if (/^\d+$/.test(parts[i])) collect(value[Number(parts[i])], parts, i + 1, out);
     else if (value.length === 0) out.push(undefined);
-    else for (const element of value) collect(element, parts, i, out);
+    // An array directly in an array is not descended into (as MongoDB's and mingo's queries do not).
+    else
+      for (const element of value) {
+        if (Array.isArray(element)) out.push(undefined);
+        else collect(element, parts, i, out);
+      }
     return;
   }
   if (isPlainObject(value)) collect(value[parts[i]], parts, i + 1, out);

@@ -457,11 +457,7 @@ export class CommandHandler {
   private count(cmd: Document, db: string): Document {
     const coll = this.store.get(db, collectionName(cmd, 'count'));
     const query = objectField(cmd, 'query');
-    let n = !coll
-      ? 0
-      : Object.keys(query).length === 0
-        ? coll.docs.size
-        : coll.match(query, cmd.collation).length;
+    let n = coll ? coll.count(query, cmd.collation) : 0;
     n = Math.max(0, n - (numberField(cmd, 'skip') ?? 0));
     const limit = Math.abs(numberField(cmd, 'limit') ?? 0);
     return { n: limit > 0 ? Math.min(n, limit) : n, ok: 1 };

@@ -72,6 +72,14 @@ describe('Collection.match with unique indexes', () => {
     }
   });
 
+  it('looks up the documents of each value of an $in on a single-field unique index', () => {
+    const filter = { key: { $in: ['k1', 'k2', 'absent', 'k1'] } };
+    const { found, calls } = scanned(collection, filter);
+    expect(new Set(found)).toEqual(new Set(byScan(collection, filter)));
+    expect(found).toHaveLength(2);
+    expect(calls).toBe(2);
+  });
+
   it('still tests the other fields of the filter on the document it found', () => {
     expect(scanned(collection, { key: 'k501', state: 'DONE' }).found).toHaveLength(1);
     expect(scanned(collection, { key: 'k501', state: 'NEW' }).found).toEqual([]);
@@ -82,7 +90,7 @@ describe('Collection.match with unique indexes', () => {
       { tenant: 't3' }, // part of a compound index
       { tenant: 't3', ref: 3 }, // numbers are left to the scan (1, 1.0, Long and Decimal128 compare equal)
       { code: 'c4' }, // a partial index holds only some documents
-      { key: { $in: ['k1', 'k2'] } },
+      { tenant: { $in: ['t1', 't2'] } }, // $in only on a single-field index
       { key: /k1/ },
       { key: null },
       { tags: ['red', 'blue'] },
@@ -112,5 +120,89 @@ describe('Collection.match with unique indexes', () => {
     expect(records.match({ key: 'b' })).toEqual([renamed]);
     records.remove(renamed);
     expect(records.match({ key: 'b' })).toEqual([]);
+  });
+});
+
+describe('Collection.match and count with non-unique indexes', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  const TYPES = ['order.confirmed', 'order.rejected', 'order.cancelled'];
+  const orders = new Collection('db', 'orders');
+  orders.createIndex({ v: 2, key: { status: 1 }, name: 'status_1' });
+  orders.createIndex({ v: 2, key: { 'outbox.type': 1 }, name: 'outbox.type_1' });
+  orders.createIndex({ v: 2, key: { expiresAt: 1 }, name: 'expiresAt_1', expireAfterSeconds: 0 });
+  const docs = Array.from({ length: 600 }, (_, i) => ({
+    _id: i,
+    status: ['PENDING', 'CONFIRMED', 'REJECTED'][i % 3],
+    outbox: i % 4 === 0 ? [] : TYPES.slice(0, i % 4).map((type) => ({ type })),
+    expiresAt: new Date(1000),
+  }));
+  for (const doc of docs) orders.insert(doc);
+  // What a naive multikey walk would key, and MongoDB's queries do not reach: an array in an array.
+  orders.insert({ _id: 'nested', status: [['PENDING']], outbox: [[{ type: 'order.confirmed' }]] });
+  orders.insert({ _id: 'field', status: 'CONFIRMED', outbox: { type: 'order.rejected' } });
+
+  const filters: object[] = [
+    { status: 'PENDING' },
+    { status: { $eq: 'REJECTED' } },
+    { status: 'ABSENT' },
+    { 'outbox.type': 'order.confirmed' },
+    { 'outbox.type': 'order.rejected' },
+    { 'outbox.type': { $in: TYPES } },
+    { 'outbox.type': { $in: ['order.cancelled', 'nothing'] } },
+    { status: 'CONFIRMED', 'outbox.type': 'order.cancelled' },
+  ];
+  for (const filter of filters.slice(0, -1))
+    it(`looks at no more documents than ${JSON.stringify(filter)} finds`, () => {
+      const { found, calls } = scanned(orders, filter);
+      expect(calls).toBe(found.length);
+    });
+
+  it('looks at the documents an equality or $in on an indexed field names, and finds what a scan finds', () => {
+    for (const filter of filters) {
+      const { found, calls } = scanned(orders, filter);
+      expect(new Set(found), JSON.stringify(filter)).toEqual(new Set(byScan(orders, filter)));
+      expect(found, JSON.stringify(filter)).toHaveLength(byScan(orders, filter).length);
+      expect(calls, JSON.stringify(filter)).toBeLessThan(orders.docs.size);
+    }
+  });
+
+  it('counts what a scan counts, from the index alone for an equality on one indexed field', () => {
+    for (const filter of filters) {
+      const spies = [vi.spyOn(BaseQuery.prototype, 'test'), vi.spyOn(SimpleFilter.prototype, 'test')];
+      const n = orders.count(filter);
+      const looked = spies.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+      for (const spy of spies) spy.mockRestore();
+      expect(n, JSON.stringify(filter)).toBe(byScan(orders, filter).length);
+      const exact = Object.keys(filter).length === 1 && !JSON.stringify(filter).includes('$in');
+      if (exact) expect(looked, JSON.stringify(filter)).toBe(0);
+    }
+  });
+
+  it('follows inserts, replacements and removals, keeping a document in place among the holders of a key it keeps', () => {
+    const coll = new Collection('db', 'follow');
+    coll.createIndex({ v: 2, key: { state: 1 }, name: 'state_1' });
+    for (let i = 0; i < 5; i++) coll.insert({ _id: i, state: 'A', n: 0 });
+    coll.replace({ _id: 1, state: 'A', n: 0 }, { _id: 1, state: 'A', n: 1 });
+    coll.replace({ _id: 2, state: 'A', n: 0 }, { _id: 2, state: 'B', n: 0 });
+    coll.remove({ _id: 3, state: 'A', n: 0 });
+    expect(coll.match({ state: 'A' }).map((doc) => doc._id)).toEqual([0, 1, 4]);
+    expect(coll.match({ state: 'B' }).map((doc) => doc._id)).toEqual([2]);
+    expect([coll.count({ state: 'A' }), coll.count({ state: 'B' }), coll.count({ state: 'C' })]).toEqual([
+      3, 1, 0,
+    ]);
+    coll.clear();
+    expect(coll.count({ state: 'A' })).toBe(0);
+  });
+
+  it('an index created on documents already there holds them; a dropped one answers no more', () => {
+    const coll = new Collection('db', 'late');
+    for (let i = 0; i < 10; i++) coll.insert({ _id: i, state: i % 2 ? 'odd' : 'even' });
+    coll.createIndex({ v: 2, key: { state: 1 }, name: 'state_1' });
+    expect(scanned(coll, { state: 'odd' }).calls).toBe(5);
+    expect(coll.count({ state: 'odd' })).toBe(5);
+    coll.dropIndex('state_1');
+    expect(scanned(coll, { state: 'odd' }).calls).toBe(10);
+    expect(coll.count({ state: 'odd' })).toBe(5);
   });
 });

@@ -49,38 +49,85 @@ export function duplicateKeyError(ns: string, index: IndexSpec, keyValue: Docume
   );
 }
 
-/** Keeps index key → owning `_id` key, so duplicates are found by lookup, not by scanning. */
-class UniqueIndex {
+/** A value an index lookup takes from a filter: one MongoDB compares by value alone in an index. */
+const isLookupValue = (value: unknown): boolean =>
+  typeof value === 'string' ||
+  typeof value === 'boolean' ||
+  value instanceof ObjectId ||
+  value instanceof Date;
+
+/**
+ * Keeps index key → the `_id` keys of the documents holding it (one for a unique index), so an
+ * equality on an indexed field finds its documents by lookup, not by scanning, and duplicates are
+ * found the same way.
+ */
+class KeyIndex {
+  /** Unique index: key → owning `_id` key. */
   readonly owners = new Map<string, string>();
+  /** Non-unique index: key → `_id` keys, in the order they got the key. */
+  private readonly holders = new Map<string, Set<string>>();
   private readonly fields: string[];
   private readonly partial: Query | undefined;
+  readonly unique: boolean;
+  /**
+   * A single-field index whose path has no numeric part: an equality on its field with a plain value
+   * matches exactly the documents holding that key (a numeric part could also name a field "0" of an
+   * embedded document, which the index key does not reach).
+   */
+  private readonly exactField: string | undefined;
 
   constructor(readonly spec: IndexSpec) {
     this.fields = Object.keys(spec.key);
     this.partial = spec.partialFilterExpression ? new Query(spec.partialFilterExpression) : undefined;
+    this.unique = spec.unique === true;
+    const [only] = this.fields;
+    this.exactField =
+      this.fields.length === 1 && !this.partial && !only.split('.').some((part) => /^\d+$/.test(part))
+        ? only
+        : undefined;
   }
 
   /**
-   * The index key a filter pins when it gives every field of the index one plain value (a string,
-   * boolean, ObjectId or Date, directly or as `$eq`); undefined when the index cannot answer it. A
-   * partial index holds only some documents, so it never answers.
+   * The index keys a filter pins when it gives every field of the index one plain value (a string,
+   * boolean, ObjectId or Date, directly or as `$eq`; on a single-field index also `$in` of such
+   * values); undefined when the index cannot answer it. A partial index holds only some documents,
+   * so it never answers.
    */
-  lookupKey(filter: Document): string | undefined {
+  lookupKeys(filter: Document): string[] | undefined {
     if (this.partial) return undefined;
     const values: unknown[] = [];
     for (const field of this.fields) {
       let value: unknown = filter[field];
-      if (isPlainObject(value) && Object.keys(value).length === 1 && '$eq' in value) value = value.$eq;
-      if (!(
-        typeof value === 'string' ||
-        typeof value === 'boolean' ||
-        value instanceof ObjectId ||
-        value instanceof Date
-      ))
-        return undefined;
+      if (isPlainObject(value) && Object.keys(value).length === 1) {
+        if ('$eq' in value) value = value.$eq;
+        else if (this.fields.length === 1 && Array.isArray(value.$in) && value.$in.every(isLookupValue))
+          return [...new Set(value.$in.map((v) => canonicalKey([v])))];
+      }
+      if (!isLookupValue(value)) return undefined;
       values.push(value);
     }
-    return canonicalKey(values);
+    return [canonicalKey(values)];
+  }
+
+  /** The `_id` keys of the documents holding `key`. */
+  idKeysOf(key: string): Iterable<string> {
+    if (!this.unique) return this.holders.get(key) ?? [];
+    const owner = this.owners.get(key);
+    return owner === undefined ? [] : [owner];
+  }
+
+  /**
+   * How many documents match `filter` when the index alone decides it (an equality with a plain value
+   * on its one field, nothing else); undefined otherwise.
+   */
+  exactCount(filter: Document): number | undefined {
+    const field = this.exactField;
+    if (field === undefined || Object.keys(filter).length !== 1 || !(field in filter)) return undefined;
+    let value: unknown = filter[field];
+    if (isPlainObject(value) && Object.keys(value).length === 1 && '$eq' in value) value = value.$eq;
+    if (!isLookupValue(value)) return undefined;
+    const key = canonicalKey([value]);
+    return this.unique ? (this.owners.has(key) ? 1 : 0) : (this.holders.get(key)?.size ?? 0);
   }
 
   /** Every index key of the document (several for array fields), with the values for error messages. */
@@ -98,13 +145,69 @@ class UniqueIndex {
     }
     return keys;
   }
+
+  /** Throws when `doc` (whose `_id` key is `idKey`) would duplicate a key of a unique index. */
+  check(keys: Map<string, Document>, idKey: string, ns: string): void {
+    if (!this.unique) return;
+    for (const [key, keyValue] of keys) {
+      const owner = this.owners.get(key);
+      if (owner !== undefined && owner !== idKey) throw duplicateKeyError(ns, this.spec, keyValue);
+    }
+  }
+
+  add(keys: Iterable<string>, idKey: string): void {
+    for (const key of keys) {
+      if (this.unique) this.owners.set(key, idKey);
+      else {
+        let ids = this.holders.get(key);
+        if (!ids) this.holders.set(key, (ids = new Set()));
+        ids.add(idKey);
+      }
+    }
+  }
+
+  /** From the keys of `oldDoc` to `keys` (the new version's), for the document `idKey`. */
+  swap(oldDoc: Document, keys: readonly string[], idKey: string): void {
+    const old = [...this.keysOf(oldDoc).keys()];
+    const kept = new Set(keys);
+    this.removeKeys(
+      old.filter((key) => !kept.has(key)),
+      idKey,
+    );
+    const had = new Set(old);
+    this.add(
+      keys.filter((key) => !had.has(key)),
+      idKey,
+    );
+  }
+
+  remove(doc: Document, idKey: string): void {
+    this.removeKeys(this.keysOf(doc).keys(), idKey);
+  }
+
+  private removeKeys(keys: Iterable<string>, idKey: string): void {
+    for (const key of keys) {
+      if (this.unique) {
+        if (this.owners.get(key) === idKey) this.owners.delete(key);
+        continue;
+      }
+      const ids = this.holders.get(key);
+      if (ids?.delete(idKey) && ids.size === 0) this.holders.delete(key);
+    }
+  }
+
+  clear(): void {
+    this.owners.clear();
+    this.holders.clear();
+  }
 }
 
 export class Collection {
   /** Documents by canonical `_id`, in insertion order. Stored documents are never mutated: writes swap in copies. */
   readonly docs = new Map<string, Document>();
   private readonly indexes: IndexSpec[] = [];
-  private readonly unique: UniqueIndex[] = [];
+  /** The indexes that answer lookups and enforce uniqueness (all but `_id`'s): unique ones first. */
+  private readonly keyed: KeyIndex[] = [];
   /** Set by the store the collection belongs to; a detached collection reports nothing. */
   listener: ChangeListener | undefined;
 
@@ -120,8 +223,9 @@ export class Collection {
   }
 
   /**
-   * Matching documents in natural order. An `_id` equality or `$in`, or an equality on every field of
-   * a unique index, only looks at the documents those name; anything else scans the collection.
+   * Matching documents, in natural order when the collection is scanned. An `_id` equality or `$in`, or
+   * an equality on every field of an index (`$in` on a single-field one), only looks at the documents
+   * those name (in the order the index holds them); anything else scans the collection.
    */
   match(filter: Document = {}, collation?: unknown, limit = Infinity): Document[] {
     const options = queryOptions(collation);
@@ -147,12 +251,17 @@ export class Collection {
     const id: unknown = filter._id;
     if (id === undefined && binaryCollation) {
       // Under a case-insensitive collation, equal strings need not have equal index keys.
-      for (const index of this.unique) {
-        const key = index.lookupKey(filter);
-        if (key === undefined) continue;
-        const owner = index.owners.get(key);
-        const doc = owner === undefined ? undefined : this.docs.get(owner);
-        return doc ? [doc] : [];
+      for (const index of this.keyed) {
+        const keys = index.lookupKeys(filter);
+        if (keys === undefined) continue;
+        const found = new Set<Document>();
+        for (const key of keys) {
+          for (const idKey of index.idKeysOf(key)) {
+            const doc = this.docs.get(idKey);
+            if (doc) found.add(doc);
+          }
+        }
+        return found;
       }
     }
     if (id === undefined || id instanceof RegExp) return this.docs.values();
@@ -173,9 +282,9 @@ export class Collection {
   insert(doc: Document): void {
     const idKey = canonicalKey(doc._id);
     if (this.docs.has(idKey)) throw duplicateKeyError(this.ns, ID_INDEX, { _id: doc._id });
-    const added = this.uniqueKeysFor(doc, idKey);
+    const added = this.indexKeysFor(doc, idKey);
     this.docs.set(idKey, doc);
-    for (const [index, keys] of added) for (const key of keys) index.owners.set(key, idKey);
+    for (const [index, keys] of added) index.add(keys, idKey);
     this.listener?.({ op: 'insert', db: this.db, name: this.name, doc });
   }
 
@@ -183,16 +292,16 @@ export class Collection {
   replace(oldDoc: Document, newDoc: Document): void {
     const idKey = canonicalKey(oldDoc._id);
     if (!isEqual(oldDoc._id, newDoc._id)) throw new Error('bug: replace must keep _id');
-    const added = this.uniqueKeysFor(newDoc, idKey);
-    this.removeUniqueKeys(oldDoc, idKey);
+    const added = this.indexKeysFor(newDoc, idKey);
     this.docs.set(idKey, newDoc);
-    for (const [index, keys] of added) for (const key of keys) index.owners.set(key, idKey);
+    // Only the keys that changed: a document keeps its place among the holders of a key it keeps.
+    for (const [index, keys] of added) index.swap(oldDoc, keys, idKey);
     this.listener?.({ op: 'replace', db: this.db, name: this.name, doc: newDoc });
   }
 
   remove(doc: Document): void {
     const idKey = canonicalKey(doc._id);
-    this.removeUniqueKeys(doc, idKey);
+    for (const index of this.keyed) index.remove(doc, idKey);
     this.docs.delete(idKey);
     this.listener?.({ op: 'delete', db: this.db, name: this.name, id: doc._id });
   }
@@ -204,26 +313,32 @@ export class Collection {
 
   clear(): void {
     this.docs.clear();
-    for (const index of this.unique) index.owners.clear();
+    for (const index of this.keyed) index.clear();
     this.listener?.({ op: 'clear', db: this.db, name: this.name });
   }
 
-  private uniqueKeysFor(doc: Document, idKey: string): Array<[UniqueIndex, string[]]> {
-    return this.unique.map((index) => {
-      const keys = index.keysOf(doc);
-      for (const [key, keyValue] of keys) {
-        const owner = index.owners.get(key);
-        if (owner !== undefined && owner !== idKey) throw duplicateKeyError(this.ns, index.spec, keyValue);
+  /**
+   * How many documents match `filter`: read off an index when one alone decides it (an equality with a
+   * plain value on the field of a single-field index, nothing else), without looking at a document.
+   */
+  count(filter: Document = {}, collation?: unknown): number {
+    if (Object.keys(filter).length === 0) return this.docs.size;
+    if (queryOptions(collation).collation === undefined) {
+      for (const index of this.keyed) {
+        const n = index.exactCount(filter);
+        if (n !== undefined) return n;
       }
-      return [index, [...keys.keys()]];
-    });
+    }
+    return this.match(filter, collation).length;
   }
 
-  private removeUniqueKeys(doc: Document, idKey: string): void {
-    for (const index of this.unique) {
-      for (const key of index.keysOf(doc).keys())
-        if (index.owners.get(key) === idKey) index.owners.delete(key);
-    }
+  /** Each index's keys of `doc`, checked against the unique indexes (throws a duplicate key error). */
+  private indexKeysFor(doc: Document, idKey: string): Array<[KeyIndex, string[]]> {
+    return this.keyed.map((index) => {
+      const keys = index.keysOf(doc);
+      index.check(keys, idKey, this.ns);
+      return [index, [...keys.keys()]];
+    });
   }
 
   indexSpecs(): IndexSpec[] {
@@ -258,16 +373,17 @@ export class Collection {
         `Index already exists with a different name: ${sameKey.name}`,
       );
     }
-    if (spec.unique) {
-      const index = new UniqueIndex(spec);
+    // TTL indexes answer no lookups here (the TTL monitor scans by date): not kept.
+    if (spec.unique || spec.expireAfterSeconds === undefined) {
+      const index = new KeyIndex(spec);
       for (const [idKey, doc] of this.docs) {
-        for (const [key, keyValue] of index.keysOf(doc)) {
-          const owner = index.owners.get(key);
-          if (owner !== undefined && owner !== idKey) throw duplicateKeyError(this.ns, spec, keyValue);
-          index.owners.set(key, idKey);
-        }
+        const keys = index.keysOf(doc);
+        index.check(keys, idKey, this.ns);
+        index.add(keys.keys(), idKey);
       }
-      this.unique.push(index);
+      // Unique indexes first: they answer a lookup with one document at most.
+      if (index.unique) this.keyed.splice(this.keyed.filter((i) => i.unique).length, 0, index);
+      else this.keyed.push(index);
     }
     this.indexes.push(spec);
     this.listener?.({ op: 'createIndex', db: this.db, name: this.name, spec });
@@ -279,8 +395,8 @@ export class Collection {
     const at = this.indexes.findIndex((i) => i.name === name);
     if (at < 0) throw new CommandError(27, 'IndexNotFound', `index not found with name [${name}]`);
     this.indexes.splice(at, 1);
-    const u = this.unique.findIndex((i) => i.spec.name === name);
-    if (u >= 0) this.unique.splice(u, 1);
+    const k = this.keyed.findIndex((i) => i.spec.name === name);
+    if (k >= 0) this.keyed.splice(k, 1);
     this.listener?.({ op: 'dropIndex', db: this.db, name: this.name, index: name });
   }
 
@@ -293,7 +409,7 @@ export class Collection {
 
   dropAllIndexes(): void {
     this.indexes.length = 0;
-    this.unique.length = 0;
+    this.keyed.length = 0;
     this.listener?.({ op: 'dropIndex', db: this.db, name: this.name, index: '*' });
   }
 }

@@ -5,12 +5,20 @@ import {
   Logger,
   type OnApplicationBootstrap,
   type OnModuleDestroy,
+  type OnModuleInit,
   Optional,
 } from '@nestjs/common';
 import { RmqRecordBuilder } from '@nestjs/microservices';
 import { InjectRepository } from '@nestjs/typeorm';
 import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
-import { ORDER_EVENT_SCHEMA_VERSION, type OrderEvent, type OrderEventType, orderEventId } from '#lab/events';
+import { collectionOf } from '#lab/database';
+import {
+  ORDER_EVENT_SCHEMA_VERSION,
+  ORDER_EVENT_TYPES,
+  type OrderEvent,
+  type OrderEventType,
+  orderEventId,
+} from '#lab/events';
 import { lastValueFrom, timeout } from 'rxjs';
 import type { ObjectId } from 'mongodb';
 import type { MongoRepository } from 'typeorm';
@@ -24,11 +32,10 @@ import { OutboxMetrics } from './outbox.metrics.js';
 export const ORDER_EVENTS_CLIENT = Symbol('ORDER_EVENTS_CLIENT');
 
 /**
- * A pass reads the orders collection once (the embedded store scans it for any query but by _id), so
- * not more often than this, and only while events may be waiting: this instance wrote an order since
- * the last pass, or the last pass left events behind (a failed publish, a full batch). Otherwise one
- * pass a minute, for events another instance left. Without a broker only the gauge is kept, at most
- * every 10 s and only after a write.
+ * A pass reads the orders with events waiting (by the `outbox.type` index), so not more often than
+ * this, and only while events may be waiting: this instance wrote an order since the last pass, or the
+ * last pass left events behind (a failed publish, a full batch). Otherwise one pass a minute, for events
+ * another instance left. Without a broker only the gauge is kept, at most every 10 s and only after a write.
  */
 export const PASS_EVERY_MS = 1000;
 export const COUNT_ONLY_EVERY_MS = 10_000;
@@ -39,7 +46,13 @@ const MAX_BACKOFF_MS = 5000;
 /** A publish the broker has not confirmed by then failed (it is published again: the consumer dedupes). */
 const CONFIRM_TIMEOUT_MS = 5000;
 const BATCH = 100;
-const PENDING = { 'outbox.0': { $exists: true } };
+/**
+ * Orders with an event waiting: looked up in the `outbox.type` index (every entry has one of these
+ * types), where `{ 'outbox.0': { $exists: true } }` made the store look at every order.
+ */
+const PENDING = { 'outbox.type': { $in: [...ORDER_EVENT_TYPES] } };
+/** The index that answers {@link PENDING} and counts the events waiting (see {@link OrderEventsRelay.countPending}). */
+export const OUTBOX_TYPE_INDEX = { key: { 'outbox.type': 1 }, name: 'outbox.type_1' } as const;
 
 const money = (cents: number) => Math.round(cents) / 100;
 
@@ -71,7 +84,7 @@ export function toOrderEvent(order: Order, entry: OutboxEntry): OrderEvent {
  * span (amqplib instrumentation) belongs to the trace of the request that changed the order.
  */
 @Injectable()
-export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy {
+export class OrderEventsRelay implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('OrderEvents');
   private timer?: NodeJS.Timeout;
   private running = false;
@@ -97,6 +110,11 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
       this.written = true;
       this.schedule(this.activeEveryMs);
     });
+  }
+
+  /** The `outbox.type` index (TypeORM's decorators cannot name a field of an array's elements). */
+  async onModuleInit(): Promise<void> {
+    await collectionOf(this.orders).createIndex(OUTBOX_TYPE_INDEX.key, { name: OUTBOX_TYPE_INDEX.name });
   }
 
   private get activeEveryMs(): number {
@@ -151,7 +169,7 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
       let pending: number;
       if (!this.client || Date.now() < this.nextPassAt) {
         // Nothing to publish: the count alone (the read below sorts every order with an event waiting,
-        // which without a broker is every order: 56 ms of the store's CPU at 5,000 orders, then the count).
+        // which without a broker is every order).
         pending = await this.countPending();
         this.leftBehind = pending > 0;
         return 0;
@@ -232,15 +250,20 @@ export class OrderEventsRelay implements OnApplicationBootstrap, OnModuleDestroy
     );
   }
 
+  /**
+   * The events waiting: an order holds at most one of each type (each is pushed by the one update that
+   * leaves the status it tells of), so they are the orders with each type, counted in the `outbox.type`
+   * index (the embedded store reads a count of one indexed value off the index, without looking at an
+   * order, as MongoDB counts index keys). An aggregate that summed `$size: '$outbox'` looked at every order
+   * with an event waiting, which without a broker is every order: 62 ms of the store's CPU at 5,000
+   * orders, during which every other operation waited.
+   */
   private async countPending(): Promise<number> {
-    const [row] = await this.orders
-      .aggregate<{ n: number }>([
-        { $match: PENDING },
-        { $project: { n: { $size: '$outbox' } } },
-        { $group: { _id: null, n: { $sum: '$n' } } },
-      ])
-      .toArray();
-    this.metrics.pending.set(row?.n ?? 0);
-    return row?.n ?? 0;
+    const orders = collectionOf(this.orders);
+    let n = 0;
+    // `count`, not `countDocuments`: the latter is an aggregate ($match, $group) that reads each order.
+    for (const type of ORDER_EVENT_TYPES) n += await orders.count({ 'outbox.type': type });
+    this.metrics.pending.set(n);
+    return n;
   }
 }

@@ -36,6 +36,8 @@ export class Order {
   @Column()
   userId!: string;
 
+  /** Indexed: the compensation sweep looks for the few PENDING and CANCELLING orders every 2 s while orders come in. */
+  @Index()
   @Column()
   status!: OrderStatus;
 
@@ -51,12 +53,17 @@ export class Order {
 
   /**
    * Stock may still be reserved for this order at the product service, which did not confirm the
-   * release: the compensation sweep retries until it does.
+   * release: the compensation sweep retries until it does (indexed: it looks for them every 2 s while
+   * orders come in).
    */
+  @Index()
   @Column()
   releasePending!: boolean;
 
-  /** Events of its status changes not yet confirmed by the broker (see OrderEventsRelay); absent on older orders. */
+  /**
+   * Events of its status changes not yet confirmed by the broker (see OrderEventsRelay), at most one of
+   * each type; absent on older orders. `outbox.type` is indexed (by the relay, at start-up).
+   */
   @Column()
   outbox?: OutboxEntry[];
 
