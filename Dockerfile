@@ -25,10 +25,11 @@ RUN npm install --no-audit --no-fund --ignore-scripts --omit=dev && npm cache cl
 FROM ${NODE_IMAGE} AS runtime
 ARG APP
 RUN test -n "${APP}" || (echo "build with --build-arg APP=<gateway|oauth|customer|product|order|alert-webhook>" && false)
-# MALLOC_MMAP_THRESHOLD_ and the node flags below: see scripts/service-flags.mjs.
+# MALLOC_MMAP_THRESHOLD_, GLIBC_TUNABLES and the node flags below: see scripts/service-flags.mjs.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     MALLOC_MMAP_THRESHOLD_=1048576 \
+    GLIBC_TUNABLES=glibc.malloc.tcache_count=0 \
     APP=${APP} \
     OTEL_SERVICE_NAME=${APP}
 WORKDIR /app

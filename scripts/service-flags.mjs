@@ -21,4 +21,12 @@ export const SERVICE_NODE_FLAGS = [
 // glibc raises its mmap threshold after each large block is freed, so the next large blocks (scrypt's
 // 16 MiB per password hash in oauth) come from the heap and are never given back: oauth idled at
 // 191 MB instead of 143-148 MB. A fixed threshold keeps blocks of 1 MiB and more in mmap.
-export const SERVICE_ENV = { MALLOC_MMAP_THRESHOLD_: '1048576' };
+// Without glibc's per-thread caches (tcache) of small freed blocks, what start-up freed goes back to the
+// system: a block parked in a thread's cache counts as in use, so the memory freed around it (7-8 MB
+// after V8's start-up compilation, mostly in the arenas of its worker threads, which then idle with
+// their caches full) could not be trimmed. About 8 MB less per idle service; CPU per order and per GET
+// through the gateway within the noise of interleaved rounds (docs/performance.md).
+export const SERVICE_ENV = {
+  MALLOC_MMAP_THRESHOLD_: '1048576',
+  GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0',
+};

@@ -1,3 +1,4 @@
+import './lazy-dependencies.js';
 import { randomUUID } from 'node:crypto';
 import { Logger, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';

@@ -1,0 +1,31 @@
+import { registerHooks } from 'node:module';
+
+/**
+ * Packages that a dependency requires when it loads but calls only on a path most labs never take,
+ * redirected to a stand-in that requires the real package on first use. Imported first by this lib,
+ * before anything loads the MongoDB driver.
+ *
+ * `@mongodb-js/saslprep`: the driver's SCRAM module requires it at load time, and it builds its Unicode
+ * tables at once (1.6 MB of heap, about 2 MB of RSS, in every service with a database); the driver
+ * calls it only to authenticate with SCRAM-SHA-256, i.e. a `MONGO_URL` with credentials.
+ */
+const LAZY: Readonly<Record<string, string>> = {
+  '@mongodb-js/saslprep': new URL('./lazy-saslprep.js', import.meta.url).href,
+};
+
+/** The URL each redirected package would have had, for its stand-in to load. */
+const realUrls = new Map<string, string>();
+
+/** The URL `specifier` resolved to where a stand-in replaced it (undefined until then). */
+export function lazyDependencyUrl(specifier: string): string | undefined {
+  return realUrls.get(specifier);
+}
+
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    const standIn = LAZY[specifier];
+    if (standIn === undefined || context.parentURL === standIn) return nextResolve(specifier, context);
+    realUrls.set(specifier, nextResolve(specifier, context).url);
+    return { url: standIn, shortCircuit: true };
+  },
+});

@@ -1,0 +1,52 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '#lab/testing';
+
+// Runs against dist/ in a process of its own: the hooks are Node's module loader's, as in a service.
+const LAZY_DEPENDENCIES = pathToFileURL(join(repoRoot, 'dist/libs/bootstrap/src/lazy-dependencies.js')).href;
+const INPUTS = ['user', 'I\u00ADX', '\u00AA', '\u2168', 'p\u00E4ss w\u00F6rd', '\u0007', '\u0627\u0031'];
+
+/** Loads the MongoDB driver after lazy-dependencies.js, then calls saslprep through the driver's require. */
+function run(): { loadedWithDriver: string[]; loadedAfterCall: string[]; results: string[] } {
+  const script = `
+    import { createRequire } from 'node:module';
+    await import(${JSON.stringify(LAZY_DEPENDENCIES)});
+    const require = createRequire(${JSON.stringify(join(repoRoot, 'package.json'))});
+    const saslprepFiles = () => Object.keys(require.cache).filter((file) => file.includes('/@mongodb-js/saslprep/'));
+    require('mongodb');
+    const loadedWithDriver = saslprepFiles();
+    const { saslprep } = createRequire(require.resolve('mongodb/lib/cmap/auth/scram.js'))('@mongodb-js/saslprep');
+    const results = ${JSON.stringify(INPUTS)}.map((input) => {
+      try { return saslprep(input); } catch (error) { return 'throws ' + error.message; }
+    });
+    console.log(JSON.stringify({ loadedWithDriver, loadedAfterCall: saslprepFiles(), results }));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  expect(child.stderr).toBe('');
+  return JSON.parse(child.stdout) as ReturnType<typeof run>;
+}
+
+describe('lazy dependencies', () => {
+  it('loads the MongoDB driver without @mongodb-js/saslprep, and saslprep on its first call', () => {
+    const { loadedWithDriver, loadedAfterCall } = run();
+    expect(loadedWithDriver).toEqual([]);
+    expect(loadedAfterCall).toContain(join(repoRoot, 'node_modules/@mongodb-js/saslprep/dist/node.js'));
+  });
+
+  it("answers through the driver's require exactly as @mongodb-js/saslprep does, errors included", async () => {
+    const { saslprep } = (await import('@mongodb-js/saslprep')).default;
+    const expected = INPUTS.map((input) => {
+      try {
+        return saslprep(input);
+      } catch (error) {
+        return `throws ${(error as Error).message}`;
+      }
+    });
+    expect(expected.filter((result) => result.startsWith('throws')).length).toBeGreaterThan(0);
+    expect(run().results).toEqual(expected);
+  });
+});
