@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { type Document, Long, ObjectId, UUID, calculateObjectSize } from 'bson';
 import { Aggregator, Query } from 'mingo';
 import { MingoError, cloneDeep, compare } from 'mingo/util';
-import { canonicalKey, isPlainObject, pathValues } from './bson-values.js';
+import { canonicalKey, isPlainObject, pathValues, plainNumbers } from './bson-values.js';
 import { CursorRegistry, cursorReply } from './cursors.js';
 import { binaryQuery } from './mingo-options.js';
 import type { EncodedReply } from './raw-bson.js';
@@ -771,6 +771,8 @@ function shape(
 ): Document[] {
   const plain = Object.keys(sort).length === 0 && Object.keys(projection).length === 0;
   if (plain) return docs.slice(skip, limit > 0 ? skip + limit : undefined);
+  const byId = sortedById(docs, sort);
+  if (byId) return shape(byId.slice(skip, limit > 0 ? skip + limit : undefined), { projection, collation });
   const options = queryOptions(collation);
   const query = options.collation === undefined ? binaryQuery({}) : new Query({}, options);
   let cursor = query.find<Document>(docs, projection);
@@ -778,4 +780,22 @@ function shape(
   if (skip > 0) cursor = cursor.skip(skip);
   if (limit > 0) cursor = cursor.limit(limit);
   return cursor.all();
+}
+
+/**
+ * `docs` sorted by a sort on `_id` alone when every `_id` is an ObjectId (ordered by its bytes, which
+ * its hex spelling keeps, whatever the collation), without mingo's comparator (about 7 µs a document);
+ * undefined for any other sort.
+ */
+function sortedById(docs: Document[], sort: Document): Document[] | undefined {
+  const keys = Object.keys(sort);
+  const direction = plainNumbers(sort._id);
+  if (keys.length !== 1 || keys[0] !== '_id' || (direction !== 1 && direction !== -1)) return undefined;
+  const keyed: Array<[string, Document]> = [];
+  for (const doc of docs) {
+    if (!(doc._id instanceof ObjectId)) return undefined;
+    keyed.push([doc._id.toHexString(), doc]);
+  }
+  keyed.sort(([a], [b]) => (a < b ? -direction : a > b ? direction : 0));
+  return keyed.map(([, doc]) => doc);
 }

@@ -91,6 +91,31 @@ describe('lookups by _id and unique key, and conditional updates (shortcuts vs t
     }
   });
 
+  it('sorts by _id alone as mingo sorts, ObjectIds by their bytes, mixed _id types included', async () => {
+    const sorted = db.collection<Document>('sorted');
+    // Timestamps out of insertion order, and hex digits that order differently as numbers.
+    const ids = [
+      '65a000000000000000000009',
+      '64ff00000000000000000001',
+      '65a00000000000000000000a',
+      '0000000000000000000000ff',
+    ];
+    await sorted.insertMany(ids.map((hexId, i) => ({ _id: new ObjectId(hexId), i })));
+    for (const direction of [1, -1] as const) {
+      for (const options of [{}, { limit: 2 }, { skip: 1, limit: 2 }, { projection: { _id: 0, i: 1 } }]) {
+        const fast = await sorted.find({}, { ...options, sort: { _id: direction } }).toArray();
+        // A second key no document ties on sends the sort to mingo.
+        const slow = await sorted.find({}, { ...options, sort: { _id: direction, i: 1 } }).toArray();
+        expect(fast, JSON.stringify({ direction, options })).toEqual(slow);
+      }
+    }
+    expect((await sorted.find({}, { sort: { _id: 1 } }).toArray()).map((doc) => doc.i)).toEqual([3, 1, 0, 2]);
+    // Other _id types beside ObjectIds: mingo's order of BSON types.
+    expect(await items.find({}, { sort: { _id: -1 } }).toArray()).toEqual(
+      await items.find({}, { sort: { _id: -1, i: 1 } }).toArray(),
+    );
+  });
+
   it('finds by a unique key as the general path does', async () => {
     for (const key of ['k0', 'k5', 'k11', 'absent']) {
       expect(await items.findOne({ key })).toEqual(await items.findOne(general({ key })));

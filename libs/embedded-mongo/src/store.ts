@@ -121,13 +121,20 @@ class KeyIndex {
    * on its one field, nothing else); undefined otherwise.
    */
   exactCount(filter: Document): number | undefined {
+    const keys = this.decidingKeys(filter);
+    if (keys?.length !== 1) return undefined;
+    const [key] = keys;
+    return this.unique ? (this.owners.has(key) ? 1 : 0) : (this.holders.get(key)?.size ?? 0);
+  }
+
+  /**
+   * The keys whose documents are exactly those matching `filter`, when the index alone decides it (an
+   * equality, or `$in`, of plain values on its one field, and nothing else); undefined otherwise.
+   */
+  decidingKeys(filter: Document): string[] | undefined {
     const field = this.exactField;
     if (field === undefined || Object.keys(filter).length !== 1 || !(field in filter)) return undefined;
-    let value: unknown = filter[field];
-    if (isPlainObject(value) && Object.keys(value).length === 1 && '$eq' in value) value = value.$eq;
-    if (!isLookupValue(value)) return undefined;
-    const key = canonicalKey([value]);
-    return this.unique ? (this.owners.has(key) ? 1 : 0) : (this.holders.get(key)?.size ?? 0);
+    return this.lookupKeys(filter);
   }
 
   /** Every index key of the document (several for array fields), with the values for error messages. */
@@ -233,10 +240,15 @@ export class Collection {
     // A simple filter is decided without mingo; mingo (compiled only if needed) decides the rest.
     const simple = binary ? SimpleFilter.compile(filter) : undefined;
     const compile = () => (binary ? binaryQuery(filter) : new Query(filter, options));
-    let query = simple === undefined && Object.keys(filter).length > 0 ? compile() : undefined;
+    const { docs, decided } = this.candidates(filter, binary);
+    let query = !decided && simple === undefined && Object.keys(filter).length > 0 ? compile() : undefined;
     const out: Document[] = [];
-    for (const doc of this.candidates(filter, binary)) {
+    for (const doc of docs) {
       if (out.length >= limit) break;
+      if (decided) {
+        out.push(doc);
+        continue;
+      }
       let matches = simple?.test(doc);
       if (matches === undefined) {
         if (simple) query ??= compile();
@@ -247,7 +259,11 @@ export class Collection {
     return out;
   }
 
-  private candidates(filter: Document, binaryCollation: boolean): Iterable<Document> {
+  /** The documents `match` looks at; `decided`: all of them match (an index alone decided the filter). */
+  private candidates(
+    filter: Document,
+    binaryCollation: boolean,
+  ): { docs: Iterable<Document>; decided?: boolean } {
     const id: unknown = filter._id;
     if (id === undefined && binaryCollation) {
       // Under a case-insensitive collation, equal strings need not have equal index keys.
@@ -261,9 +277,13 @@ export class Collection {
             if (doc) found.add(doc);
           }
         }
-        return found;
+        return { docs: found, decided: index.decidingKeys(filter) !== undefined };
       }
     }
+    return { docs: this.idCandidates(id) };
+  }
+
+  private idCandidates(id: unknown): Iterable<Document> {
     if (id === undefined || id instanceof RegExp) return this.docs.values();
     let ids: unknown[];
     if (!isPlainObject(id) || !Object.keys(id).some((k) => k.startsWith('$'))) ids = [id];
