@@ -1,4 +1,4 @@
-import { registerHooks } from 'node:module';
+import * as nodeModule from 'node:module';
 
 /**
  * Packages that a dependency requires when it loads but calls only on a path most labs never take,
@@ -21,7 +21,13 @@ export function lazyDependencyUrl(specifier: string): string | undefined {
   return realUrls.get(specifier);
 }
 
-registerHooks({
+/**
+ * `module.registerHooks` came with Node 22.15; `engines` and the Docker image (`node:22.12`) allow 22.12,
+ * where the named import would stop every service at start. There the packages load as they always did.
+ */
+const registerHooks = (nodeModule as { registerHooks?: typeof nodeModule.registerHooks }).registerHooks;
+
+registerHooks?.({
   resolve(specifier, context, nextResolve) {
     const standIn = LAZY[specifier];
     if (standIn === undefined || context.parentURL === standIn) return nextResolve(specifier, context);

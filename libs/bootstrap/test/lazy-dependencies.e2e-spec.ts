@@ -9,9 +9,20 @@ const LAZY_DEPENDENCIES = pathToFileURL(join(repoRoot, 'dist/libs/bootstrap/src/
 const INPUTS = ['user', 'I\u00ADX', '\u00AA', '\u2168', 'p\u00E4ss w\u00F6rd', '\u0007', '\u0627\u0031'];
 
 /** Loads the MongoDB driver after lazy-dependencies.js, then calls saslprep through the driver's require. */
-function run(): { loadedWithDriver: string[]; loadedAfterCall: string[]; results: string[] } {
+function run({ withoutRegisterHooks = false } = {}): {
+  loadedWithDriver: string[];
+  loadedAfterCall: string[];
+  results: string[];
+} {
+  // A Node before 22.15 (the Docker image's 22.12) has no module.registerHooks.
+  const olderNode = withoutRegisterHooks
+    ? `import * as nodeModule from 'node:module';
+       delete nodeModule.default.registerHooks;
+       nodeModule.syncBuiltinESMExports();`
+    : '';
   const script = `
     import { createRequire } from 'node:module';
+    ${olderNode}
     await import(${JSON.stringify(LAZY_DEPENDENCIES)});
     const require = createRequire(${JSON.stringify(join(repoRoot, 'package.json'))});
     const saslprepFiles = () => Object.keys(require.cache).filter((file) => file.includes('/@mongodb-js/saslprep/'));
@@ -35,6 +46,12 @@ describe('lazy dependencies', () => {
     const { loadedWithDriver, loadedAfterCall } = run();
     expect(loadedWithDriver).toEqual([]);
     expect(loadedAfterCall).toContain(join(repoRoot, 'node_modules/@mongodb-js/saslprep/dist/node.js'));
+  });
+
+  it('loads on a Node without module.registerHooks (before 22.15), saslprep then with the driver as before', () => {
+    const { loadedWithDriver, results } = run({ withoutRegisterHooks: true });
+    expect(loadedWithDriver).toContain(join(repoRoot, 'node_modules/@mongodb-js/saslprep/dist/node.js'));
+    expect(results).toEqual(run().results);
   });
 
   it("answers through the driver's require exactly as @mongodb-js/saslprep does, errors included", async () => {
