@@ -16,7 +16,8 @@ export function canonicalKey(value: unknown): string {
     case 'number':
       return `n:${value}`;
     case 'string':
-      return `s:${value}`;
+      // Quoted: inside an array or a compound key, 'p' + 'q,s:r' must not read as 'p,s:q' + 'r'.
+      return `s:${JSON.stringify(value)}`;
     case 'boolean':
       return `b:${value}`;
     case 'bigint':
@@ -28,7 +29,7 @@ export function canonicalKey(value: unknown): string {
   if (value instanceof Int32 || value instanceof Double) return `n:${value.value}`;
   if (value instanceof Decimal128) return `m:${value.toString()}`;
   if (value instanceof Binary) return `x:${value.sub_type}:${value.toString('base64')}`;
-  if (value instanceof RegExp) return `r:${value.source}/${value.flags}`;
+  if (value instanceof RegExp) return `r:${JSON.stringify(value.source)}/${value.flags}`;
   if (Array.isArray(value)) return `[${value.map(canonicalKey).join(',')}]`;
   if (isPlainObject(value)) {
     // Field order is significant for embedded documents in MongoDB.

@@ -215,3 +215,22 @@ describe('Collection.match and count with non-unique indexes', () => {
     expect(coll.count({ state: 'odd' })).toBe(5);
   });
 });
+
+describe('Collection unique keys', () => {
+  it('refuses only real duplicates: strings holding commas and quotes do not run into the next field', () => {
+    const compound = new Collection('db', 'compound');
+    compound.createIndex({ v: 2, key: { a: 1, b: 1 }, name: 'a_1_b_1', unique: true });
+    compound.insert({ _id: 1, a: 'p', b: 'q,s:r' });
+    expect(() => compound.insert({ _id: 2, a: 'p,s:q', b: 'r' })).not.toThrow();
+    expect(() => compound.insert({ _id: 3, a: 'p', b: 'q,s:r' })).toThrow(/E11000/);
+
+    const embedded = new Collection('db', 'embedded');
+    embedded.createIndex({ v: 2, key: { a: 1 }, name: 'a_1', unique: true });
+    embedded.insert({ _id: 1, a: { k: 'v,"j":s:w' } });
+    expect(() => embedded.insert({ _id: 2, a: { k: 'v', j: 'w' } })).not.toThrow();
+
+    embedded.insert({ _id: 3, a: { x: [/a/, 'b/'] } });
+    expect(() => embedded.insert({ _id: 4, a: { x: [/a\/,s:b/] } })).not.toThrow();
+    expect(() => embedded.insert({ _id: 5, a: { x: [/a/, 'b/'] } })).toThrow(/E11000/);
+  });
+});

@@ -137,28 +137,31 @@ class KeyIndex {
     return this.lookupKeys(filter);
   }
 
-  /** Every index key of the document (several for array fields), with the values for error messages. */
-  keysOf(doc: Document): Map<string, Document> {
-    const keys = new Map<string, Document>();
+  /**
+   * Every index key of the document (several for array fields), each with its values in the order of
+   * the index's fields (for a duplicate key error's message).
+   */
+  keysOf(doc: Document): Map<string, unknown[]> {
+    const keys = new Map<string, unknown[]>();
     if (this.partial && !this.partial.test(doc)) return keys;
     const perField = this.fields.map((field) => pathValues(doc, field));
     if (this.spec.sparse && perField.every((values) => values.every((v) => v === undefined))) return keys;
     let combos: unknown[][] = [[]];
-    for (const values of perField) combos = combos.flatMap((combo) => values.map((v) => [...combo, v]));
-    for (const combo of combos) {
-      const keyValue: Document = {};
-      this.fields.forEach((field, i) => (keyValue[field] = combo[i] ?? null));
-      keys.set(canonicalKey(combo.map((v) => v ?? null)), keyValue);
-    }
+    for (const values of perField)
+      combos = combos.flatMap((combo) => values.map((v) => [...combo, v ?? null]));
+    for (const combo of combos) keys.set(canonicalKey(combo), combo);
     return keys;
   }
 
   /** Throws when `doc` (whose `_id` key is `idKey`) would duplicate a key of a unique index. */
-  check(keys: Map<string, Document>, idKey: string, ns: string): void {
+  check(keys: Map<string, unknown[]>, idKey: string, ns: string): void {
     if (!this.unique) return;
-    for (const [key, keyValue] of keys) {
+    for (const [key, values] of keys) {
       const owner = this.owners.get(key);
-      if (owner !== undefined && owner !== idKey) throw duplicateKeyError(ns, this.spec, keyValue);
+      if (owner === undefined || owner === idKey) continue;
+      const keyValue: Document = {};
+      this.fields.forEach((field, i) => (keyValue[field] = values[i]));
+      throw duplicateKeyError(ns, this.spec, keyValue);
     }
   }
 
@@ -176,6 +179,8 @@ class KeyIndex {
   /** From the keys of `oldDoc` to `keys` (the new version's), for the document `idKey`. */
   swap(oldDoc: Document, keys: readonly string[], idKey: string): void {
     const old = [...this.keysOf(oldDoc).keys()];
+    // Most updates leave most indexed fields alone.
+    if (old.length === keys.length && old.every((key, i) => key === keys[i])) return;
     const kept = new Set(keys);
     this.removeKeys(
       old.filter((key) => !kept.has(key)),
