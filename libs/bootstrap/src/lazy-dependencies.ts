@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import * as nodeModule from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Packages that a dependency requires when it loads but calls only on a path most labs never take,
@@ -27,11 +29,19 @@ export function lazyDependencyUrl(specifier: string): string | undefined {
  */
 const registerHooks = (nodeModule as { registerHooks?: typeof nodeModule.registerHooks }).registerHooks;
 
-registerHooks?.({
-  resolve(specifier, context, nextResolve) {
-    const standIn = LAZY[specifier];
-    if (standIn === undefined || context.parentURL === standIn) return nextResolve(specifier, context);
-    realUrls.set(specifier, nextResolve(specifier, context).url);
-    return { url: standIn, shortCircuit: true };
-  },
-});
+// Only for the built services: run from the TypeScript sources (the specs under vitest), the stand-ins
+// are not JavaScript files Node could load.
+const built = Object.values(LAZY).every((url) => existsSync(fileURLToPath(url)));
+
+if (built) {
+  registerHooks?.({
+    resolve(specifier, context, nextResolve) {
+      const standIn = LAZY[specifier];
+      // Only `require`: the stand-in loads the package's CommonJS entry, which an ESM import would not name.
+      if (standIn === undefined || context.parentURL === standIn || !context.conditions?.includes('require'))
+        return nextResolve(specifier, context);
+      realUrls.set(specifier, nextResolve(specifier, context).url);
+      return { url: standIn, shortCircuit: true };
+    },
+  });
+}

@@ -9,7 +9,7 @@ const LAZY_DEPENDENCIES = pathToFileURL(join(repoRoot, 'dist/libs/bootstrap/src/
 const INPUTS = ['user', 'I\u00ADX', '\u00AA', '\u2168', 'p\u00E4ss w\u00F6rd', '\u0007', '\u0627\u0031'];
 
 /** Loads the MongoDB driver after lazy-dependencies.js, then calls saslprep through the driver's require. */
-function run({ withoutRegisterHooks = false } = {}): {
+function run({ withoutRegisterHooks = false, esmImportFirst = false } = {}): {
   loadedWithDriver: string[];
   loadedAfterCall: string[];
   results: string[];
@@ -28,6 +28,7 @@ function run({ withoutRegisterHooks = false } = {}): {
     const saslprepFiles = () => Object.keys(require.cache).filter((file) => file.includes('/@mongodb-js/saslprep/'));
     require('mongodb');
     const loadedWithDriver = saslprepFiles();
+    ${esmImportFirst ? "await import('@mongodb-js/saslprep');" : ''}
     const { saslprep } = createRequire(require.resolve('mongodb/lib/cmap/auth/scram.js'))('@mongodb-js/saslprep');
     const results = ${JSON.stringify(INPUTS)}.map((input) => {
       try { return saslprep(input); } catch (error) { return 'throws ' + error.message; }
@@ -52,6 +53,10 @@ describe('lazy dependencies', () => {
     const { loadedWithDriver, results } = run({ withoutRegisterHooks: true });
     expect(loadedWithDriver).toContain(join(repoRoot, 'node_modules/@mongodb-js/saslprep/dist/node.js'));
     expect(results).toEqual(run().results);
+  });
+
+  it('answers the same after something imported @mongodb-js/saslprep as an ES module', () => {
+    expect(run({ esmImportFirst: true }).results).toEqual(run().results);
   });
 
   it("answers through the driver's require exactly as @mongodb-js/saslprep does, errors included", async () => {
