@@ -1,6 +1,6 @@
 // Compiles apps/ and libs/ to dist/ with SWC (decorator metadata on, ESM out); type checking
 // is `npm run typecheck`. Skips work when no source is newer than the last build.
-import { readdir, stat, mkdir, writeFile } from 'node:fs/promises';
+import { readdir, stat, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformFile } from '@swc/core';
@@ -32,8 +32,11 @@ await Promise.all(
     if (dst && dst.mtimeMs >= src.mtimeMs && !process.argv.includes('--force')) return;
     const { code, map } = await transformFile(file, { sourceFileName: relative(dirname(out), file) });
     await mkdir(dirname(out), { recursive: true });
-    await writeFile(out, `${code}\n//# sourceMappingURL=${rel.split('/').pop()}.map\n`);
     if (map) await writeFile(`${out}.map`, map);
+    // Written aside, then renamed: a process loading dist/ meanwhile (two spec files run at once, one
+    // of them building) sees the old module or the new one, never half of one.
+    await writeFile(`${out}.tmp`, `${code}\n//# sourceMappingURL=${rel.split('/').pop()}.map\n`);
+    await rename(`${out}.tmp`, out);
     built++;
   }),
 );
