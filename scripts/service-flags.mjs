@@ -25,7 +25,8 @@ export const SERVICE_NODE_FLAGS = [
 // system: a block parked in a thread's cache counts as in use, so the memory freed around it (7-8 MB
 // after V8's start-up compilation, mostly in the arenas of its worker threads, which then idle with
 // their caches full) could not be trimmed. About 8 MB less per idle service; CPU per order and per GET
-// through the gateway within the noise of interleaved rounds (docs/performance.md).
+// through the gateway within the noise of interleaved rounds (docs/performance.md). npm start gives the
+// embedded store this environment too (about 10 MB less).
 export const SERVICE_ENV = {
   MALLOC_MMAP_THRESHOLD_: '1048576',
   GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0',

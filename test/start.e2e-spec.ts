@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import {
   startNode,
   waitForHttp,
 } from '#lab/testing';
+import { SERVICE_ENV } from '../scripts/service-flags.mjs';
 
 const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'] as const;
 
@@ -62,6 +63,15 @@ describe('npm start', () => {
       expect(output).toContain(`http://127.0.0.1:${ports[service]}`);
     }
     expect(output).toMatch(/^\[mongo\s*\] embedded-mongo ready on mongodb:\/\/127\.0\.0\.1:\d+/m);
+  });
+
+  it("runs the store and every service with the services' environment (service-flags.mjs)", () => {
+    const processes = descendantsOf(lab.pid);
+    expect(processes).toHaveLength(6);
+    for (const pid of processes) {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      for (const [name, value] of Object.entries(SERVICE_ENV)) expect(environ).toContain(`${name}=${value}`);
+    }
   });
 
   it('stops every process it started on Ctrl-C, the services before the store, and frees the ports', async () => {

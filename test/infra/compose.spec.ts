@@ -6,7 +6,6 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { repoRoot } from '#lab/testing';
-// @ts-expect-error -- a plain ES module of the scripts, without types
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../scripts/service-flags.mjs';
 
 // No container runs here: the Compose files are checked against the Compose Specification's JSON
