@@ -96,10 +96,39 @@ export function startNode(script: string, args: string[] = [], options: StartOpt
 const handedOut = new Set<number>();
 
 /**
+ * Vitest runs two spec files at once, each in a worker process of its own (`VITEST_POOL_ID` 1, 2, …): each
+ * worker picks ports in a band of its own, below Linux's ephemeral range (32768-60999), so one worker
+ * cannot be offered a port the other has handed out and its processes have not bound yet. Outside vitest
+ * (the bench, scripts), or for a worker beyond the bands, the OS picks.
+ */
+// 17000-23999 holds none of the lab's default ports (RabbitMQ 15672/15692, Jaeger 16686, Fluentd 24220/24224,
+// MongoDB 27017/27027), which a process started by the other worker could bind.
+const PORT_BANDS = { first: 17_000, size: 3_500, count: 2 } as const;
+
+/** The band of ports of this vitest worker: [from, to), or undefined outside vitest. */
+export function portBand(poolId = process.env.VITEST_POOL_ID): [number, number] | undefined {
+  const id = Number(poolId);
+  if (!Number.isInteger(id) || id < 1 || id > PORT_BANDS.count) return undefined;
+  const from = PORT_BANDS.first + (id - 1) * PORT_BANDS.size;
+  return [from, from + PORT_BANDS.size];
+}
+
+/**
  * A TCP port on 127.0.0.1 nothing listens on now, and one this process has not handed out before: the ports of one lab
- * are picked before any of its processes binds, so the OS could otherwise offer the same one twice.
+ * are picked before any of its processes binds, so the OS could otherwise offer the same one twice. In a
+ * vitest worker, from its {@link portBand}.
  */
 export async function freePort(): Promise<number> {
+  const band = portBand();
+  if (band) {
+    const [from, to] = band;
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const port = from + Math.floor(Math.random() * (to - from));
+      if (handedOut.has(port) || !(await portIsFree(port))) continue;
+      handedOut.add(port);
+      return port;
+    }
+  }
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const server = createServer();
