@@ -132,9 +132,13 @@ class KeyIndex {
    * equality, or `$in`, of plain values on its one field, and nothing else); undefined otherwise.
    */
   decidingKeys(filter: Document): string[] | undefined {
+    return this.decides(filter) ? this.lookupKeys(filter) : undefined;
+  }
+
+  /** Whether the keys {@link lookupKeys} gives for `filter` name exactly its matches (`filter` is on the index's one field alone). */
+  decides(filter: Document): boolean {
     const field = this.exactField;
-    if (field === undefined || Object.keys(filter).length !== 1 || !(field in filter)) return undefined;
-    return this.lookupKeys(filter);
+    return field !== undefined && Object.keys(filter).length === 1 && field in filter;
   }
 
   /**
@@ -282,7 +286,7 @@ export class Collection {
             if (doc) found.add(doc);
           }
         }
-        return { docs: found, decided: index.decidingKeys(filter) !== undefined };
+        return { docs: found, decided: index.decides(filter) };
       }
     }
     return { docs: this.idCandidates(id) };
