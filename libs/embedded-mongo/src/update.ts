@@ -4,6 +4,7 @@ import { cloneDeep, isEqual, setValue } from 'mingo/util';
 import { isPlainObject } from './bson-values.js';
 import { CommandError, immutableField } from './errors.js';
 import { runSharedPipeline } from './mingo-options.js';
+import { applySimplePipeline } from './simple-pipeline.js';
 
 export type UpdateSpec = Document | Document[];
 
@@ -100,6 +101,8 @@ export function upsertDocument(u: UpdateSpec, ctx: UpdateContext): Document {
 }
 
 function runPipeline(doc: Document, pipeline: Document[]): Document {
+  const simple = applySimplePipeline(doc, pipeline);
+  if (simple) return simple;
   const [next] = runSharedPipeline(pipeline, [cloneDeep(doc)]);
   return next;
 }

@@ -8,10 +8,11 @@
 //
 //   npm run build && cp -r dist/libs/embedded-mongo dist/em-new     (likewise an older build as dist/em-old)
 //   node libs/embedded-mongo/test/paired-builds.bench.mjs --cli dist/em-old/src/cli.js --cli dist/em-new/src/cli.js
-//   [--pairs 40] [--burst 0.4] [--op findOne,updateOne]
+//   [--pairs 40] [--burst 0.4] [--op findOne,updateOne,take]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient, ObjectId } from 'mongodb';
@@ -69,9 +70,48 @@ async function startBuild(cli) {
     ids.push(...docs.map((d) => d._id));
   }
   const pick = () => ids[Math.floor(Math.random() * ids.length)];
+  /** Per document, the tokens of the holds `take` left (the product service's four in flight at most). */
+  const holds = new Map();
   const ops = {
     findOne: () => items.findOne({ _id: pick() }),
     updateOne: () => items.updateOne({ _id: pick(), n: { $lt: 1_000_000_000 } }, { $inc: { n: 1 } }),
+    // The product service's take of a line: a pipeline update that leaves a hold and drops older ones.
+    take: () => {
+      const _id = ids[Math.floor(Math.random() * 100)];
+      const orderId = new ObjectId().toHexString();
+      const token = randomUUID();
+      const now = new Date();
+      const held = holds.get(_id) ?? [];
+      held.push(token);
+      const drop = held.length > 4 ? held.splice(0, held.length - 4) : [];
+      holds.set(_id, held);
+      const kept = { $ifNull: ['$holds', []] };
+      return items.findOneAndUpdate(
+        { _id, n: { $gte: 0 }, 'holds.orderId': { $ne: orderId } },
+        [
+          {
+            $set: {
+              n: { $add: ['$n', 1] },
+              holds: {
+                $concatArrays: [
+                  drop.length === 0
+                    ? kept
+                    : {
+                        $filter: {
+                          input: kept,
+                          cond: { $not: [{ $in: ['$$this.token', { $literal: drop }] }] },
+                        },
+                      },
+                  { $literal: [{ orderId, token, quantity: 1, since: now }] },
+                ],
+              },
+              updatedAt: { $literal: now },
+            },
+          },
+        ],
+        { returnDocument: 'after' },
+      );
+    },
   };
   return {
     cli,
