@@ -1,3 +1,4 @@
+import { restoreDateTimeFormat } from './deferred-date-formats.js';
 import './lazy-dependencies.js';
 import { randomUUID } from 'node:crypto';
 import { Logger, type Type } from '@nestjs/common';
@@ -11,6 +12,9 @@ import { attachOpenApi } from '#lab/openapi';
 import { shutdownTelemetry } from '#lab/telemetry';
 import { ProblemDetailsFilter } from './problem-details.js';
 import { LabValidationPipe } from './validation.js';
+
+// Nest's modules have loaded with their DateTimeFormats deferred (deferred-date-formats.ts).
+restoreDateTimeFormat();
 
 const SANE_REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
