@@ -217,6 +217,35 @@ describe('Collection.match and count with non-unique indexes', () => {
 });
 
 describe('Collection unique keys', () => {
+  it("follows replacements that leave indexed fields alone, change them, or change what a partial index's filter reads", () => {
+    const coll = new Collection('db', 'replaced');
+    coll.createIndex({
+      v: 2,
+      key: { code: 1 },
+      name: 'code_1',
+      unique: true,
+      partialFilterExpression: { live: true },
+    });
+    coll.createIndex({ v: 2, key: { 'b.c': 1 }, name: 'b.c_1' });
+    coll.createIndex({ v: 2, key: { a: 1, 'b.c': 1 }, name: 'a_1_b.c_1', unique: true });
+    const first = { _id: 0, a: 'x', b: { c: 'k' }, code: 'c0', live: true, n: 0 };
+    coll.insert(first);
+    // As an update makes them: a new object sharing the values it leaves alone.
+    const counted = { ...first, n: 1 };
+    coll.replace(first, counted);
+    expect(coll.match({ 'b.c': 'k' }).map((doc) => doc._id)).toEqual([0]);
+    expect(() => coll.insert({ _id: 1, code: 'c0', live: true })).toThrow(/E11000/);
+    const retired = { ...counted, live: false };
+    coll.replace(counted, retired);
+    expect(() => coll.insert({ _id: 1, code: 'c0', live: true })).not.toThrow();
+    const moved = { ...retired, b: { c: 'm' } };
+    coll.replace(retired, moved);
+    expect(coll.match({ 'b.c': 'k' })).toEqual([]);
+    expect(coll.match({ 'b.c': 'm' }).map((doc) => doc._id)).toEqual([0]);
+    expect(() => coll.insert({ _id: 2, a: 'x', b: { c: 'm' } })).toThrow(/E11000/);
+    expect(() => coll.insert({ _id: 3, a: 'x', b: { c: 'k' } })).not.toThrow();
+  });
+
   it('refuses only real duplicates: strings holding commas and quotes do not run into the next field', () => {
     const compound = new Collection('db', 'compound');
     compound.createIndex({ v: 2, key: { a: 1, b: 1 }, name: 'a_1_b_1', unique: true });

@@ -76,8 +76,12 @@ class KeyIndex {
    */
   private readonly exactField: string | undefined;
 
+  /** The top-level fields the index's paths start from. */
+  private readonly roots: string[];
+
   constructor(readonly spec: IndexSpec) {
     this.fields = Object.keys(spec.key);
+    this.roots = [...new Set(this.fields.map((field) => field.split('.')[0]))];
     this.partial = spec.partialFilterExpression ? new Query(spec.partialFilterExpression) : undefined;
     this.unique = spec.unique === true;
     const [only] = this.fields;
@@ -155,6 +159,16 @@ class KeyIndex {
       combos = combos.flatMap((combo) => values.map((v) => [...combo, v ?? null]));
     for (const combo of combos) keys.set(canonicalKey(combo), combo);
     return keys;
+  }
+
+  /**
+   * Whether a new version of a document has the keys of the old one for certain without working them
+   * out: it holds the very same values (stored documents are never mutated, and an update shares what
+   * it leaves alone) in every top-level field the index's paths start from. A partial index's filter
+   * may read other fields, so it never knows.
+   */
+  keepsKeys(oldDoc: Document, newDoc: Document): boolean {
+    return this.partial === undefined && this.roots.every((root) => oldDoc[root] === newDoc[root]);
   }
 
   /** Throws when `doc` (whose `_id` key is `idKey`) would duplicate a key of a unique index. */
@@ -321,7 +335,8 @@ export class Collection {
   replace(oldDoc: Document, newDoc: Document): void {
     const idKey = canonicalKey(oldDoc._id);
     if (!isEqual(oldDoc._id, newDoc._id)) throw new Error('bug: replace must keep _id');
-    const added = this.indexKeysFor(newDoc, idKey);
+    // Indexes whose fields the update left alone keep their keys: neither version's are worked out.
+    const added = this.indexKeysFor(newDoc, idKey, oldDoc);
     this.docs.set(idKey, newDoc);
     // Only the keys that changed: a document keeps its place among the holders of a key it keeps.
     for (const [index, keys] of added) index.swap(oldDoc, keys, idKey);
@@ -361,13 +376,19 @@ export class Collection {
     return this.match(filter, collation).length;
   }
 
-  /** Each index's keys of `doc`, checked against the unique indexes (throws a duplicate key error). */
-  private indexKeysFor(doc: Document, idKey: string): Array<[KeyIndex, string[]]> {
-    return this.keyed.map((index) => {
+  /**
+   * Each index's keys of `doc`, checked against the unique indexes (throws a duplicate key error);
+   * `replacing` a version of it, only the indexes whose keys may differ from that version's.
+   */
+  private indexKeysFor(doc: Document, idKey: string, replacing?: Document): Array<[KeyIndex, string[]]> {
+    const out: Array<[KeyIndex, string[]]> = [];
+    for (const index of this.keyed) {
+      if (replacing && index.keepsKeys(replacing, doc)) continue;
       const keys = index.keysOf(doc);
       index.check(keys, idKey, this.ns);
-      return [index, [...keys.keys()]];
-    });
+      out.push([index, [...keys.keys()]]);
+    }
+    return out;
   }
 
   indexSpecs(): IndexSpec[] {

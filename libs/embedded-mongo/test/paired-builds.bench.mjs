@@ -8,7 +8,7 @@
 //
 //   npm run build && cp -r dist/libs/embedded-mongo dist/em-new     (likewise an older build as dist/em-old)
 //   node libs/embedded-mongo/test/paired-builds.bench.mjs --cli dist/em-old/src/cli.js --cli dist/em-new/src/cli.js
-//   [--pairs 40] [--burst 0.4] [--op findOne,updateOne,take]
+//   [--pairs 40] [--burst 0.4] [--op findOne,updateOne,take,order] (`order` counts its two writes as one op)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,11 +70,67 @@ async function startBuild(cli) {
     ids.push(...docs.map((d) => d._id));
   }
   const pick = () => ids[Math.floor(Math.random() * ids.length)];
+  // The order service's collection and indexes, for `order`.
+  const orders = client.db('bench').collection('orders');
+  await orders.createIndexes([
+    { key: { idempotencyKey: 1 }, name: 'idempotencyKey_1', unique: true, sparse: true },
+    { key: { userId: 1, createdAt: 1 }, name: 'userId_1_createdAt_1' },
+    { key: { status: 1 }, name: 'status_1' },
+    { key: { releasePending: 1 }, name: 'releasePending_1' },
+    { key: { 'outbox.type': 1 }, name: 'outbox_type' },
+  ]);
   /** Per document, the tokens of the holds `take` left (the product service's four in flight at most). */
   const holds = new Map();
   const ops = {
     findOne: () => items.findOne({ _id: pick() }),
     updateOne: () => items.updateOne({ _id: pick(), n: { $lt: 1_000_000_000 } }, { $inc: { n: 1 } }),
+    // The order service's two writes of an order: the PENDING insert, then the confirming update.
+    order: async () => {
+      const now = new Date();
+      const _id = new ObjectId();
+      const line = { productId: pick().toHexString(), quantity: 1 };
+      await orders.insertOne({
+        _id,
+        userId: `user-${Math.floor(Math.random() * 100)}`,
+        status: 'PENDING',
+        lines: [line],
+        totalCents: null,
+        reason: null,
+        releasePending: false,
+        idempotencyKey: `user:${randomUUID()}`,
+        requestHash: 'a'.repeat(64),
+        answer: null,
+        createdAt: now,
+        updatedAt: now,
+      });
+      const lines = [{ ...line, name: 'Item', unitPriceCents: 1999 }];
+      const body = {
+        id: _id.toHexString(),
+        status: 'CONFIRMED',
+        lines,
+        total: 19.99,
+        createdAt: now.toISOString(),
+      };
+      return orders.updateOne(
+        { _id, status: 'PENDING' },
+        {
+          $set: {
+            status: 'CONFIRMED',
+            lines,
+            totalCents: 1999,
+            updatedAt: new Date(),
+            answer: { status: 201, body },
+          },
+          $push: {
+            outbox: {
+              type: 'order.confirmed',
+              occurredAt: now,
+              trace: { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` },
+            },
+          },
+        },
+      );
+    },
     // The product service's take of a line: a pipeline update that leaves a hold and drops older ones.
     take: () => {
       const _id = ids[Math.floor(Math.random() * 100)];
