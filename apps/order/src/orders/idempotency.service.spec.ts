@@ -63,6 +63,12 @@ describe(IdempotencyService.name, () => {
     expect(stock.stock.get(PRODUCT)).toBe(6);
   });
 
+  it('hashes a request as the hex sha256 of its JSON, as the hashes stored with earlier orders were', () => {
+    expect(requestHashOf([{ productId: PRODUCT, quantity: 2 }])).toBe(
+      'ff062a5feadb0d59e3af24a3ea5d847f22d561a099e95a0ac70160ec845cd7f1',
+    );
+  });
+
   it('keeps the key, the request hash and the first answer in the order itself: one document, no record', async () => {
     const k = key();
     const { body } = await place(k, 2);

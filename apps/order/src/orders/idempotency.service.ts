@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { HttpException, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { isDuplicateKeyError } from '#lab/database';
@@ -24,9 +24,12 @@ const inProgress = () =>
     'a request with this Idempotency-Key is in progress; retry shortly',
   );
 
-/** sha256 of the canonical request, to tell a retry from a different request reusing the key. */
+/**
+ * sha256 of the canonical request, to tell a retry from a different request reusing the key (one-shot
+ * `hash`: the same digest as a `Hash` object's, without making one per order).
+ */
 export function requestHashOf(request: unknown): string {
-  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+  return hash('sha256', JSON.stringify(request), 'hex');
 }
 
 /** The answer a stored first answer replays as: the body, or the refusal as the same error. */
