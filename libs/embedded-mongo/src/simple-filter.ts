@@ -6,9 +6,15 @@ type Operator = '$eq' | '$lt' | '$lte' | '$gt' | '$gte';
 
 interface Condition {
   readonly field: string;
-  readonly op: Operator;
+  readonly op: Operator | '$ne';
   readonly operand: Scalar;
+  /** For `$ne` on `field.sub`: a field of the embedded document (or documents, in an array) in `field`. */
+  readonly sub?: string;
 }
+
+/** A name usable as one part of a path: no dots, digits first or `$` (an array index or an operator). */
+const PLAIN_PART = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const isPlainPart = (part: string) => PLAIN_PART.test(part) && !(part in Object.prototype);
 
 const RANGE_OPERATORS = new Set<string>(['$lt', '$lte', '$gt', '$gte']);
 
@@ -20,10 +26,12 @@ const isScalar = (value: unknown): value is Scalar =>
   value instanceof ObjectId;
 
 /**
- * The common filters of a service (`{ _id }`, `{ key }`, `{ _id, n: { $lt: 5 } }`) decided without
- * mingo: equalities and ranges on top-level fields against a string, number, boolean, Date or
- * ObjectId. `compile` gives undefined for any other filter; `test` gives undefined for a document it
- * cannot decide alone (an array or an unusual type in a tested field), which mingo then decides.
+ * The common filters of a service (`{ _id }`, `{ key }`, `{ _id, n: { $lt: 5 } }`, the product
+ * service's take `{ _id, stock: { $gte: 1 }, 'holds.orderId': { $ne: id } }`) decided without mingo:
+ * equalities and ranges on top-level fields, and `$ne` on a field of embedded documents one level
+ * down, against a string, number, boolean, Date or ObjectId. `compile` gives undefined for any other
+ * filter; `test` gives undefined for a document it cannot decide alone (an array or an unusual type in
+ * a tested field), which mingo then decides.
  * Where it answers, it answers what mingo's `Query.test` does (`simple-filter.spec.ts` compares both).
  */
 export class SimpleFilter {
@@ -32,9 +40,18 @@ export class SimpleFilter {
   static compile(filter: Document): SimpleFilter | undefined {
     const conditions: Condition[] = [];
     for (const field of Object.keys(filter)) {
+      const value: unknown = filter[field];
+      const parts = field.includes('.') ? field.split('.') : [field];
+      if (parts.length === 2) {
+        // `{ 'holds.orderId': { $ne: id } }`: no embedded document in `holds` names `id`.
+        if (!parts.every(isPlainPart) || !isPlainObject(value)) return undefined;
+        const ops = Object.keys(value);
+        if (ops.length !== 1 || ops[0] !== '$ne' || !isScalar(value.$ne)) return undefined;
+        conditions.push({ field: parts[0], sub: parts[1], op: '$ne', operand: value.$ne });
+        continue;
+      }
       if (field === '' || field.startsWith('$') || field.includes('.') || field in Object.prototype)
         return undefined;
-      const value: unknown = filter[field];
       if (isScalar(value)) {
         conditions.push({ field, op: '$eq', operand: value });
         continue;
@@ -55,9 +72,14 @@ export class SimpleFilter {
   /** Whether the document matches; undefined when mingo must decide. */
   test(doc: Document): boolean | undefined {
     let decided = true;
-    for (const { field, op, operand } of this.conditions) {
+    for (const { field, op, operand, sub } of this.conditions) {
       const value: unknown = Object.hasOwn(doc, field) ? doc[field] : undefined;
-      const holds = op === '$eq' ? equals(value, operand) : inRange(value, op, operand);
+      const holds =
+        op === '$ne'
+          ? noneEquals(value, sub as string, operand)
+          : op === '$eq'
+            ? equals(value, operand)
+            : inRange(value, op, operand);
       // The conditions are a conjunction: one that fails decides it, whatever mingo says of the others.
       if (holds === false) return false;
       if (holds === undefined) decided = false;
@@ -77,6 +99,21 @@ function equals(value: unknown, operand: Scalar): boolean | undefined {
   if (operand instanceof ObjectId) return value instanceof ObjectId && value.equals(operand);
   if (operand instanceof Date) return value instanceof Date && value.getTime() === operand.getTime();
   return value === operand;
+}
+
+/**
+ * mingo's `{ 'field.sub': { $ne: operand } }` given the value of `field`: true when it is missing or null,
+ * or when no embedded document it holds (itself, or the elements of an array of them) has `sub` equal to
+ * `operand`; anything else (an element that is not a document, an array in `sub`) is left to mingo.
+ */
+function noneEquals(value: unknown, sub: string, operand: Scalar): boolean | undefined {
+  if (value === undefined || value === null) return true;
+  for (const element of Array.isArray(value) ? value : [value]) {
+    if (!isPlainObject(element)) return undefined;
+    const same = equals(Object.hasOwn(element, sub) ? element[sub] : undefined, operand);
+    if (same !== false) return same === true ? false : undefined;
+  }
+  return true;
 }
 
 /** mingo's `$lt`/`$lte`/`$gt`/`$gte`: a value of another type never matches; arrays and NaN are left to mingo. */
