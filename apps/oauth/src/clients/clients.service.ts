@@ -17,7 +17,11 @@ export class ClientsService implements OnModuleInit {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Seeds the service clients; a secret changed in the configuration replaces the stored hash. */
+  /**
+   * Seeds the service clients at start-up; a secret changed in the configuration replaces the stored
+   * hash. Their hashes are the service's own: they wait for the hashing queue however busy the machine
+   * is, never shed as a client's sign-in would be.
+   */
   async onModuleInit(): Promise<void> {
     const secrets: Record<ServiceClientId, string> = {
       'order-service': this.config.oauth.clientSecrets.order,
@@ -25,7 +29,10 @@ export class ClientsService implements OnModuleInit {
     };
     await Promise.all(
       (Object.keys(SERVICE_CLIENTS) as ServiceClientId[]).map((clientId) =>
-        this.seed(clientId, secrets[clientId], [...SERVICE_CLIENTS[clientId]]),
+        this.seed(clientId, secrets[clientId], [...SERVICE_CLIENTS[clientId]]).catch((error: unknown) => {
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new Error(`seeding the OAuth client ${clientId} failed: ${reason}`, { cause: error });
+        }),
       ),
     );
   }
@@ -33,7 +40,7 @@ export class ClientsService implements OnModuleInit {
   /** The client when the secret is its own; unknown clients take as long as known ones. */
   async authenticate(clientId: string, secret: string, ip: string): Promise<Client | undefined> {
     const client = await this.clients.findOneBy({ clientId });
-    const valid = await this.hasher.verify(secret, client?.secretHash, ip);
+    const valid = await this.hasher.verify(secret, client?.secretHash, { client: ip });
     return client && valid ? client : undefined;
   }
 
@@ -45,7 +52,7 @@ export class ClientsService implements OnModuleInit {
         await this.clients.save(
           this.clients.create({
             clientId,
-            secretHash: await this.hasher.hash(secret),
+            secretHash: await this.hasher.hash(secret, 'service'),
             scopes,
             createdAt: now,
             updatedAt: now,
@@ -58,14 +65,14 @@ export class ClientsService implements OnModuleInit {
       }
       return;
     }
-    const secretChanged = !(await this.hasher.verify(secret, existing.secretHash));
+    const secretChanged = !(await this.hasher.verify(secret, existing.secretHash, 'service'));
     const scopesChanged = existing.scopes.join(' ') !== scopes.join(' ');
     if (!secretChanged && !scopesChanged) return;
     await this.clients.updateOne(
       { clientId },
       {
         $set: {
-          secretHash: secretChanged ? await this.hasher.hash(secret) : existing.secretHash,
+          secretHash: secretChanged ? await this.hasher.hash(secret, 'service') : existing.secretHash,
           scopes,
           updatedAt: new Date(),
         },

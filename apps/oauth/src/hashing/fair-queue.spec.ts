@@ -131,6 +131,35 @@ describe(FairQueue.name, () => {
     }
   });
 
+  it("never refuses an unbounded job (the owner's own work): past a full queue, maxWaitMs and maxTotalMs it waits its turn within the concurrency, while clients are still refused", async () => {
+    vi.useFakeTimers();
+    try {
+      const started: string[] = [];
+      const queue = new FairQueue(1, 1, { maxWaitMs: 2000, maxTotalMs: 3000 });
+      const slow = gate(started, 'slow');
+      const own = gate(started, 'own');
+      const late = queue.run('10.0.0.1', slow.work).catch((error: unknown) => error);
+      const stale = queue.run('10.0.0.2', async () => 'stale').catch((error: unknown) => error);
+      const seed = queue.run('internal', own.work, { unbounded: true }).catch((error: unknown) => error);
+      expect(queue.depth).toBe(2); // beyond maxQueued
+      await expect(queue.run('10.0.0.3', async () => 'refused')).rejects.toBeInstanceOf(QueueFull);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(await late).toBeInstanceOf(QueueFull); // a client's answer at 3 s
+      expect(await stale).toBeInstanceOf(QueueFull); // a client's wait of 2 s
+      expect(started).toEqual(['slow']); // the slow work still holds the only slot: the seed waits
+      expect(queue.depth).toBe(1);
+      slow.open();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(started).toEqual(['slow', 'own']);
+      await vi.advanceTimersByTimeAsync(10_000); // and its own work may take long too
+      own.open();
+      expect(await seed).toBe('own');
+      expect(queue.depth).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('passes a failure of the work to its caller and goes on with the next', async () => {
     const queue = new FairQueue(1, 2);
     const failing = queue.run('a', async () => {

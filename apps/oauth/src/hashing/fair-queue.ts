@@ -21,6 +21,15 @@ export interface FairQueueOptions {
   readonly onDepthChange?: (queued: number) => void;
 }
 
+export interface RunOptions {
+  /**
+   * Never refused: waits for a slot however full the queue and however long that takes (past
+   * `maxQueued`, the key's share, `maxWaitMs` and `maxTotalMs`), and still runs at most `concurrency`
+   * at once with the others. For the owner's own work (seeding at start-up), never for a client's.
+   */
+  readonly unbounded?: boolean;
+}
+
 /**
  * Runs at most `concurrency` jobs at once; up to `maxQueued` more wait, beyond that a job is refused at
  * once ({@link QueueFull}), and so is one that waited `maxWaitMs` or is not done after `maxTotalMs`
@@ -51,10 +60,10 @@ export class FairQueue {
     return this.queued;
   }
 
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const result = this.enqueue(key, work);
+  run<T>(key: string, work: () => Promise<T>, { unbounded = false }: RunOptions = {}): Promise<T> {
+    const result = this.enqueue(key, work, unbounded);
     const { maxTotalMs } = this.options;
-    if (maxTotalMs === undefined) return result;
+    if (maxTotalMs === undefined || unbounded) return result;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new QueueFull(`not done within ${maxTotalMs} ms`)),
@@ -73,14 +82,14 @@ export class FairQueue {
     });
   }
 
-  private enqueue<T>(key: string, work: () => Promise<T>): Promise<T> {
+  private enqueue<T>(key: string, work: () => Promise<T>, unbounded: boolean): Promise<T> {
     if (this.running < this.concurrency && this.queued === 0) return this.start(work);
     const own = this.waiting.get(key);
-    if (this.queued >= this.maxQueued || (own?.length ?? 0) >= this.maxPerKey) {
+    if (!unbounded && (this.queued >= this.maxQueued || (own?.length ?? 0) >= this.maxPerKey)) {
       return Promise.reject(new QueueFull(`${this.queued} waiting, ${this.running} running`));
     }
     return new Promise<T>((resolve, reject) => {
-      const { maxWaitMs } = this.options;
+      const maxWaitMs = unbounded ? undefined : this.options.maxWaitMs;
       const job: Job = {
         start: () => {
           clearTimeout(job.timer);

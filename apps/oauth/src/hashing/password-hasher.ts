@@ -43,8 +43,18 @@ function derive(
 
 const unpadded = (bytes: Buffer) => bytes.toString('base64').replace(/=+$/, '');
 
-/** Who asked for a hash: the client address of a request, or the service itself (seeding at start-up). */
-export const INTERNAL_HASH_KEY = 'internal';
+/**
+ * Who asks for a hash, said at every call. A client's request, by its address (`{ client: ip }`):
+ * it gets a fair share of the queue and is shed with {@link PasswordHashingOverloaded} when the queue is
+ * full or the hash would not be done in time. Or the service itself (`'service'`: the seeding of the
+ * admin account and the OAuth clients at start-up, the dummy hash): it waits for a thread however long
+ * a busy machine takes, and is never shed, because a lab that fails to start under load is worse than
+ * a slow start. A real failure (scrypt's) still reaches every caller.
+ */
+export type HashCaller = { readonly client: string } | 'service';
+
+/** The queue's key of the service's own hashes (one client among the others for the round-robin). */
+const SERVICE_KEY = 'internal';
 
 /** Log a summary of shed requests at most this often: a flood must not become a flood of log lines. */
 const SHED_LOG_INTERVAL_MS = 5000;
@@ -98,11 +108,11 @@ export class PasswordHasher {
   }
 
   /**
-   * A new hash of `secret`. `key` says who asked (the client address), for the queue's fairness;
-   * throws {@link PasswordHashingOverloaded} when the queue is full.
+   * A new hash of `secret`; for a client ({@link HashCaller}) throws {@link PasswordHashingOverloaded}
+   * when the queue is full or the hash is not done in time.
    */
-  hash(secret: string, key = INTERNAL_HASH_KEY): Promise<string> {
-    return this.queued(key, async () => {
+  hash(secret: string, caller: HashCaller): Promise<string> {
+    return this.queued(caller, async () => {
       const salt = randomBytes(SALT_LENGTH);
       const derived = await derive(secret, salt, KEY_LENGTH, CURRENT);
       return `$scrypt$ln=${CURRENT.ln},r=${CURRENT.r},p=${CURRENT.p}$${unpadded(salt)}$${unpadded(derived)}`;
@@ -112,11 +122,11 @@ export class PasswordHasher {
   /**
    * Whether `secret` matches `encoded`. Without a stored hash (an unknown account) it still spends one
    * full derivation against a dummy hash and answers false, so the time taken does not tell which
-   * accounts exist.
+   * accounts exist. Shed like {@link hash} for a client.
    */
-  async verify(secret: string, encoded: string | undefined, key = INTERNAL_HASH_KEY): Promise<boolean> {
+  async verify(secret: string, encoded: string | undefined, caller: HashCaller): Promise<boolean> {
     if (encoded === undefined) {
-      await this.verify(secret, await this.dummyHash(), key);
+      await this.verify(secret, await this.dummyHash(), caller);
       return false;
     }
     const match = ENCODED.exec(encoded);
@@ -124,24 +134,28 @@ export class PasswordHasher {
     const parameters = { ln: Number(match[1]), r: Number(match[2]), p: Number(match[3]) };
     if (parameters.ln < 1 || parameters.ln > MAX_LN || parameters.r < 1 || parameters.p < 1) return false;
     const expected = Buffer.from(match[5], 'base64');
-    const actual = await this.queued(key, () =>
+    const actual = await this.queued(caller, () =>
       derive(secret, Buffer.from(match[4], 'base64'), expected.length, parameters),
     );
     return timingSafeEqual(actual, expected);
   }
 
-  /** Computed once, ahead of the first unknown account, so that attempt takes no longer than the others. */
+  /**
+   * Computed once, at start-up (the service's own hash, never shed), ahead of the first unknown account,
+   * so that attempt takes no longer than the others.
+   */
   dummyHash(): Promise<string> {
-    this.dummy ??= this.hash(randomBytes(16).toString('hex')).catch((error: unknown) => {
+    this.dummy ??= this.hash(randomBytes(16).toString('hex'), 'service').catch((error: unknown) => {
       this.dummy = undefined;
       throw error;
     });
     return this.dummy;
   }
 
-  private async queued<T>(key: string, work: () => Promise<T>): Promise<T> {
+  private async queued<T>(caller: HashCaller, work: () => Promise<T>): Promise<T> {
+    if (caller === 'service') return this.queue.run(SERVICE_KEY, work, { unbounded: true });
     try {
-      return await this.queue.run(key, work);
+      return await this.queue.run(caller.client, work);
     } catch (error) {
       if (!(error instanceof QueueFull)) throw error;
       this.shed.inc();

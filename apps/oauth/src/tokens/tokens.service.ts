@@ -93,7 +93,7 @@ export class TokensService {
       'sign-in',
       async () => {
         const found = await this.users.findByEmail(email);
-        const valid = await this.hasher.verify(password, found?.passwordHash, context.ip);
+        const valid = await this.hasher.verify(password, found?.passwordHash, { client: context.ip });
         return found && valid ? found : undefined;
       },
     );

@@ -49,7 +49,7 @@ describe('AdminSeeder', () => {
     const admin = await first.users.findByEmail('admin@lab.local');
     expect(admin).not.toBeNull();
     if (!admin) return;
-    expect(await first.users.passwordMatches(admin, 'first-password')).toBe(true);
+    expect(await first.users.passwordMatches(admin, 'first-password', 'service')).toBe(true);
     const now = new Date();
     await first.refreshTokens.save(
       first.refreshTokens.create({
@@ -70,8 +70,8 @@ describe('AdminSeeder', () => {
     const again = await second.users.findByEmail('admin@lab.local');
     expect(again?._id.toHexString()).toBe(admin._id.toHexString());
     if (!again) return;
-    expect(await second.users.passwordMatches(again, 'second-password')).toBe(true);
-    expect(await second.users.passwordMatches(again, 'first-password')).toBe(false);
+    expect(await second.users.passwordMatches(again, 'second-password', 'service')).toBe(true);
+    expect(await second.users.passwordMatches(again, 'first-password', 'service')).toBe(false);
     expect(await second.refreshTokens.findOneBy({ tokenHash: 'h1' })).toMatchObject({
       revokedAt: expect.any(Date),
     });

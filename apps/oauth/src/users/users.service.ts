@@ -4,7 +4,7 @@ import { Span, TraceService } from 'nestjs-otel';
 import type { MongoRepository } from 'typeorm';
 import { isDuplicateKeyError, objectIdFrom } from '#lab/database';
 import { dependencyUnavailable } from '#lab/http-client';
-import { PasswordHasher } from '../hashing/password-hasher.js';
+import { type HashCaller, PasswordHasher } from '../hashing/password-hasher.js';
 import { CustomerClient, CustomerServiceUnavailable } from './customer.client.js';
 import type { CreateUserDto } from './dto/create-user.dto.js';
 import { User } from './user.entity.js';
@@ -33,15 +33,15 @@ export class UsersService {
    * account is deleted again (503), so a retry starts from scratch.
    */
   @Span('user.register')
-  register(user: CreateUserDto, ip?: string): Promise<User> {
+  register(user: CreateUserDto, ip: string): Promise<User> {
     return this.signUp(user, ip);
   }
 
-  private async signUp({ email, password, name }: CreateUserDto, ip: string | undefined): Promise<User> {
+  private async signUp({ email, password, name }: CreateUserDto, ip: string): Promise<User> {
     // Saves a scrypt run on the common case; the unique index decides under concurrency.
     if ((await this.users.countBy({ email })) > 0)
       throw new ConflictException('an account with this email already exists');
-    const user = await this.insert({ email, password, name, scopes: USER_SCOPES }, ip);
+    const user = await this.insert({ email, password, name, scopes: USER_SCOPES }, { client: ip });
     if (!user) throw new ConflictException('an account with this email already exists');
     const userId = user._id.toHexString();
     this.traces.getSpan()?.setAttributes({ 'enduser.id': userId });
@@ -65,12 +65,15 @@ export class UsersService {
     return user;
   }
 
-  /** Inserts a user, or answers undefined when the email is taken (checked by the unique index). */
-  async insert({ email, password, name, scopes }: NewUser, ip?: string): Promise<User | undefined> {
+  /**
+   * Inserts a user, or answers undefined when the email is taken (checked by the unique index).
+   * `caller` is whose password hash it is ({@link HashCaller}: a client's sign-up is shed when overloaded).
+   */
+  async insert({ email, password, name, scopes }: NewUser, caller: HashCaller): Promise<User | undefined> {
     const user = this.users.create({
       email,
       name,
-      passwordHash: await this.hasher.hash(password, ip),
+      passwordHash: await this.hasher.hash(password, caller),
       scopes: [...scopes],
       createdAt: new Date(),
     });
@@ -83,14 +86,14 @@ export class UsersService {
   }
 
   /** Whether `password` is this user's; true also means nothing had to change. */
-  async passwordMatches(user: User, password: string): Promise<boolean> {
-    return this.hasher.verify(password, user.passwordHash);
+  async passwordMatches(user: User, password: string, caller: HashCaller): Promise<boolean> {
+    return this.hasher.verify(password, user.passwordHash, caller);
   }
 
-  async setPassword(user: User, password: string): Promise<void> {
+  async setPassword(user: User, password: string, caller: HashCaller): Promise<void> {
     await this.users.updateOne(
       { _id: user._id },
-      { $set: { passwordHash: await this.hasher.hash(password) } },
+      { $set: { passwordHash: await this.hasher.hash(password, caller) } },
     );
   }
 
