@@ -143,8 +143,11 @@ describe('login abuse through the gateway (a whole lab)', () => {
 
     expect((await signIn(bystander.email, bystander.password)).status).toBe(200);
     expect(await breakerToOauth()).toBe('closed');
-    // The admin's correct password is refused too until the window has passed: that is the lockout.
-    expect((await signIn(ADMIN, 'admin-password')).status).toBe(429);
+    // The admin's correct password is refused too until the window has passed: that is the lockout. It
+    // takes the limit's worth of checked failures; a guess shed (503) counts for nothing, so where some
+    // were shed and fewer were checked, the account is not locked and the right password signs in.
+    const locked = counts[400] === COMPOSE_PASSWORD_LIMIT;
+    expect((await signIn(ADMIN, 'admin-password')).status).toBe(locked ? 429 : 200);
   }, 60_000);
 
   it('refuses a flood of made-up client ids with 429 once the address has spent its budget, without a hash each; users still sign in', async () => {

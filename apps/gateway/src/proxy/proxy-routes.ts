@@ -51,12 +51,14 @@ export const PROXY_ROUTES: readonly ProxyRoute[] = [
  * The gateway's timeout for routes that wait for a password hash: at least as long as oauth may
  * legitimately take, the longest a hash may wait for a thread (`PASSWORD_HASH_MAX_WAIT_MS`; past it,
  * or past a full queue, oauth answers 503 `overloaded` at once) plus the hash itself, which oauth gives
- * {@link PASSWORD_HASH_BOUND_MS} before answering 503 too, with as much again to spare. So a burst of sign-ins ends in oauth's fast 429s and 503s,
+ * {@link PASSWORD_HASH_BOUND_MS} before answering 503 too, and three times that to spare: on a machine
+ * busy enough to make scrypt crawl, oauth's own work before the queue (reading the account) and its
+ * answer wait for CPU too (CI saw 504s with one bound to spare). So a burst of sign-ins ends in oauth's fast 429s and 503s,
  * not in gateway timeouts that count against oauth's breaker. A longer upstream timeout for oauth
  * (`UPSTREAM_TIMEOUTS_MS=oauth=…`, else `UPSTREAM_TIMEOUT_MS`) wins.
  */
 export function hashingTimeoutMs(config: AppConfig): number {
-  const longestHash = config.oauth.passwordHashMaxWaitMs + 2 * PASSWORD_HASH_BOUND_MS;
+  const longestHash = config.oauth.passwordHashMaxWaitMs + 4 * PASSWORD_HASH_BOUND_MS;
   return Math.max(config.upstreamTimeoutsMs.oauth ?? config.upstreamTimeoutMs, longestHash);
 }
 
