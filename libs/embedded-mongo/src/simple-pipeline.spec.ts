@@ -172,4 +172,25 @@ describe(applySimplePipeline.name, () => {
       expect(applySimplePipeline(doc, pipeline), JSON.stringify(pipeline)).toBeUndefined();
     }
   });
+
+  it('leaves an Invalid Date in a comparison and a date minus NaN to mingo (review)', () => {
+    const doc = { _id: 1, at: new Date(NaN), when: date, n: NaN };
+    for (const pipeline of [
+      [{ $set: { late: { $gte: ['$at', new Date(0)] } } }],
+      [{ $set: { late: { $gte: [new Date(0), '$at'] } } }],
+      [{ $set: { at: { $subtract: ['$when', '$n'] } } }],
+    ]) {
+      expect(applySimplePipeline(doc, pipeline), JSON.stringify(pipeline)).toBeUndefined();
+    }
+  });
+
+  it('concatenates arrays longer than a call takes arguments, as mingo does', () => {
+    const long = Array.from({ length: 300_000 }, (_, i) => i);
+    const doc = { _id: 1, long };
+    const pipeline = [{ $set: { long: { $concatArrays: ['$long', { $literal: [-1] }] } } }];
+    const simple = applySimplePipeline(doc, pipeline);
+    expect(simple?.long).toHaveLength(300_001);
+    expect((simple?.long as number[]).at(-1)).toBe(-1);
+    expect(simple).toEqual(mingo(doc, pipeline).doc);
+  });
 });

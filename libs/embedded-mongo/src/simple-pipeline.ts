@@ -35,7 +35,9 @@ function fieldOf(value: unknown, name: string): unknown {
 function comparable(a: unknown, b: unknown): [number | string, number | string] {
   if (isNumber(a) && isNumber(b) && !Number.isNaN(a) && !Number.isNaN(b)) return [a, b];
   if (typeof a === 'string' && typeof b === 'string') return [a, b];
-  if (a instanceof Date && b instanceof Date) return [a.getTime(), b.getTime()];
+  // An Invalid Date's NaN compares as mingo's comparator decides (equal to anything): left to it.
+  if (a instanceof Date && b instanceof Date && !Number.isNaN(a.getTime()) && !Number.isNaN(b.getTime()))
+    return [a.getTime(), b.getTime()];
   return undecided();
 }
 
@@ -96,7 +98,8 @@ function evaluate(expr: unknown, root: Document, self: { value: unknown } | unde
     case '$subtract': {
       const [a, b] = each(argsOf(operand, 2));
       if (isNil(a) || isNil(b)) return null;
-      if (a instanceof Date && isNumber(b)) return new Date(a.getTime() - Math.round(b));
+      // mingo refuses a date minus NaN (its isNumber excludes NaN): left to it.
+      if (a instanceof Date && isNumber(b) && !Number.isNaN(b)) return new Date(a.getTime() - Math.round(b));
       if (a instanceof Date && b instanceof Date) return a.getTime() - b.getTime();
       if (isNumber(a) && isNumber(b)) return a - b;
       return undecided();
@@ -106,7 +109,8 @@ function evaluate(expr: unknown, root: Document, self: { value: unknown } | unde
       for (const value of each(argsOf(operand))) {
         if (isNil(value)) return null;
         if (!Array.isArray(value)) undecided();
-        out.push(...(value as unknown[]));
+        // One element at a time: spreading a long array into push's arguments overflows the stack.
+        for (const element of value as unknown[]) out.push(element);
       }
       return out;
     }
