@@ -10,7 +10,7 @@ import { FaultState } from '#lab/faults';
 import { LabLogger } from '#lab/logging';
 import { ObservabilityModule } from '#lab/observability';
 import { useInMemoryTracing } from '../../telemetry/test/in-memory-tracing.js';
-import { createService, SECURITY_HEADERS } from './bootstrap.js';
+import { createService, describeStartupError, SECURITY_HEADERS } from './bootstrap.js';
 
 const tracing = useInMemoryTracing();
 
@@ -119,5 +119,35 @@ describe(createService.name, () => {
     await expect(createService('customer', BareModule as Type<unknown>)).rejects.toThrow(
       'BareModule must import ObservabilityModule.forRoot()',
     );
+  });
+});
+
+describe(describeStartupError.name, () => {
+  const mongoDown = () =>
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { name: 'MongoNetworkError' });
+
+  it('names MongoDB and a taken port also when a start-up step wrapped the error', () => {
+    expect(describeStartupError(mongoDown())).toBe(
+      'cannot reach MongoDB (check MONGO_URL): connect ECONNREFUSED 127.0.0.1:1',
+    );
+    const seeding = new Error('seeding the admin account a@b.c failed: connect ECONNREFUSED 127.0.0.1:1', {
+      cause: mongoDown(),
+    });
+    expect(describeStartupError(seeding)).toBe(
+      'cannot reach MongoDB (check MONGO_URL): seeding the admin account a@b.c failed: connect ECONNREFUSED 127.0.0.1:1',
+    );
+    const taken = Object.assign(new Error('listen EADDRINUSE: address already in use'), {
+      code: 'EADDRINUSE',
+    });
+    expect(describeStartupError(new Error('listening failed', { cause: taken }))).toBe(
+      "listening failed: the port is taken (set the service's *_PORT variable)",
+    );
+  });
+
+  it('keeps the stack of what a start-up step wrapped', () => {
+    const inner = new TypeError('cannot read properties of undefined');
+    const described = describeStartupError(new Error('seeding the OAuth client x failed', { cause: inner }));
+    expect(described).toContain('seeding the OAuth client x failed');
+    expect(described).toContain(`caused by: ${inner.stack}`);
   });
 });

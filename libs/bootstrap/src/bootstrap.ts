@@ -145,15 +145,23 @@ export async function runService(
   }
 }
 
-function describeStartupError(error: unknown): string {
+/**
+ * What stopped a start, for stderr and the fatal log record. Start-up steps wrap what failed under them
+ * (`seeding the admin account … failed: …`, with the error as `cause`): a MongoDB that cannot be reached
+ * or a taken port is named wherever it is in that chain, and an unexpected error keeps every stack.
+ */
+export function describeStartupError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  if (/^Mongo(ServerSelection|Network)Error$/.test(error.name)) {
+  const chain: Error[] = [error];
+  for (let cause = error.cause; cause instanceof Error && chain.length < 8; cause = cause.cause)
+    chain.push(cause);
+  if (chain.some((e) => /^Mongo(ServerSelection|Network)Error$/.test(e.name))) {
     return `cannot reach MongoDB (check MONGO_URL): ${error.message}`;
   }
-  if ('code' in error && error.code === 'EADDRINUSE') {
+  if (chain.some((e) => 'code' in e && e.code === 'EADDRINUSE')) {
     return `${error.message}: the port is taken (set the service's *_PORT variable)`;
   }
-  return error.stack ?? error.message;
+  return chain.map((e, i) => `${i > 0 ? 'caused by: ' : ''}${e.stack ?? e.message}`).join('\n');
 }
 
 function stopOnSignals(
