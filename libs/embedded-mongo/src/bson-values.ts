@@ -6,6 +6,16 @@ export const isPlainObject = (value: unknown): value is Document => {
   return proto === Object.prototype || proto === null;
 };
 
+const PLAIN_FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A field name the fast paths (simple-filter.ts, simple-pipeline.ts) read and write as a plain property:
+ * letters, digits and `_`, not starting with a digit (an array index) or `$` (an operator), and not a
+ * name `Object.prototype` has. Any other name is left to mingo.
+ */
+export const isPlainFieldName = (name: string): boolean =>
+  PLAIN_FIELD_NAME.test(name) && !(name in Object.prototype);
+
 /**
  * A string equal for values MongoDB treats as equal in an index (1 and 1.0, ObjectIds by value),
  * so `_id` and unique-index lookups are plain Map lookups.

@@ -1,5 +1,5 @@
 import { type Document, ObjectId } from 'bson';
-import { isPlainObject } from './bson-values.js';
+import { isPlainFieldName, isPlainObject } from './bson-values.js';
 
 type Scalar = string | number | boolean | Date | ObjectId;
 type Operator = '$eq' | '$lt' | '$lte' | '$gt' | '$gte';
@@ -11,10 +11,6 @@ interface Condition {
   /** For `$ne` on `field.sub`: a field of the embedded document (or documents, in an array) in `field`. */
   readonly sub?: string;
 }
-
-/** A name usable as one part of a path: no dots, digits first or `$` (an array index or an operator). */
-const PLAIN_PART = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const isPlainPart = (part: string) => PLAIN_PART.test(part) && !(part in Object.prototype);
 
 const RANGE_OPERATORS = new Set<string>(['$lt', '$lte', '$gt', '$gte']);
 
@@ -44,7 +40,7 @@ export class SimpleFilter {
       const parts = field.includes('.') ? field.split('.') : [field];
       if (parts.length === 2) {
         // `{ 'holds.orderId': { $ne: id } }`: no embedded document in `holds` names `id`.
-        if (!parts.every(isPlainPart) || !isPlainObject(value)) return undefined;
+        if (!parts.every(isPlainFieldName) || !isPlainObject(value)) return undefined;
         const ops = Object.keys(value);
         if (ops.length !== 1 || ops[0] !== '$ne' || !isScalar(value.$ne)) return undefined;
         conditions.push({ field: parts[0], sub: parts[1], op: '$ne', operand: value.$ne });

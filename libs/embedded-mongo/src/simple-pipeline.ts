@@ -1,13 +1,12 @@
 import { type Document, ObjectId } from 'bson';
 import { isEqual } from 'mingo/util';
-import { isPlainObject } from './bson-values.js';
+import { isPlainFieldName, isPlainObject } from './bson-values.js';
 
 /** Thrown (and caught in {@link applySimplePipeline}) where mingo must evaluate the pipeline. */
 const UNDECIDED = Symbol('undecided');
 
-/** Field names a `$set` stage may set here, and `$name` may read: top-level, no dots, no `$`. */
-const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const isPlainName = (name: string) => PLAIN_NAME.test(name) && name !== '__proto__' && name !== '_id';
+/** Field names a `$set` stage may set here, and `$name` may read: top-level, plain, not `_id`. */
+const isPlainName = (name: string) => isPlainFieldName(name) && name !== '_id';
 
 const isNil = (value: unknown): value is null | undefined => value === null || value === undefined;
 const isNumber = (value: unknown): value is number => typeof value === 'number';
