@@ -10,6 +10,10 @@
 //   node scripts/bench-store.mjs --cli A.js --cli B.js interleaved rounds of two builds of the store
 //                                                      (copies of dist/libs/embedded-mongo)
 //   STORE_PROFILE=/tmp/prof node scripts/bench-store.mjs  the store runs with --cpu-prof into that dir
+//
+// Then the floor: the same driver and loop against scripts/wire-floor.mjs, a server that answers from
+// memory with no store behind it. Its ops/s is as fast as any store could be served to this client on
+// this machine, and its client CPU per operation is what the driver costs on its own.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -33,7 +37,10 @@ const DOCUMENTS = 10_000;
  * process's CPU µs per operation }) and the rounds themselves.
  */
 export async function measureStore({ seconds = 10, rounds = 3, cli = DEFAULT_CLI } = {}) {
-  const store = await startStore(cli);
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-store-'));
+  const store = await startServer(cli, ['--data-dir', dataDir], () =>
+    rmSync(dataDir, { recursive: true, force: true }),
+  );
   const client = new MongoClient(store.uri, { maxPoolSize: IN_FLIGHT });
   try {
     const items = client.db('bench').collection('items');
@@ -106,6 +113,42 @@ async function drive(op, inFlight, seconds, pid) {
   };
 }
 
+/**
+ * The driver on its own: findOne and updateOne with 16 in flight against scripts/wire-floor.mjs (no
+ * store: canned replies), `rounds` rounds of `seconds` / 2 each. Medians: ops/s, the floor server's CPU
+ * µs per operation (`cpu`), this client's (`client`).
+ */
+export async function measureDriverFloor({ seconds = 10, rounds = 3 } = {}) {
+  const server = await startServer(join(root, 'scripts/wire-floor.mjs'), []);
+  const client = new MongoClient(server.uri, { maxPoolSize: IN_FLIGHT });
+  try {
+    const items = client.db('bench').collection('items');
+    const ops = {
+      findOne: () => items.findOne({ _id: new ObjectId() }),
+      updateOne: () =>
+        items.updateOne({ _id: new ObjectId(), n: { $lt: 1_000_000_000 } }, { $inc: { n: 1 } }),
+    };
+    for (const op of Object.values(ops)) await drive(op, IN_FLIGHT, 0.5, server.pid);
+    const perRound = [];
+    for (let round = 0; round < rounds; round++) {
+      const result = {};
+      for (const [name, op] of Object.entries(ops))
+        result[name] = await drive(op, IN_FLIGHT, seconds / 2, server.pid);
+      perRound.push(result);
+    }
+    const figures = Object.fromEntries(
+      Object.keys(ops).map((name) => [
+        name,
+        Object.fromEntries(FIGURES.map((field) => [field, middle(perRound.map((r) => r[name][field]))])),
+      ]),
+    );
+    return { ...figures, rounds: perRound };
+  } finally {
+    await client.close().catch(() => undefined);
+    await server.stop();
+  }
+}
+
 async function seed(items) {
   const ids = [];
   for (let start = 0; start < DOCUMENTS; start += 1000) {
@@ -131,32 +174,31 @@ function middle(values) {
   return sorted.length % 2 ? sorted[at] : (sorted[at - 1] + sorted[at]) / 2;
 }
 
-async function startStore(cli) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-store-'));
+/** Starts `script --port N ...args` (the store's cli or the floor) and waits for its "ready on". */
+async function startServer(script, args, cleanUp = () => undefined) {
   const port = await freePort();
   const profile = process.env.STORE_PROFILE;
   const child = spawn(
     process.execPath,
     [
       ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
-      cli,
+      script,
       '--port',
       String(port),
-      '--data-dir',
-      dataDir,
+      ...args,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('embedded-mongo did not start in 20 s')), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${script} did not start in 20 s`)), 20_000);
     child.stdout.on('data', (chunk) => {
       if (String(chunk).includes('ready on')) {
         clearTimeout(timer);
         resolve();
       }
     });
-    child.once('exit', (code) => reject(new Error(`embedded-mongo exited ${code} before it was ready`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code} before it was ready`)));
   });
   return {
     uri: `mongodb://127.0.0.1:${port}`,
@@ -166,7 +208,7 @@ async function startStore(cli) {
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
+      cleanUp();
     },
   };
 }
@@ -189,8 +231,8 @@ function cpuMicros(pid) {
   return { total: micros(fields[11]) + micros(fields[12]), sys: micros(fields[12]) };
 }
 
-const describe = (name, { ops, cpu, sys, client }) =>
-  `${name.padEnd(18)} ${ops.toFixed(0).padStart(6)} ops/s  store ${cpu.toFixed(0).padStart(4)} µs CPU/op (sys ${sys.toFixed(0).padStart(3)})  client ${client.toFixed(0).padStart(4)} µs CPU/op`;
+const describe = (name, { ops, cpu, sys, client }, server = 'store') =>
+  `${name.padEnd(18)} ${ops.toFixed(0).padStart(6)} ops/s  ${server} ${cpu.toFixed(0).padStart(4)} µs CPU/op (sys ${sys.toFixed(0).padStart(3)})  client ${client.toFixed(0).padStart(4)} µs CPU/op`;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { cli: { type: 'string', multiple: true } } });
@@ -213,6 +255,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       for (const name of ['findOne', 'updateOne', 'findOneSerial', 'updateOneSerial'])
         console.log(`  ${describe(name, result[name])}`);
     }
+  }
+  if (clis.length === 1) {
+    const floor = await measureDriverFloor({ seconds, rounds });
+    console.log('the driver alone, against scripts/wire-floor.mjs (answers from memory, no store)');
+    for (const name of ['findOne', 'updateOne']) console.log(`  ${describe(name, floor[name], 'floor')}`);
   }
   if (clis.length > 1) {
     console.log('medians over rounds:');

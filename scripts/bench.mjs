@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
-import { measureStore } from './bench-store.mjs';
+import { measureDriverFloor, measureStore } from './bench-store.mjs';
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-flags.mjs';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -95,10 +95,31 @@ try {
   );
 
   // --- the embedded store alone: the driver with 16 operations in flight, the journal on ----------
+  // Beside it, in alternation, the floor: the same driver and loop against a server that answers from
+  // memory with no store behind it (scripts/wire-floor.mjs): no store can be served faster than that.
   say('embedded store: findOne by _id and a conditional updateOne, 16 in flight and one at a time');
-  const store = await measureStore({ seconds: SECONDS / 2, rounds: ROUNDS });
+  const storeRounds = [];
+  const floorRounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const pair = [
+      async () => storeRounds.push((await measureStore({ seconds: SECONDS / 2, rounds: 1 })).rounds[0]),
+      async () => floorRounds.push((await measureDriverFloor({ seconds: SECONDS / 2, rounds: 1 })).rounds[0]),
+    ];
+    for (const measure of round % 2 ? pair.reverse() : pair) await measure();
+  }
+  const mediansOf = (rounds) =>
+    Object.fromEntries(
+      Object.keys(rounds[0]).map((name) => [
+        name,
+        Object.fromEntries(
+          ['ops', 'cpu', 'client'].map((field) => [field, median(rounds.map((r) => r[name][field]))]),
+        ),
+      ]),
+    );
+  const store = { ...mediansOf(storeRounds), rounds: storeRounds };
+  const floor = mediansOf(floorRounds);
   const storeNote = (name) =>
-    `one at a time ${store[`${name}Serial`].ops.toFixed(0)} ops/s; store CPU ${store[name].cpu.toFixed(0)} µs/op (${store[`${name}Serial`].cpu.toFixed(0)} one at a time), the driver's in the client ${store[name].client.toFixed(0)} µs/op; per round ${store.rounds.map((r) => r[name].ops.toFixed(0)).join(', ')}`;
+    `one at a time ${store[`${name}Serial`].ops.toFixed(0)} ops/s; store CPU ${store[name].cpu.toFixed(0)} µs/op (${store[`${name}Serial`].cpu.toFixed(0)} one at a time), the driver's in the client ${store[name].client.toFixed(0)} µs/op; per round ${store.rounds.map((r) => r[name].ops.toFixed(0)).join(', ')}; the floor (no store, canned replies) ${floor[name].ops.toFixed(0)} ops/s, its server ${floor[name].cpu.toFixed(0)} µs/op, the client ${floor[name].client.toFixed(0)} µs/op; per round ${floorRounds.map((r) => r[name].ops.toFixed(0)).join(', ')}`;
   figure(
     'store: findOne by _id, 16 in flight',
     store.findOne.ops,
@@ -114,6 +135,14 @@ try {
     '≥ 8k',
     store.updateOne.ops >= 8_000,
     storeNote('updateOne'),
+  );
+  figure(
+    'store: findOne by _id, 16 in flight, served from memory (the floor: no store)',
+    floor.findOne.ops,
+    'ops/s',
+    'reported',
+    true,
+    `the driver in the client ${floor.findOne.client.toFixed(0)} µs of CPU per findOne, the canned server ${floor.findOne.cpu.toFixed(0)}; the store reached ${((100 * store.findOne.ops) / floor.findOne.ops).toFixed(0)} % of it`,
   );
 
   // --- the services, started directly (stdout to /dev/null, as a log driver would take it) -----
