@@ -72,3 +72,81 @@ describe('lazy dependencies', () => {
     expect(run().results).toEqual(expected);
   });
 });
+
+const DATABASE_LIB = pathToFileURL(join(repoRoot, 'dist/libs/database/src/index.js')).href;
+/** Every type TypeORM's DriverFactory creates a driver for. */
+const TYPEORM_TYPES = [
+  'aurora-mysql',
+  'aurora-postgres',
+  'better-sqlite3',
+  'capacitor',
+  'cockroachdb',
+  'cordova',
+  'expo',
+  'mariadb',
+  'mongodb',
+  'mssql',
+  'mysql',
+  'nativescript',
+  'oracle',
+  'postgres',
+  'react-native',
+  'sap',
+  'spanner',
+  'sqljs',
+];
+
+/** Loads the database lib after lazy-dependencies.js (as a service does), then makes a DataSource of each type. */
+function runTypeorm({ withoutRegisterHooks = false } = {}): {
+  loadedWithDatabase: string[];
+  loadedAfterCreate: string[];
+  created: Record<string, string>;
+} {
+  const olderNode = withoutRegisterHooks
+    ? `import * as nodeModule from 'node:module';
+       delete nodeModule.default.registerHooks;
+       nodeModule.syncBuiltinESMExports();`
+    : '';
+  const script = `
+    import { createRequire } from 'node:module';
+    ${olderNode}
+    await import(${JSON.stringify(LAZY_DEPENDENCIES)});
+    await import(${JSON.stringify(DATABASE_LIB)});
+    const require = createRequire(${JSON.stringify(join(repoRoot, 'package.json'))});
+    const otherDrivers = () => Object.keys(require.cache).filter((file) =>
+      /[/]typeorm[/]driver[/](?!mongodb[/])[^/]+[/]\\w+(Driver|QueryRunner)[.]js$/.test(file));
+    const loadedWithDatabase = otherDrivers();
+    const { DataSource } = require('typeorm');
+    const created = Object.fromEntries(${JSON.stringify(TYPEORM_TYPES)}.map((type) => {
+      try { return [type, new DataSource({ type, database: 'lab' }).driver.constructor.name]; }
+      catch (error) { return [type, error.constructor.name + ': ' + error.message]; }
+    }));
+    // Spanner's driver logs its missing package to stdout: the answer is the last line.
+    console.log('\\n' + JSON.stringify({ loadedWithDatabase, loadedAfterCreate: otherDrivers(), created }));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  expect(child.status, child.stderr).toBe(0);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '') as ReturnType<typeof runTypeorm>;
+}
+
+describe("lazy dependencies: TypeORM's drivers", () => {
+  it("loads the database lib with TypeORM's MongoDB driver alone, without the 16 other databases' drivers", () => {
+    expect(runTypeorm().loadedWithDatabase).toEqual([]);
+    const withAll = runTypeorm({ withoutRegisterHooks: true }).loadedWithDatabase;
+    expect(withAll).toContain(join(repoRoot, 'node_modules/typeorm/driver/sap/SapQueryRunner.js'));
+    // The 16 other databases' drivers and the SQLite drivers' base class.
+    expect(withAll.filter((file) => file.endsWith('Driver.js'))).toHaveLength(17);
+  });
+
+  it('creates a DataSource of every type as TypeORM does, loading the driver it asked for then', () => {
+    const lazy = runTypeorm();
+    expect(lazy.created).toEqual(runTypeorm({ withoutRegisterHooks: true }).created);
+    expect(lazy.created.mongodb).toBe('MongoDriver');
+    expect(lazy.created.postgres).toMatch(/^DriverPackageNotInstalledError: Postgres package/);
+    expect(lazy.loadedAfterCreate).toContain(
+      join(repoRoot, 'node_modules/typeorm/driver/postgres/PostgresDriver.js'),
+    );
+  });
+});
