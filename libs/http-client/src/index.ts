@@ -6,3 +6,4 @@ export * from './http-client.module.js';
 export * from './resilience-metrics.js';
 export * from './retry-budget.js';
 export * from './service-client.js';
+export * from './upstream-exchange.js';

@@ -12,6 +12,7 @@ import { ServiceClient } from './service-client.js';
 /** A loopback stand-in for the product service: answers with `handler`, counts the requests it gets. */
 let handler: (request: IncomingMessage, response: ServerResponse) => void = (_q, r) => r.end();
 let calls = 0;
+let connections = 0;
 let server: Server;
 let url: string;
 
@@ -21,6 +22,7 @@ beforeAll(async () => {
     request.resume();
     request.on('end', () => handler(request, response));
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -46,6 +48,7 @@ function client(env: Record<string, string> = {}) {
 }
 afterEach(async () => {
   calls = 0;
+  connections = 0;
   faults.unreachable.clear();
   await Promise.all(clients.splice(0).map((c) => c.onModuleDestroy()));
 });
@@ -248,5 +251,74 @@ describe(ServiceClient.name, () => {
     expect(response.status).toBe(200);
     await response.body.dump();
     expect(http.breakerState('product')).toBe('open');
+  });
+
+  it('passes the request target on as the caller wrote it, behind the path of the upstream URL', async () => {
+    let seen: string | undefined;
+    handler = (request, response) => {
+      seen = request.url;
+      response.end();
+    };
+    const http = client();
+    // Characters a URL parser would percent-encode (braces in the path, a quote in the query).
+    const target = "/items/{x}?q='a'";
+    await (await http.send('product', { method: 'GET', path: target, headers: {} })).body.dump();
+    expect(seen).toBe(target);
+    await (
+      await client({ PRODUCT_URL: `${url}/prefix` }).send('product', {
+        method: 'GET',
+        path: '/x?y',
+        headers: {},
+      })
+    ).body.dump();
+    expect(seen).toBe('/prefix/x?y');
+  });
+
+  it('reads an answer whole, however many chunks it came in, or as a stream; a discarded one frees its connection', async () => {
+    const parts = ['{"a":', '"', 'x'.repeat(100_000), '"}'];
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const next = (i: number): void => {
+        if (i === parts.length) return void response.end();
+        response.write(parts[i]);
+        setTimeout(() => next(i + 1), 5);
+      };
+      next(0);
+    };
+    const http = client();
+    const whole = await http.send('product', { method: 'GET', path: '/a', headers: {} });
+    expect((await whole.body.whole()).toString()).toBe(parts.join(''));
+    expect(await (await http.call('product', 'GET', '/b')).body).toEqual({ a: 'x'.repeat(100_000) });
+    const streamed = await http.send('product', { method: 'GET', path: '/c', headers: {} });
+    let text = '';
+    for await (const chunk of streamed.body.stream()) text += String(chunk);
+    expect(text).toBe(parts.join(''));
+    expect(calls).toBe(3);
+    // A discarded answer is read off its connection, which the next call then reuses.
+    const before = connections;
+    for (let i = 0; i < 3; i++) {
+      await (await http.send('product', { method: 'GET', path: '/d', headers: {} })).body.dump();
+      // undici frees the connection in the check phase after the answer ended.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(calls).toBe(6);
+    expect(connections).toBe(before);
+  });
+
+  it('fails the body of an answer that breaks off, read whole or streamed', async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-length': '1000' });
+      response.write('{"partial":');
+      setTimeout(() => response.socket?.destroy(), 10);
+    };
+    const http = client({ RETRY_MAX: '0' });
+    const whole = await http.send('product', { method: 'GET', path: '/a', headers: {} });
+    await expect(whole.body.whole()).rejects.toThrow();
+    const streamed = await http.send('product', { method: 'GET', path: '/b', headers: {} });
+    await expect(
+      (async () => {
+        for await (const chunk of streamed.body.stream()) void chunk;
+      })(),
+    ).rejects.toThrow();
   });
 });

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { ServiceName } from '#lab/config';
 import { LabError } from '#lab/errors';
 import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import {
   type CallerSignal,
   endToEndHeaders,
@@ -200,16 +201,18 @@ export class ProxyService {
     // A small answer of known length is read whole and sent as one buffer: piping it through streams
     // cost the gateway more CPU than the rest of the hop. Anything else is streamed.
     const length = Number(response.headers['content-length']);
-    let answer: Buffer | RawResponse['body'] = response.body;
+    let answer: Buffer | Readable;
     if (length <= BUFFERED_BODY_BYTES) {
       try {
-        answer = Buffer.from(await response.body.arrayBuffer());
+        answer = await response.body.whole();
       } catch (error) {
         this.logger.warn(
           `${request.method} ${path} → ${service}: the answer broke off (request ${request.id})`,
         );
         throw unavailableAnswer(service, upstreamUnavailable(service, error));
       }
+    } else {
+      answer = response.body.stream();
     }
     void reply.status(response.status);
     const answerHeaders = endToEndHeaders(response.headers, (name) => RECOMPUTED.has(name));
