@@ -1,5 +1,4 @@
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import {
   AlwaysOffSampler,
@@ -8,6 +7,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
+import { EncodingSpanProcessor } from './encoding-span-processor.js';
 import {
   propagatorFromEnv,
   resourceFromEnv,
@@ -69,7 +69,7 @@ describe(spanProcessorsFor.name, () => {
     expect(exporterOf(otlp)).toBeInstanceOf(OtlpJsonExporter);
     expect(exporterOf(zipkin)).toBeInstanceOf(ZipkinExporter);
     const [protobuf] = await spanProcessorsFor('otlp', {});
-    expect(exporterOf(protobuf)).toBeInstanceOf(OtlpProtobufExporter);
+    expect(protobuf).toBeInstanceOf(EncodingSpanProcessor);
     const [console] = await spanProcessorsFor('console', {});
     expect(console).toBeInstanceOf(SimpleSpanProcessor);
   });
@@ -83,6 +83,12 @@ describe(spanProcessorsFor.name, () => {
     expect(Reflect.get(processor, '_scheduledDelayMillis')).toBe(200);
     expect(Reflect.get(processor, '_maxQueueSize')).toBe(2048);
     expect(Reflect.get(processor, '_maxExportBatchSize')).toBe(64);
+    const [encoding] = await spanProcessorsFor('otlp', {
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '-1',
+    });
+    expect(Reflect.get(encoding, 'scheduledDelayMillis')).toBe(200);
+    expect(Reflect.get(encoding, 'maxExportBatchSize')).toBe(512);
   });
 
   it('makes nothing for none or unknown names', async () => {

@@ -210,7 +210,8 @@ export function resourceFromEnv(env: Readonly<Env>, serviceName: string | undefi
 /**
  * One processor per exporter of the list: OTLP (`http/protobuf`, `http/json` or `grpc`, by
  * `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`), Zipkin, console. Only the
- * exporters listed are loaded; each reads its own `OTEL_EXPORTER_*` variables. Batched by `OTEL_BSP_*`.
+ * exporters listed are loaded; each reads its own `OTEL_EXPORTER_*` variables. Batched by `OTEL_BSP_*`;
+ * OTLP http/protobuf through `EncodingSpanProcessor`, which encodes each span when it ends.
  */
 export async function spanProcessorsFor(exporters: string, env: Readonly<Env>): Promise<SpanProcessor[]> {
   let names = [...new Set(list(exporters))].filter((name) => name !== 'null');
@@ -220,19 +221,26 @@ export async function spanProcessorsFor(exporters: string, env: Readonly<Env>): 
     );
     names = ['otlp'];
   }
-  const batched = (exporter: SpanExporter) =>
-    new BatchSpanProcessor({
-      exporter,
-      maxQueueSize: positiveNumberFrom(env, 'OTEL_BSP_MAX_QUEUE_SIZE'),
-      scheduledDelayMillis: positiveNumberFrom(env, 'OTEL_BSP_SCHEDULE_DELAY'),
-      exportTimeoutMillis: positiveNumberFrom(env, 'OTEL_BSP_EXPORT_TIMEOUT'),
-      maxExportBatchSize: positiveNumberFrom(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
-    });
+  const batching = {
+    maxQueueSize: positiveNumberFrom(env, 'OTEL_BSP_MAX_QUEUE_SIZE'),
+    scheduledDelayMillis: positiveNumberFrom(env, 'OTEL_BSP_SCHEDULE_DELAY'),
+    exportTimeoutMillis: positiveNumberFrom(env, 'OTEL_BSP_EXPORT_TIMEOUT'),
+    maxExportBatchSize: positiveNumberFrom(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
+  };
+  const batched = (exporter: SpanExporter) => new BatchSpanProcessor({ exporter, ...batching });
   const processors: SpanProcessor[] = [];
   for (const name of names) {
     if (name === 'none') continue;
-    if (name === 'otlp') processors.push(batched(await otlpExporter(env)));
-    else if (name === 'zipkin') {
+    if (name === 'otlp') {
+      const exporter = await otlpExporter(env);
+      if (exporter) processors.push(batched(exporter));
+      else {
+        // http/protobuf: each span encoded when it ends, not kept as an object until its batch goes.
+        const { EncodingSpanProcessor, otlpProtobufSpanExporter } =
+          await import('./encoding-span-processor.js');
+        processors.push(new EncodingSpanProcessor({ exporter: otlpProtobufSpanExporter(), ...batching }));
+      }
+    } else if (name === 'zipkin') {
       const { ZipkinExporter } = await import('@opentelemetry/exporter-zipkin');
       processors.push(batched(new ZipkinExporter()));
     } else if (name === 'console')
@@ -242,7 +250,8 @@ export async function spanProcessorsFor(exporters: string, env: Readonly<Env>): 
   return processors;
 }
 
-async function otlpExporter(env: Readonly<Env>): Promise<SpanExporter> {
+/** The OTLP exporter of the gRPC or http/json protocol; undefined for http/protobuf (the default). */
+async function otlpExporter(env: Readonly<Env>): Promise<SpanExporter | undefined> {
   const protocol =
     env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() ||
     env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim() ||
@@ -253,7 +262,7 @@ async function otlpExporter(env: Readonly<Env>): Promise<SpanExporter> {
     return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
   if (protocol !== 'http/protobuf')
     diag.warn(`Unsupported OTLP traces protocol: ${protocol}. Using http/protobuf.`);
-  return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+  return undefined;
 }
 
 /**
