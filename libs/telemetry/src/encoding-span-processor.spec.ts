@@ -58,6 +58,9 @@ function endedSpans(): ReadableSpan[] {
     'lab.numbers': [1, 2.5, -3],
     'lab.with_gaps': [null, 'x', undefined],
     'lab.empty': '',
+    'lab.just_short': 'y'.repeat(127),
+    'lab.long': `${'x'.repeat(300)}é`,
+    'lab.long_ascii': 'z'.repeat(128),
   });
   server.addEvent(
     'exception',

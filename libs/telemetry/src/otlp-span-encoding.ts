@@ -91,10 +91,27 @@ export class ProtobufBytes {
   }
 
   string(value: string): void {
+    if (value.length < 128 && this.shortAscii(value)) return;
     const length = Buffer.byteLength(value, 'utf8');
     this.varint(length);
     this.ensure(length);
     this.pos += this.buffer.write(value, this.pos, length, 'utf8');
+  }
+
+  /** Writes a string of under 128 characters if all are ASCII (most names, keys and values), without a call into C++. */
+  private shortAscii(value: string): boolean {
+    const length = value.length;
+    this.ensure(length + 1);
+    const buffer = this.buffer;
+    let at = this.pos + 1;
+    for (let i = 0; i < length; i++) {
+      const code = value.charCodeAt(i);
+      if (code > 127) return false;
+      buffer[at++] = code;
+    }
+    buffer[this.pos] = length;
+    this.pos = at;
+    return true;
   }
 
   bytes(value: Uint8Array): void {
