@@ -200,13 +200,20 @@ try {
   // of its own answering the same body, timed by the same client at the same rate.
   const productBody = await (await fetch(direct)).text();
   const loopback = await startLoopbackServer(productBody);
+  // The floor of a proxy: the same forwarding (`/api/...` to the product service, the answer read whole
+  // and written back) in a bare node:http server with undici, in a process of its own: no framework,
+  // no telemetry, no authentication or rate limit. No gateway can add less than this here.
+  const bareProxy = await startBareProxy(url('product', ''));
+  const viaBareProxy = `${bareProxy.url}api${productPath}`;
   await saturate(direct, 3); // warm-up
   await saturate(viaGateway, 3);
+  await saturate(viaBareProxy, 3);
   await fixedRate(loopback.url, 50, 1);
   const hop = await alternate(
     [
       ['direct', direct],
       ['gateway', viaGateway],
+      ['bareProxy', viaBareProxy],
     ],
     async ([, target]) => {
       const light = await fixedRate(target, 50, SECONDS / 2);
@@ -216,6 +223,7 @@ try {
     },
   );
   loopback.process.kill('SIGTERM');
+  bareProxy.process.kill('SIGTERM');
   const hopRatio = median(hop.map((r) => r.gateway.rps / r.direct.rps));
   figure(
     'gateway hop: throughput through the gateway / direct',
@@ -235,6 +243,14 @@ try {
     `≤ one loopback round trip + 0.2 ms (${addedLimit.toFixed(2)} ms)`,
     addedP50 <= addedLimit,
     `p50 ${median(hop.map((r) => r.direct.p50)).toFixed(2)} → ${median(hop.map((r) => r.gateway.p50)).toFixed(2)} ms; p99 added ${median(hop.map((r) => r.gateway.p99 - r.direct.p99)).toFixed(2)} ms; idle loopback round trip (bare node:http, same body, same client) p50 ${roundTrip.toFixed(2)} ms`,
+  );
+  figure(
+    'gateway hop floor: a bare proxy (node:http + undici, no framework, no telemetry) / direct',
+    median(hop.map((r) => r.bareProxy.rps / r.direct.rps)),
+    '×',
+    'reported',
+    true,
+    `${median(hop.map((r) => r.bareProxy.rps)).toFixed(0)} req/s; p50 added at 50 req/s ${median(hop.map((r) => r.bareProxy.p50 - r.direct.p50)).toFixed(2)} ms; per round ${hop.map((r) => (r.bareProxy.rps / r.direct.rps).toFixed(2)).join(', ')}`,
   );
 
   // --- 2. telemetry cost -----------------------------------------------------------------------
@@ -498,6 +514,47 @@ async function startLoopbackServer(body) {
   child.once('exit', () => children.delete(child));
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the loopback server did not start in 10 s')), 10_000);
+    child.stdout.once('data', (chunk) => {
+      clearTimeout(timer);
+      resolve(Number(String(chunk).trim()));
+    });
+  });
+  return { process: child, url: `http://127.0.0.1:${port}/` };
+}
+
+/** A bare forwarding proxy (see the hop phase) in a process of its own, in front of `upstream`. */
+async function startBareProxy(upstream) {
+  const code = `
+    const { Agent, request } = require('undici');
+    const agent = new Agent({ keepAliveTimeout: 10_000, connections: 256 });
+    const server = require('node:http').createServer(async (req, res) => {
+      req.resume();
+      try {
+        const answer = await request(process.env.BENCH_UPSTREAM + req.url.replace(/^\\/api/, ''), {
+          method: req.method,
+          dispatcher: agent,
+        });
+        const body = Buffer.from(await answer.body.arrayBuffer());
+        res.writeHead(answer.statusCode, {
+          'content-type': answer.headers['content-type'] ?? 'application/json',
+          'content-length': body.length,
+        });
+        res.end(body);
+      } catch (error) {
+        res.writeHead(502).end(String(error));
+      }
+    });
+    server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+    process.on('SIGTERM', () => process.exit(0));`;
+  const child = spawn(process.execPath, ['-e', code], {
+    cwd: root,
+    env: { ...process.env, BENCH_UPSTREAM: upstream },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the bare proxy did not start in 10 s')), 10_000);
     child.stdout.once('data', (chunk) => {
       clearTimeout(timer);
       resolve(Number(String(chunk).trim()));
