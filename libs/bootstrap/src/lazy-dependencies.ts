@@ -2,18 +2,16 @@ import { existsSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/**
- * Modules that a dependency requires when it loads but uses only on a path the lab never takes or most
- * labs never take, redirected to a stand-in that requires the real module on first use. Imported first by
- * this lib, before anything loads the MongoDB driver or TypeORM.
- *
- * `@mongodb-js/saslprep`: the driver's SCRAM module requires it at load time, and it builds its Unicode
- * tables at once (1.6 MB of heap, about 2 MB of RSS, in every service with a database); the driver
- * calls it only to authenticate with SCRAM-SHA-256, i.e. a `MONGO_URL` with credentials.
- */
-const LAZY: Readonly<Record<string, string>> = {
-  '@mongodb-js/saslprep': new URL('./lazy-saslprep.js', import.meta.url).href,
-};
+/** A stand-in, and the module whose requires of the specifier it replaces (any module's when absent). */
+interface StandIn {
+  readonly url: string;
+  readonly requiredFrom?: string;
+}
+
+const standIn = (file: string, requiredFrom?: string): StandIn => ({
+  url: new URL(file, import.meta.url).href,
+  requiredFrom,
+});
 
 /**
  * TypeORM's `DriverFactory` requires the driver of every database it supports, each with its query
@@ -40,9 +38,32 @@ export const TYPEORM_DRIVERS: Readonly<Record<string, string>> = {
   SqljsDriver: './sqljs/SqljsDriver',
   SqlServerDriver: './sqlserver/SqlServerDriver',
 };
-const TYPEORM_DRIVER_FACTORY = '/node_modules/typeorm/driver/DriverFactory.js';
-const TYPEORM_DRIVERS_STAND_IN = new URL('./lazy-typeorm-drivers.js', import.meta.url).href;
-const typeormDriverSpecifiers = new Set(Object.values(TYPEORM_DRIVERS));
+const typeormDrivers = standIn('./lazy-typeorm-drivers.js', '/node_modules/typeorm/driver/DriverFactory.js');
+
+/**
+ * Modules that a dependency requires when it loads but uses only on a path the lab never takes or most
+ * labs never take, redirected to a stand-in that requires the real module on first use. Imported first by
+ * this lib, before anything loads the MongoDB driver, TypeORM or class-validator.
+ *
+ * `@mongodb-js/saslprep`: the driver's SCRAM module requires it at load time, and it builds its Unicode
+ * tables at once (1.6 MB of heap, about 2 MB of RSS, in every service with a database); the driver
+ * calls it only to authenticate with SCRAM-SHA-256, i.e. a `MONGO_URL` with credentials.
+ *
+ * `libphonenumber-js/max`: class-validator's `IsPhoneNumber` requires it (73 modules, the full phone
+ * number metadata: 1.8 MB of heap, in every service) and calls its `parsePhoneNumber` only to validate
+ * a field decorated with `@IsPhoneNumber()`, which the lab has none of.
+ */
+const LAZY: ReadonlyMap<string, StandIn> = new Map([
+  ['@mongodb-js/saslprep', standIn('./lazy-saslprep.js')],
+  [
+    'libphonenumber-js/max',
+    standIn(
+      './lazy-libphonenumber.js',
+      '/node_modules/class-validator/cjs/decorator/string/IsPhoneNumber.js',
+    ),
+  ],
+  ...Object.values(TYPEORM_DRIVERS).map((specifier) => [specifier, typeormDrivers] as const),
+]);
 
 /** The URL each redirected specifier would have had, for its stand-in to load. */
 const realUrls = new Map<string, string>();
@@ -52,11 +73,12 @@ export function lazyDependencyUrl(specifier: string): string | undefined {
   return realUrls.get(specifier);
 }
 
-function standInFor(specifier: string, parentURL: string | undefined): string | undefined {
-  if (typeormDriverSpecifiers.has(specifier)) {
-    return parentURL?.endsWith(TYPEORM_DRIVER_FACTORY) ? TYPEORM_DRIVERS_STAND_IN : undefined;
-  }
-  return LAZY[specifier];
+/** For a stand-in: the real module `specifier` names, which the hook redirected it from. */
+export function requireLazyDependency(specifier: string): unknown {
+  const url = realUrls.get(specifier);
+  if (url === undefined)
+    throw new Error(`${specifier}: no require of it went to a stand-in (lazy-dependencies.ts)`);
+  return nodeModule.createRequire(import.meta.url)(fileURLToPath(url));
 }
 
 /**
@@ -67,19 +89,22 @@ const registerHooks = (nodeModule as { registerHooks?: typeof nodeModule.registe
 
 // Only for the built services: run from the TypeScript sources (the specs under vitest), the stand-ins
 // are not JavaScript files Node could load.
-const built = [...Object.values(LAZY), TYPEORM_DRIVERS_STAND_IN].every((url) =>
-  existsSync(fileURLToPath(url)),
-);
+const built = [...LAZY.values()].every(({ url }) => existsSync(fileURLToPath(url)));
 
 if (built) {
   registerHooks?.({
     resolve(specifier, context, nextResolve) {
-      const standIn = standInFor(specifier, context.parentURL);
+      const lazy = LAZY.get(specifier);
       // Only `require`: the stand-in loads the package's CommonJS entry, which an ESM import would not name.
-      if (standIn === undefined || context.parentURL === standIn || !context.conditions?.includes('require'))
+      if (
+        lazy === undefined ||
+        context.parentURL === lazy.url ||
+        (lazy.requiredFrom !== undefined && !context.parentURL?.endsWith(lazy.requiredFrom)) ||
+        !context.conditions?.includes('require')
+      )
         return nextResolve(specifier, context);
       realUrls.set(specifier, nextResolve(specifier, context).url);
-      return { url: standIn, shortCircuit: true };
+      return { url: lazy.url, shortCircuit: true };
     },
   });
 }

@@ -1,8 +1,4 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { lazyDependencyUrl, TYPEORM_DRIVERS } from './lazy-dependencies.js';
-
-const require = createRequire(import.meta.url);
+import { requireLazyDependency, TYPEORM_DRIVERS } from './lazy-dependencies.js';
 
 /**
  * What TypeORM's `DriverFactory` gets for each driver module but MongoDB's (see lazy-dependencies.ts):
@@ -13,13 +9,10 @@ const drivers: Record<string, unknown> = {};
 for (const [name, specifier] of Object.entries(TYPEORM_DRIVERS)) {
   Object.defineProperty(drivers, name, {
     enumerable: true,
-    get: () => {
-      const url = lazyDependencyUrl(specifier);
-      if (url === undefined) throw new Error(`typeorm's ${name} was not required through DriverFactory`);
-      return (require(fileURLToPath(url)) as Record<string, unknown>)[name];
-    },
+    get: () => (requireLazyDependency(specifier) as Record<string, unknown>)[name],
   });
 }
 
-// `require()` of this module returns `drivers` itself (Node 22.12+), not a namespace with fixed bindings.
+// `require()` of this module returns `drivers` itself (the export named 'module.exports'), not a namespace
+// whose bindings would be read when it loads.
 export { drivers as 'module.exports' };

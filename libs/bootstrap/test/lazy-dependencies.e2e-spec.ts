@@ -8,12 +8,11 @@ import { repoRoot } from '#lab/testing';
 const LAZY_DEPENDENCIES = pathToFileURL(join(repoRoot, 'dist/libs/bootstrap/src/lazy-dependencies.js')).href;
 const INPUTS = ['user', 'I\u00ADX', '\u00AA', '\u2168', 'p\u00E4ss w\u00F6rd', '\u0007', '\u0627\u0031'];
 
-/** Loads the MongoDB driver after lazy-dependencies.js, then calls saslprep through the driver's require. */
-function run({ withoutRegisterHooks = false, esmImportFirst = false } = {}): {
-  loadedWithDriver: string[];
-  loadedAfterCall: string[];
-  results: string[];
-} {
+/**
+ * Runs `body` (an ES module's code, `require` resolving from the repository's root) in a Node process of its
+ * own after lazy-dependencies.js, as a service does; its answer is the JSON it prints last.
+ */
+function runAfterLazyDependencies<T>(body: string, { withoutRegisterHooks = false } = {}): T {
   // A Node before 22.15 (the Docker image's 22.12) has no module.registerHooks.
   const olderNode = withoutRegisterHooks
     ? `import * as nodeModule from 'node:module';
@@ -25,7 +24,25 @@ function run({ withoutRegisterHooks = false, esmImportFirst = false } = {}): {
     ${olderNode}
     await import(${JSON.stringify(LAZY_DEPENDENCIES)});
     const require = createRequire(${JSON.stringify(join(repoRoot, 'package.json'))});
-    const saslprepFiles = () => Object.keys(require.cache).filter((file) => file.includes('/@mongodb-js/saslprep/'));
+    ${body}`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  expect(child.stderr).toBe('');
+  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '') as T;
+}
+
+interface SaslprepRun {
+  loadedWithDriver: string[];
+  loadedAfterCall: string[];
+  results: string[];
+}
+
+/** Loads the MongoDB driver after lazy-dependencies.js, then calls saslprep through the driver's require. */
+function run({ withoutRegisterHooks = false, esmImportFirst = false } = {}): SaslprepRun {
+  return runAfterLazyDependencies<SaslprepRun>(
+    `const saslprepFiles = () => Object.keys(require.cache).filter((file) => file.includes('/@mongodb-js/saslprep/'));
     require('mongodb');
     const loadedWithDriver = saslprepFiles();
     ${esmImportFirst ? "await import('@mongodb-js/saslprep');" : ''}
@@ -33,13 +50,9 @@ function run({ withoutRegisterHooks = false, esmImportFirst = false } = {}): {
     const results = ${JSON.stringify(INPUTS)}.map((input) => {
       try { return saslprep(input); } catch (error) { return 'throws ' + error.message; }
     });
-    console.log(JSON.stringify({ loadedWithDriver, loadedAfterCall: saslprepFiles(), results }));`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-  });
-  expect(child.stderr).toBe('');
-  return JSON.parse(child.stdout) as ReturnType<typeof run>;
+    console.log(JSON.stringify({ loadedWithDriver, loadedAfterCall: saslprepFiles(), results }));`,
+    { withoutRegisterHooks },
+  );
 }
 
 describe('lazy dependencies', () => {
@@ -96,39 +109,28 @@ const TYPEORM_TYPES = [
   'sqljs',
 ];
 
-/** Loads the database lib after lazy-dependencies.js (as a service does), then makes a DataSource of each type. */
-function runTypeorm({ withoutRegisterHooks = false } = {}): {
+interface TypeormRun {
   loadedWithDatabase: string[];
   loadedAfterCreate: string[];
   created: Record<string, string>;
-} {
-  const olderNode = withoutRegisterHooks
-    ? `import * as nodeModule from 'node:module';
-       delete nodeModule.default.registerHooks;
-       nodeModule.syncBuiltinESMExports();`
-    : '';
-  const script = `
-    import { createRequire } from 'node:module';
-    ${olderNode}
-    await import(${JSON.stringify(LAZY_DEPENDENCIES)});
-    await import(${JSON.stringify(DATABASE_LIB)});
-    const require = createRequire(${JSON.stringify(join(repoRoot, 'package.json'))});
+}
+
+/** Loads the database lib after lazy-dependencies.js (as a service does), then makes a DataSource of each type. */
+function runTypeorm({ withoutRegisterHooks = false } = {}): TypeormRun {
+  return runAfterLazyDependencies<TypeormRun>(
+    `await import(${JSON.stringify(DATABASE_LIB)});
     const otherDrivers = () => Object.keys(require.cache).filter((file) =>
       /[/]typeorm[/]driver[/](?!mongodb[/])[^/]+[/]\\w+(Driver|QueryRunner)[.]js$/.test(file));
     const loadedWithDatabase = otherDrivers();
     const { DataSource } = require('typeorm');
+    console.error = () => {}; // Spanner's driver logs the error it then throws
     const created = Object.fromEntries(${JSON.stringify(TYPEORM_TYPES)}.map((type) => {
       try { return [type, new DataSource({ type, database: 'lab' }).driver.constructor.name]; }
       catch (error) { return [type, error.constructor.name + ': ' + error.message]; }
     }));
-    // Spanner's driver logs its missing package to stdout: the answer is the last line.
-    console.log('\\n' + JSON.stringify({ loadedWithDatabase, loadedAfterCreate: otherDrivers(), created }));`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-  });
-  expect(child.status, child.stderr).toBe(0);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '') as ReturnType<typeof runTypeorm>;
+    console.log(JSON.stringify({ loadedWithDatabase, loadedAfterCreate: otherDrivers(), created }));`,
+    { withoutRegisterHooks },
+  );
 }
 
 describe("lazy dependencies: TypeORM's drivers", () => {
@@ -148,5 +150,55 @@ describe("lazy dependencies: TypeORM's drivers", () => {
     expect(lazy.loadedAfterCreate).toContain(
       join(repoRoot, 'node_modules/typeorm/driver/postgres/PostgresDriver.js'),
     );
+  });
+});
+
+/** Numbers and the region each is checked for (none: the number's own calling code decides). */
+const PHONE_NUMBERS: [string, string | null][] = [
+  ['+41 44 668 18 00', null],
+  ['+41 44 668 18 00', 'CH'],
+  ['+41 44 668 18 00', 'DE'],
+  ['044 668 18 00', 'CH'],
+  ['+1 202 555 0100', null],
+  ['+49 30 901820', null],
+  ['+49 30 901820', 'US'],
+  ['+1 999', null],
+  ['phone', null],
+  [' +41446681800', null],
+];
+
+interface PhoneRun {
+  loadedWithValidator: string[];
+  loadedAfterCheck: string[];
+  results: boolean[];
+}
+
+/** Loads class-validator after lazy-dependencies.js, then checks phone numbers with `isPhoneNumber`. */
+function runPhone({ withoutRegisterHooks = false } = {}): PhoneRun {
+  return runAfterLazyDependencies<PhoneRun>(
+    `const phoneFiles = () => Object.keys(require.cache).filter((file) => file.includes('/node_modules/libphonenumber-js/'));
+    const { isPhoneNumber } = require('class-validator');
+    const loadedWithValidator = phoneFiles();
+    const results = ${JSON.stringify(PHONE_NUMBERS)}.map(([number, region]) => isPhoneNumber(number, region ?? undefined));
+    console.log(JSON.stringify({ loadedWithValidator, loadedAfterCheck: phoneFiles(), results }));`,
+    { withoutRegisterHooks },
+  );
+}
+
+describe('lazy dependencies: libphonenumber-js', () => {
+  it('loads class-validator without libphonenumber-js, and it on the first phone number checked', () => {
+    const { loadedWithValidator, loadedAfterCheck } = runPhone();
+    expect(loadedWithValidator).toEqual([]);
+    expect(runPhone({ withoutRegisterHooks: true }).loadedWithValidator).toContain(
+      join(repoRoot, 'node_modules/libphonenumber-js/max/index.cjs'),
+    );
+    expect(loadedAfterCheck).toContain(join(repoRoot, 'node_modules/libphonenumber-js/max/index.cjs'));
+  });
+
+  it("checks phone numbers with class-validator's isPhoneNumber exactly as with libphonenumber-js loaded", () => {
+    const { results } = runPhone({ withoutRegisterHooks: true });
+    expect(results).toContain(true);
+    expect(results).toContain(false);
+    expect(runPhone().results).toEqual(results);
   });
 });
