@@ -133,6 +133,23 @@ describe(EncodedSpans.name, () => {
   });
 });
 
+describe('EncodedSpans reused', () => {
+  it('holds only the spans added since it was cleared, in the request the SDK would build from them', () => {
+    const spans = endedSpans();
+    const encoded = new EncodedSpans();
+    for (const span of spans) encoded.add(span);
+    encoded.request();
+    encoded.clear();
+    // Only spans of the second resource and one scope of the first: the other groups are left out.
+    const later = spans.filter((span) => span.name === 'handler' || span.name === 'GET /products/:id');
+    for (const span of later) encoded.add(span);
+    expect(encoded.count).toBe(2);
+    expect(Buffer.from(encoded.request()).toString('hex')).toBe(
+      Buffer.from(ProtobufTraceSerializer.serializeRequest(later) ?? []).toString('hex'),
+    );
+  });
+});
+
 describe(decodeTraceResponse.name, () => {
   it("reads a collector's partial success, and nothing from an empty answer", () => {
     // partial_success { rejected_spans: 3, error_message: "too old" }, then an unknown field 9.
@@ -235,6 +252,16 @@ describe(EncodingSpanProcessor.name, () => {
     await processor.forceFlush();
     expect(receiver.spans.map((span) => span.name).sort()).toEqual(['sent 0', 'sent 1', 'sent 2']);
     expect(receiver.contentTypes).toEqual(['application/x-protobuf']);
+    // The next batch reuses the exported one's buffers: only its own spans go.
+    for (let i = 3; i < 5; i++) tracer.startSpan(`sent ${i}`).end();
+    await processor.forceFlush();
+    expect(receiver.spans.map((span) => span.name).sort()).toEqual([
+      'sent 0',
+      'sent 1',
+      'sent 2',
+      'sent 3',
+      'sent 4',
+    ]);
     await processor.shutdown();
   });
 });

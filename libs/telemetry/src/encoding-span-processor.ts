@@ -22,10 +22,18 @@ import {
   ProtobufBytes,
 } from './otlp-span-encoding.js';
 
-/** Ended spans, each encoded as its OTLP protobuf `Span` when it ended, grouped by resource and scope. */
+/** A buffer that grew beyond this in a burst is not kept for the next batch. */
+const KEPT_BYTES = 1024 * 1024;
+
+/**
+ * Ended spans, each encoded as its OTLP protobuf `Span` when it ended, grouped by resource and scope.
+ * Used again once exported (`clear`): its buffers outlive a scavenge or two while the batch fills,
+ * and a new set per batch would be freed only by the major GC that collects the batch.
+ */
 export class EncodedSpans {
   count = 0;
   readonly groups: EncodedSpanGroups = new Map();
+  private requestBytes: ProtobufBytes | undefined;
 
   add(span: ReadableSpan): void {
     let scopes = this.groups.get(span.resource);
@@ -42,9 +50,23 @@ export class EncodedSpans {
     this.count++;
   }
 
-  /** The `ExportTraceServiceRequest` of these spans. */
+  /** The `ExportTraceServiceRequest` of these spans (valid until `clear`). */
   request(): Uint8Array {
-    return encodeTraceRequest(this.groups);
+    this.requestBytes ??= new ProtobufBytes();
+    return encodeTraceRequest(this.groups, this.requestBytes);
+  }
+
+  /** Empties the batch for reuse, keeping its buffers unless a burst made them large. */
+  clear(): void {
+    this.count = 0;
+    for (const scopes of this.groups.values()) {
+      for (const [scope, spans] of scopes) {
+        if (spans.capacity > KEPT_BYTES) scopes.set(scope, new ProtobufBytes());
+        else spans.clear();
+      }
+    }
+    if (this.requestBytes && this.requestBytes.capacity > KEPT_BYTES) this.requestBytes = undefined;
+    this.requestBytes?.clear();
   }
 
   /** Resources whose asynchronously detected attributes have not all arrived yet. */
@@ -111,11 +133,13 @@ export class EncodingSpanProcessor implements SpanProcessor {
   private readonly exportTimeoutMillis: number;
   private readonly shutdownOnce: BindOnceFuture<void>;
   /** Full batches waiting, then the batch being filled (never empty). */
-  private batches: EncodedSpans[] = [new EncodedSpans()];
+  private readonly batches: EncodedSpans[] = [new EncodedSpans()];
   private waiting = 0;
   private dropped = 0;
   private exporting = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Exported batches, emptied, for the next ones. */
+  private readonly spare: EncodedSpans[] = [];
 
   constructor(options: EncodingSpanProcessorOptions) {
     this.exporter = options.exporter;
@@ -148,7 +172,7 @@ export class EncodingSpanProcessor implements SpanProcessor {
     }
     let filling = this.batches[this.batches.length - 1];
     if (filling.count >= this.maxExportBatchSize) {
-      filling = new EncodedSpans();
+      filling = this.spare.pop() ?? new EncodedSpans();
       this.batches.push(filling);
     }
     filling.add(span);
@@ -180,7 +204,7 @@ export class EncodingSpanProcessor implements SpanProcessor {
   private exportOneBatch(): Promise<void> {
     this.clearTimer();
     const spans = this.batches.shift();
-    if (this.batches.length === 0) this.batches.push(new EncodedSpans());
+    if (this.batches.length === 0) this.batches.push(this.spare.pop() ?? new EncodedSpans());
     if (!spans || spans.count === 0) return Promise.resolve();
     this.waiting -= spans.count;
     return new Promise<void>((resolve, reject) => {
@@ -189,6 +213,11 @@ export class EncodingSpanProcessor implements SpanProcessor {
         const send = (): void =>
           this.exporter.export(spans, (result) => {
             clearTimeout(timer);
+            // The exporter is done with the request's bytes (retries included): the batch can be refilled.
+            if (this.spare.length < 2) {
+              spans.clear();
+              this.spare.push(spans);
+            }
             if (result.code === ExportResultCode.SUCCESS) resolve();
             else reject(result.error ?? new Error('BatchSpanProcessor: span export failed'));
           });

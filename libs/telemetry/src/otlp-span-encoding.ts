@@ -161,6 +161,11 @@ export class ProtobufBytes {
     this.pos += other.pos;
   }
 
+  /** Bytes of memory held. */
+  get capacity(): number {
+    return this.buffer.length;
+  }
+
   /** Forgets what was written, keeping the memory. */
   clear(): void {
     this.pos = 0;
@@ -350,12 +355,19 @@ export function encodeSpan(out: ProtobufBytes, span: ReadableSpan): void {
 /** The spans of one resource, each scope's already encoded (`encodeSpan`), in the order first seen. */
 export type EncodedSpanGroups = Map<Resource, Map<InstrumentationScope, ProtobufBytes>>;
 
-/** An `ExportTraceServiceRequest` of encoded spans, grouped as the SDK groups them (resource, then scope). */
-export function encodeTraceRequest(groups: EncodedSpanGroups): Uint8Array {
+/**
+ * An `ExportTraceServiceRequest` of encoded spans, grouped as the SDK groups them (resource, then
+ * scope; groups with no spans left out), written into `out` (cleared first) or a new buffer.
+ */
+export function encodeTraceRequest(groups: EncodedSpanGroups, out?: ProtobufBytes): Uint8Array {
   let size = 1024;
   for (const scopes of groups.values()) for (const spans of scopes.values()) size += spans.pos + 256;
-  const out = new ProtobufBytes(size);
+  if (out) out.clear();
+  else out = new ProtobufBytes(size);
   for (const [resource, scopes] of groups) {
+    let empty = true;
+    for (const spans of scopes.values()) if (spans.pos > 0) empty = false;
+    if (empty) continue;
     out.tag(1, 2);
     const resourceSpans = out.start();
     out.tag(1, 2);
@@ -365,6 +377,7 @@ export function encodeTraceRequest(groups: EncodedSpanGroups): Uint8Array {
     out.varint(0);
     out.end(resourceStart);
     for (const [scope, spans] of scopes) {
+      if (spans.pos === 0) continue;
       out.tag(2, 2);
       const scopeSpans = out.start();
       out.tag(1, 2);
