@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '#lab/testing';
 
 // Runs against dist/ in a process of its own: the hooks are Node's module loader's, as in a service.
+// Where the packages really are (a worktree may link node_modules from another checkout).
+const NODE_MODULES = realpathSync(join(repoRoot, 'node_modules'));
 const LAZY_DEPENDENCIES = pathToFileURL(join(repoRoot, 'dist/libs/bootstrap/src/lazy-dependencies.js')).href;
 const INPUTS = ['user', 'I\u00ADX', '\u00AA', '\u2168', 'p\u00E4ss w\u00F6rd', '\u0007', '\u0627\u0031'];
 
@@ -59,12 +62,12 @@ describe('lazy dependencies', () => {
   it('loads the MongoDB driver without @mongodb-js/saslprep, and saslprep on its first call', () => {
     const { loadedWithDriver, loadedAfterCall } = run();
     expect(loadedWithDriver).toEqual([]);
-    expect(loadedAfterCall).toContain(join(repoRoot, 'node_modules/@mongodb-js/saslprep/dist/node.js'));
+    expect(loadedAfterCall).toContain(join(NODE_MODULES, '@mongodb-js/saslprep/dist/node.js'));
   });
 
   it('loads on a Node without module.registerHooks (before 22.15), saslprep then with the driver as before', () => {
     const { loadedWithDriver, results } = run({ withoutRegisterHooks: true });
-    expect(loadedWithDriver).toContain(join(repoRoot, 'node_modules/@mongodb-js/saslprep/dist/node.js'));
+    expect(loadedWithDriver).toContain(join(NODE_MODULES, '@mongodb-js/saslprep/dist/node.js'));
     expect(results).toEqual(run().results);
   });
 
@@ -137,7 +140,7 @@ describe("lazy dependencies: TypeORM's drivers", () => {
   it("loads the database lib with TypeORM's MongoDB driver alone, without the 16 other databases' drivers", () => {
     expect(runTypeorm().loadedWithDatabase).toEqual([]);
     const withAll = runTypeorm({ withoutRegisterHooks: true }).loadedWithDatabase;
-    expect(withAll).toContain(join(repoRoot, 'node_modules/typeorm/driver/sap/SapQueryRunner.js'));
+    expect(withAll).toContain(join(NODE_MODULES, 'typeorm/driver/sap/SapQueryRunner.js'));
     // The 16 other databases' drivers and the SQLite drivers' base class.
     expect(withAll.filter((file) => file.endsWith('Driver.js'))).toHaveLength(17);
   });
@@ -147,9 +150,7 @@ describe("lazy dependencies: TypeORM's drivers", () => {
     expect(lazy.created).toEqual(runTypeorm({ withoutRegisterHooks: true }).created);
     expect(lazy.created.mongodb).toBe('MongoDriver');
     expect(lazy.created.postgres).toMatch(/^DriverPackageNotInstalledError: Postgres package/);
-    expect(lazy.loadedAfterCreate).toContain(
-      join(repoRoot, 'node_modules/typeorm/driver/postgres/PostgresDriver.js'),
-    );
+    expect(lazy.loadedAfterCreate).toContain(join(NODE_MODULES, 'typeorm/driver/postgres/PostgresDriver.js'));
   });
 });
 
@@ -190,9 +191,9 @@ describe('lazy dependencies: libphonenumber-js', () => {
     const { loadedWithValidator, loadedAfterCheck } = runPhone();
     expect(loadedWithValidator).toEqual([]);
     expect(runPhone({ withoutRegisterHooks: true }).loadedWithValidator).toContain(
-      join(repoRoot, 'node_modules/libphonenumber-js/max/index.cjs'),
+      join(NODE_MODULES, 'libphonenumber-js/max/index.cjs'),
     );
-    expect(loadedAfterCheck).toContain(join(repoRoot, 'node_modules/libphonenumber-js/max/index.cjs'));
+    expect(loadedAfterCheck).toContain(join(NODE_MODULES, 'libphonenumber-js/max/index.cjs'));
   });
 
   it("checks phone numbers with class-validator's isPhoneNumber exactly as with libphonenumber-js loaded", () => {
