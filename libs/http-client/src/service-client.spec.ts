@@ -64,6 +64,29 @@ const retries = async (reason: string) =>
   )?.value ?? 0;
 
 describe(ServiceClient.name, () => {
+  it('measures each attempt itself, after the caller has its answer: one observation per status', async () => {
+    const count = async (status: string) =>
+      (
+        await (
+          register.getSingleMetric('http_client_request_duration_seconds') as Histogram | undefined
+        )?.get()
+      )?.values.find(
+        (v) =>
+          v.metricName === 'http_client_request_duration_seconds_count' &&
+          v.labels.peer_service === 'product' &&
+          v.labels.method === 'GET' &&
+          v.labels.status_code === status,
+      )?.value ?? 0;
+    const before = [await count('503'), await count('200')];
+    let n = 0;
+    handler = (request, response) => answer(n++ === 0 ? 503 : 200)(request, response);
+    const response = await client().call('product', 'GET', '/products');
+    expect(response.status).toBe(200);
+    expect(await count('200')).toBe(before[1]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([await count('503'), await count('200')]).toEqual([before[0] + 1, before[1] + 1]);
+  });
+
   it('never retries a POST or a PATCH, even on a 503', async () => {
     handler = answer(503);
     const http = client();
@@ -142,6 +165,19 @@ describe(ServiceClient.name, () => {
     handler = answer(200);
     faults.unreachable.add('product');
     const http = client({ BREAKER_MIN_REQUESTS: '3', RETRY_MAX: '0' });
+    const failed = async () =>
+      (
+        await (
+          register.getSingleMetric('http_client_request_duration_seconds') as Histogram | undefined
+        )?.get()
+      )?.values.find(
+        (v) =>
+          v.metricName === 'http_client_request_duration_seconds_count' &&
+          v.labels.peer_service === 'product' &&
+          v.labels.status_code === 'error',
+      )?.value ?? 0;
+    // The calls of the tests before are measured in the same histogram.
+    const before = await failed();
     for (let i = 0; i < 3; i++) {
       await expect(http.call('product', 'GET', '/products')).rejects.toMatchObject({
         reason: 'unreachable',
@@ -150,15 +186,7 @@ describe(ServiceClient.name, () => {
     }
     expect(calls).toBe(0);
     // Measured as failed calls, like a real unreachable upstream (undici never saw them).
-    const failed = (
-      await (register.getSingleMetric('http_client_request_duration_seconds') as Histogram | undefined)?.get()
-    )?.values.find(
-      (v) =>
-        v.metricName === 'http_client_request_duration_seconds_count' &&
-        v.labels.peer_service === 'product' &&
-        v.labels.status_code === 'error',
-    );
-    expect(failed?.value).toBe(3);
+    expect(await failed()).toBe(before + 3);
     expect(http.breakerState('product')).toBe('open');
     const rejected = await http.call('product', 'GET', '/products').catch((error: unknown) => error);
     expect(rejected).toBeInstanceOf(UpstreamUnavailableError);

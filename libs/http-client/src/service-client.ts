@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
 import { FaultInjection } from '#lab/faults';
 import { currentRequestContext } from '#lab/logging';
-import { httpClientDuration, Metrics } from '#lab/telemetry';
+import { ClientCall, httpClientDuration, Metrics } from '#lab/telemetry';
 import { TraceService } from 'nestjs-otel';
 import { Agent, type Dispatcher } from 'undici';
 import { fullJitterDelay } from './backoff.js';
@@ -50,6 +50,7 @@ export interface RawRequest {
   method: string;
   /** Path and query on the upstream, starting with `/`. */
   path: string;
+  /** Each attempt writes its own `traceparent` (and `tracestate`, `baggage`) into it, replacing the caller's. */
   headers: Record<string, string | string[]>;
   /** Bytes, held in memory so that a retry can send them again. */
   body?: Buffer | string;
@@ -113,7 +114,7 @@ export class ServiceClient implements OnModuleDestroy {
   private readonly deadlines = new Deadlines();
   private readonly unwatch: (() => void)[] = [];
   private readonly counters: ResilienceCounters;
-  /** For the calls a fault fails before undici (which measures every other) sees them. */
+  /** `http_client_request_duration_seconds`: every call's (see ClientCall), and those a fault fails. */
   private readonly duration;
 
   constructor(
@@ -252,7 +253,17 @@ export class ServiceClient implements OnModuleDestroy {
     const timeoutMs = raw.timeoutMs ?? upstream.timeoutMs;
     // Dispatched straight to the agent with a handler of its own: no URL to parse, no `request()`
     // body stream and promise layers on every forwarded request (see upstream-exchange.ts).
-    const exchange = new UpstreamExchange();
+    const path = upstream.pathPrefix ? `${upstream.pathPrefix}${raw.path}` : raw.path;
+    // Its client span and duration (the undici instrumentation leaves the lab's own calls alone).
+    const call = new ClientCall({
+      peer: service,
+      method: raw.method,
+      origin: upstream.origin,
+      path,
+      headers: raw.headers,
+      duration: this.duration,
+    });
+    const exchange = new UpstreamExchange(call);
     // undici's own headers timeout ticks every ~0.5 s (its fast timers): a 100 ms timeout would fire
     // anywhere up to a second. A deadline until the headers are in is exact; the body keeps undici's.
     let timedOut = false;
@@ -263,18 +274,20 @@ export class ServiceClient implements OnModuleDestroy {
     const abandon = () => exchange.abandon(new Error('abandoned by the caller'));
     raw.signal?.addEventListener('abort', abandon, { once: true });
     try {
-      this.agent.dispatch(
-        {
-          origin: upstream.origin,
-          path: upstream.pathPrefix ? `${upstream.pathPrefix}${raw.path}` : raw.path,
-          method: raw.method as Dispatcher.HttpMethod,
-          headers: raw.headers,
-          body: raw.body,
-          // A backstop only: its coarse timer may fire up to ~0.5 s early or late.
-          headersTimeout: timeoutMs + 1000,
-          bodyTimeout: timeoutMs,
-        },
-        exchange,
+      call.dispatch(() =>
+        this.agent.dispatch(
+          {
+            origin: upstream.origin,
+            path,
+            method: raw.method as Dispatcher.HttpMethod,
+            headers: raw.headers,
+            body: raw.body,
+            // A backstop only: its coarse timer may fire up to ~0.5 s early or late.
+            headersTimeout: timeoutMs + 1000,
+            bodyTimeout: timeoutMs,
+          },
+          exchange,
+        ),
       );
       return await exchange.answer;
     } catch (error) {

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { ClientCall } from '#lab/telemetry';
 import type { Dispatcher } from 'undici';
 
 /** An answer's status and headers, its body still arriving. */
@@ -128,7 +129,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private abandoned: Error | undefined = undefined;
   private body: ResponseBody | undefined = undefined;
 
-  constructor() {
+  /** `call`: its client span and duration, told how the exchange went. */
+  constructor(private readonly call?: ClientCall) {
     this.answer = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -156,6 +158,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     if (statusCode < 200) return;
+    this.call?.answered(statusCode);
     this.body = new ResponseBody(controller);
     this.resolve({ status: statusCode, headers, body: this.body });
   }
@@ -166,9 +169,11 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.body?.end();
+    this.call?.ended();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    this.call?.failed(error);
     if (this.body) this.body.fail(error);
     else this.reject(error);
   }

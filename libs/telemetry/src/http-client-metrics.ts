@@ -2,6 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { type SpanContext, TraceFlags, trace } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig } from '#lab/config';
+import { isLabClientCall } from './client-calls.js';
 import { methodLabel } from './http-server-telemetry.js';
 import { Metrics } from './metrics.js';
 import { exemplarOf } from './spans.js';
@@ -34,7 +35,7 @@ const MAX_PEERS = 256;
 
 /**
  * The histogram of calls to other services (the same one whoever asks first: {@link HttpClientMetrics}, or
- * the HTTP client for a call a fault fails before undici sees it).
+ * the HTTP client for its own calls and those a fault fails before undici sees them).
  */
 export function httpClientDuration(metrics: Metrics) {
   return metrics.durationHistogram({
@@ -47,8 +48,8 @@ export function httpClientDuration(metrics: Metrics) {
 /**
  * `http_client_request_duration_seconds{peer_service, method, status_code}`: time from an undici request
  * to its response headers ("error" when none came), with an exemplar of its client span. Read from
- * undici's diagnostics channels, so every caller (the service client, the gateway's proxy, `fetch`)
- * is measured without changing any of them.
+ * undici's diagnostics channels, so any caller (`fetch`, undici's `request`) is measured without changing
+ * it; the lab's HTTP client measures its own calls (`ClientCall`), which are left out here.
  */
 @Injectable()
 export class HttpClientMetrics implements OnModuleInit, OnModuleDestroy {
@@ -93,6 +94,8 @@ export class HttpClientMetrics implements OnModuleInit, OnModuleDestroy {
   }
 
   private readonly onCreate = (message: unknown): void => {
+    // The lab's HTTP client measures its own calls (ClientCall).
+    if (isLabClientCall()) return;
     const { request } = message as RequestMessage;
     this.pending.set(request, {
       started: process.hrtime.bigint(),

@@ -1,3 +1,4 @@
+export { ClientCall, type ClientCallStart } from './client-calls.js';
 export { HTTP_CLIENT_DURATION, httpClientDuration } from './http-client-metrics.js';
 export { HTTP_SERVER_DURATION } from './http-server-telemetry.js';
 export { type GaugeSpec, type KnownLabels, type MetricSpec, Metrics, METRICS_REGISTRY } from './metrics.js';

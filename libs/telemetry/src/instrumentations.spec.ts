@@ -1,6 +1,8 @@
 import { trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
-import { dropPropagationHeaders } from './instrumentations.js';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+import { isLabClientCall } from './client-calls.js';
+import { dropPropagationHeaders, labInstrumentations } from './instrumentations.js';
 
 describe(dropPropagationHeaders.name, () => {
   const span = trace.wrapSpanContext({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 });
@@ -37,5 +39,14 @@ describe(dropPropagationHeaders.name, () => {
       request,
     );
     expect(request.headers).toEqual(['traceparent', '00-x-y-01']);
+  });
+});
+
+describe(labInstrumentations.name, () => {
+  it("leaves the lab's HTTP client's calls to it (ClientCall makes their spans): no call has two", () => {
+    const instrumentations = labInstrumentations();
+    for (const instrumentation of instrumentations) instrumentation.disable();
+    const undici = instrumentations.find((i) => i instanceof UndiciInstrumentation);
+    expect(undici?.getConfig()).toMatchObject({ ignoreRequestHook: isLabClientCall });
   });
 });

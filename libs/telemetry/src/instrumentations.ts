@@ -3,6 +3,7 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { AmqplibInstrumentation } from '@opentelemetry/instrumentation-amqplib';
 import { MongoDBInstrumentation } from '@opentelemetry/instrumentation-mongodb';
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici';
+import { isLabClientCall } from './client-calls.js';
 import { maskedStatement } from './mongodb-statement.js';
 
 const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
@@ -37,7 +38,8 @@ export function dropPropagationHeaders(span: Span, request: Pick<UndiciRequest, 
  */
 export function labInstrumentations(): Instrumentation[] {
   return [
-    new UndiciInstrumentation({ requestHook: dropPropagationHeaders }),
+    // The lab's HTTP client makes its calls' client spans itself (ClientCall): any other undici caller's here.
+    new UndiciInstrumentation({ requestHook: dropPropagationHeaders, ignoreRequestHook: isLabClientCall }),
     new MongoDBInstrumentation({ dbStatementSerializer: maskedStatement }),
     new AmqplibInstrumentation(),
   ];
