@@ -1,5 +1,11 @@
 import { context, type Link, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
-import { ExportResultCode, TraceState, type ExportResult } from '@opentelemetry/core';
+import {
+  ExportResultCode,
+  loggingErrorHandler,
+  setGlobalErrorHandler,
+  TraceState,
+  type ExportResult,
+} from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -133,6 +139,23 @@ describe(EncodedSpans.name, () => {
   });
 });
 
+describe('EncodedSpans given a span it cannot encode', () => {
+  it('leaves that span out whole and the spans around it in a request the SDK would build from them', () => {
+    const spans = endedSpans();
+    const [broken] = spans.splice(2, 1);
+    // A name that is not a string (a caller outside TypeScript): the encoder throws half-way through.
+    Object.defineProperty(broken, 'name', { value: 42 });
+    const encoded = new EncodedSpans();
+    for (const span of spans.slice(0, 2)) encoded.add(span);
+    expect(() => encoded.add(broken)).toThrow();
+    for (const span of spans.slice(2)) encoded.add(span);
+    expect(encoded.count).toBe(spans.length);
+    expect(Buffer.from(encoded.request()).toString('hex')).toBe(
+      Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) ?? []).toString('hex'),
+    );
+  });
+});
+
 describe('EncodedSpans reused', () => {
   it('holds only the spans added since it was cleared, in the request the SDK would build from them', () => {
     const spans = endedSpans();
@@ -220,6 +243,24 @@ describe(EncodingSpanProcessor.name, () => {
     tracer.startSpan('late').end();
     await processor.forceFlush();
     expect(exporter.batches).toEqual([5, 5]);
+  });
+
+  it('throws nothing into the code that ends a span it cannot encode, and exports the others', async () => {
+    const exporter = new RecordingExporter();
+    const processor = new EncodingSpanProcessor({ exporter, scheduledDelayMillis: 60_000 });
+    const errors: unknown[] = [];
+    setGlobalErrorHandler((error) => errors.push(error));
+    try {
+      const tracer = tracerWith(processor);
+      tracer.startSpan('before').end();
+      expect(() => tracer.startSpan(42 as unknown as string).end()).not.toThrow();
+      tracer.startSpan('after').end();
+      await processor.forceFlush();
+    } finally {
+      setGlobalErrorHandler(loggingErrorHandler());
+    }
+    expect(exporter.batches).toEqual([2]);
+    expect(errors).toHaveLength(1);
   });
 
   it('leaves out spans that are not sampled', async () => {

@@ -46,7 +46,15 @@ export class EncodedSpans {
       out = new ProtobufBytes();
       scopes.set(span.instrumentationScope, out);
     }
-    encodeSpan(out, span);
+    const start = out.pos;
+    try {
+      encodeSpan(out, span);
+    } catch (error) {
+      // A span that cannot be encoded (e.g. a name that is not a string) is left out whole: the
+      // batch's other spans must still make a request a collector can read.
+      out.pos = start;
+      throw error;
+    }
     this.count++;
   }
 
@@ -175,7 +183,13 @@ export class EncodingSpanProcessor implements SpanProcessor {
       filling = this.spare.pop() ?? new EncodedSpans();
       this.batches.push(filling);
     }
-    filling.add(span);
+    try {
+      filling.add(span);
+    } catch (error) {
+      // As the SDK's processor: nothing thrown into the code that ended the span.
+      globalErrorHandler(error);
+      return;
+    }
     this.waiting++;
     this.maybeStartTimer();
   }

@@ -12,7 +12,9 @@ const IS_REMOTE = 0x200;
 /**
  * A growing protobuf byte buffer: the writing half of OTLP's protobuf encoding, with the same choices
  * as `@opentelemetry/otlp-transformer`'s serializer (which fields are written when zero, how numbers
- * and hex ids are encoded), so a request built here is byte for byte the one the SDK's exporter sends.
+ * and hex ids are encoded), so a request built here holds the bytes the SDK's exporter would send for
+ * the same spans (byte for byte for a batch's first use; a reused batch keeps its resource and scope
+ * groups in the order they first came, where the SDK's follows each batch's spans).
  */
 export class ProtobufBytes {
   private buffer: Buffer;
