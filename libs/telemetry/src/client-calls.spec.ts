@@ -164,6 +164,7 @@ describe(ClientCall.name, () => {
     ['a success without a query', '/products'],
     ['a path URL re-encodes', "/products/{id}?q='x'"],
     ['a path with a dot segment', '/a/./b/../products?'],
+    ['a path with an encoded dot segment', '/a/%2e%2E/products.json?x=%2e'],
     ['an HTTP error status', '/missing'],
   ])('makes the span the undici instrumentation made, for %s', async (_case, path) => {
     const { theirSpan, ourSpan } = await both(path);

@@ -29,9 +29,10 @@ const SPAN_METHODS = new Set([
 ]);
 /**
  * A path that `new URL(path, origin)` leaves exactly as it is: no character it would percent-encode, no
- * dot segment, no `//` start, no empty query. Any other path has its URL attributes worked out by `URL`.
+ * `//` start, no `%` before the query (`%2e` can make a dot segment), no dot segment (checked apart), no
+ * empty query. Any other path has its URL attributes worked out by `URL`.
  */
-const PLAIN_PATH = /^\/(?!\/)[\w\-~!$&()*+,;=:@/%]*(?:\?[\w\-~!$&()*+,;=:@/%?.]+)?$/;
+const PLAIN_PATH = /^\/(?!\/)[\w\-.~!$&()*+,;=:@/]*(?:\?[\w\-.~!$&()*+,;=:@/%?]+)?$/;
 
 interface OriginAttributes {
   readonly scheme: string;
