@@ -96,12 +96,24 @@ async function startGateway(env: Record<string, string>): Promise<{ url: string;
  */
 function rawRequest(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string; abortAfterMs?: number } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    abortAfterMs?: number;
+    /** The request line's target as written (e.g. absolute form), instead of the URL's path. */
+    target?: string;
+  } = {},
 ): Promise<number> {
   return new Promise((resolve) => {
     const request = httpRequest(
       url,
-      { method: options.method ?? 'GET', headers: options.headers, agent: false },
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: false,
+        ...(options.target && { path: options.target }),
+      },
       (response) => {
         response.resume();
         response.on('end', () => resolve(response.statusCode ?? 0));
@@ -340,6 +352,18 @@ describe('circuit breaker, timeouts and retries at the gateway (real gateway, lo
     }
     expect(seen['x-end-to-end']).toBe('kept');
     expect(seen.connection).not.toMatch(/x-hop-secret/);
+    expect(await breakerState(gateway.url, 'product')).toBe('closed');
+
+    // An absolute-form request line (Fastify routes it by its path): refused, never sent on as written.
+    const targets: string[] = [];
+    product.handle = (request, response) => {
+      targets.push(request.url ?? '');
+      json(response, 200, { ok: true });
+    };
+    for (let i = 0; i < 5; i++) {
+      expect(await rawRequest(gateway.url, { target: 'http://evil.example/api/products' })).toBe(400);
+    }
+    expect(targets).toEqual([]);
     expect(await breakerState(gateway.url, 'product')).toBe('closed');
 
     // Clients that hang up while the (slow) product service works: abandoned, not failures of it.

@@ -231,6 +231,21 @@ describe(ServiceClient.name, () => {
     expect((await http.call('product', 'GET', '/products')).status).toBe(200);
   });
 
+  it('refuses a target that is not a path (absolute form, no leading slash): nothing reaches the upstream', async () => {
+    handler = answer(200);
+    const http = client();
+    const before = await notCounted('invalid_request');
+    for (const path of ['http://evil.example/api/products', 'products', '*']) {
+      const refused = await http
+        .send('product', { method: 'GET', path, headers: {} })
+        .catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(RequestError);
+      expect(refused).toMatchObject({ reason: 'invalid_request', failure: 'NOT_ORIGIN_FORM' });
+    }
+    expect(calls).toBe(0);
+    expect((await notCounted('invalid_request')) - before).toBe(3);
+  });
+
   it('abandons a call its caller aborted: not retried, not counted, the breaker stays closed', async () => {
     handler = () => undefined;
     const http = client({ BREAKER_MIN_REQUESTS: '3', UPSTREAM_TIMEOUT_MS: '10000' });

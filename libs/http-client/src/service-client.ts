@@ -48,7 +48,10 @@ export interface CallerSignal {
 /** A request sent as given: headers and body untouched (what a proxy needs). */
 export interface RawRequest {
   method: string;
-  /** Path and query on the upstream, starting with `/`. */
+  /**
+   * Path and query on the upstream, starting with `/` (anything else is refused as `invalid_request`),
+   * already percent-encoded: it is sent as written (a byte outside 0x21–0xFF is refused).
+   */
   path: string;
   /** Each attempt writes its own `traceparent` (and `tracestate`, `baggage`) into it, replacing the caller's. */
   headers: Record<string, string | string[]>;
@@ -181,6 +184,12 @@ export class ServiceClient implements OnModuleDestroy {
     if (refused !== undefined) {
       this.counters.notCounted.inc({ upstream: service, reason: 'invalid_request' });
       throw new RequestError(service, 'invalid_request', 'HOP_BY_HOP_HEADER', `${refused} is never sent on`);
+    }
+    // Origin form only: an absolute-form target (`GET http://elsewhere/...`, which Fastify routes by its
+    // path) would otherwise reach the upstream as its request line, authority included.
+    if (!raw.path.startsWith('/')) {
+      this.counters.notCounted.inc({ upstream: service, reason: 'invalid_request' });
+      throw new RequestError(service, 'invalid_request', 'NOT_ORIGIN_FORM', 'the path must start with /');
     }
     upstream.budget.recordRequest();
     // A deliberate 503 leaves the breaker as a value it does not handle, so it is counted neither way.
