@@ -348,6 +348,35 @@ describe(ServiceClient.name, () => {
     expect(connections).toBe(before);
   });
 
+  it('holds no more than a little of a body nobody has claimed yet: the rest waits in the socket, then arrives whole', async () => {
+    const total = 48 * 1024 * 1024;
+    const piece = Buffer.alloc(256 * 1024, 'x');
+    let written = 0;
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
+      const more = (): void => {
+        while (written < total) {
+          written += piece.length;
+          if (!response.write(piece)) return void response.once('drain', more);
+        }
+        response.end();
+      };
+      more();
+    };
+    const http = client({ UPSTREAM_TIMEOUTS_MS: 'product=30000' });
+    const answer = await http.send('product', { method: 'GET', path: '/big', headers: {} });
+    // Unclaimed: the upstream writes until the socket buffers are full, then waits (before, all of it
+    // was taken into memory as fast as it came).
+    for (let last = -1; written !== last && written < total;) {
+      last = written;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(written).toBeLessThan(total / 2);
+    let received = 0;
+    for await (const chunk of answer.body.stream()) received += (chunk as Buffer).length;
+    expect(received).toBe(total);
+  });
+
   it('fails the body of an answer that breaks off, read whole or streamed', async () => {
     handler = (_request, response) => {
       response.writeHead(200, { 'content-length': '1000' });

@@ -12,6 +12,9 @@ export interface RawResponse {
 /** Past this, a body being discarded is not read to its end: its connection is closed instead. */
 const DISCARD_LIMIT_BYTES = 128 * 1024;
 
+/** Past this, a body nobody has asked for yet waits in the socket (the connection pauses), not in memory. */
+const UNCLAIMED_LIMIT_BYTES = 64 * 1024;
+
 const noop = () => undefined;
 
 /**
@@ -30,6 +33,7 @@ export class ResponseBody {
     undefined;
   private readable: Readable | undefined = undefined;
   private discarding = false;
+  private paused = false;
 
   constructor(private readonly controller: Dispatcher.DispatchController) {}
 
@@ -37,7 +41,9 @@ export class ResponseBody {
   whole(): Promise<Buffer> {
     if (this.error) return Promise.reject(this.error);
     if (this.ended) return Promise.resolve(this.joined());
-    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+    const whole = new Promise<Buffer>((resolve, reject) => (this.waiting = { resolve, reject }));
+    this.claimed();
+    return whole;
   }
 
   /** The body as a stream: what arrived so far, then the rest as it comes (the connection pauses while it is not read). */
@@ -56,6 +62,7 @@ export class ResponseBody {
     this.chunks = [];
     if (this.error) readable.destroy(this.error);
     else if (this.ended) readable.push(null);
+    this.claimed();
     return readable;
   }
 
@@ -82,6 +89,12 @@ export class ResponseBody {
       if (!this.readable.push(chunk)) this.controller.pause();
     } else if (!this.discarding) {
       this.chunks.push(chunk);
+      // Nobody has said yet how to read it (a caller awaiting something else first): past a limit the
+      // rest waits in the socket, as it would behind a stream, instead of piling up here.
+      if (!this.waiting && !this.paused && this.size > UNCLAIMED_LIMIT_BYTES) {
+        this.paused = true;
+        this.controller.pause();
+      }
     } else if (this.size > DISCARD_LIMIT_BYTES) {
       this.abandon();
     }
@@ -102,6 +115,13 @@ export class ResponseBody {
     if (this.readable) this.readable.destroy(error);
     else this.waiting?.reject(error);
     this.waiting = undefined;
+  }
+
+  /** A reader has said how it reads the body: the rest may come. */
+  private claimed(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (!this.ended && !this.error) this.controller.resume();
   }
 
   private abandon(): void {
