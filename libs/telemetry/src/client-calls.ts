@@ -151,6 +151,7 @@ export class ClientCall {
   private status = 'error';
   private startedAt = 0;
   private answeredAt = 0;
+  private endedAt = 0;
 
   constructor(start: ClientCallStart) {
     subscribeOnce();
@@ -235,15 +236,28 @@ export class ClientCall {
 
   private finish(endedAt: number): void {
     this.live = false;
-    setImmediate(() => {
-      this.span.end(endedAt);
-      // Until the answer's headers, as the histogram says; "error" when none came.
-      const until = this.answeredAt || endedAt;
-      this.duration.observe({
-        value: (until - this.startedAt) / 1000,
-        labels: { peer_service: this.peer, method: methodLabel(this.method), status_code: this.status },
-        exemplarLabels: exemplarOf(this.span.spanContext()),
-      });
+    this.endedAt = endedAt;
+    if (ending.push(this) === 1) setImmediate(endAll);
+  }
+
+  /** @internal Ends the span and records the duration, with the times taken when they happened. */
+  record(): void {
+    this.span.end(this.endedAt);
+    // Until the answer's headers, as the histogram says; "error" when none came.
+    const until = this.answeredAt || this.endedAt;
+    this.duration.observe({
+      value: (until - this.startedAt) / 1000,
+      labels: { peer_service: this.peer, method: methodLabel(this.method), status_code: this.status },
+      exemplarLabels: exemplarOf(this.span.spanContext()),
     });
   }
+}
+
+/** Calls finished in this turn of the event loop, recorded in its check phase (one `setImmediate` for all). */
+let ending: ClientCall[] = [];
+
+function endAll(): void {
+  const calls = ending;
+  ending = [];
+  for (const call of calls) call.record();
 }
