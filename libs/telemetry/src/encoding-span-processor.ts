@@ -187,7 +187,7 @@ export class EncodingSpanProcessor implements SpanProcessor {
       filling.add(span);
     } catch (error) {
       // As the SDK's processor: nothing thrown into the code that ended the span.
-      globalErrorHandler(error);
+      globalErrorHandler(error instanceof Error ? error : String(error));
       return;
     }
     this.waiting++;
