@@ -231,11 +231,11 @@ describe(ServiceClient.name, () => {
     expect((await http.call('product', 'GET', '/products')).status).toBe(200);
   });
 
-  it('refuses a target that is not a path (absolute form, no leading slash): nothing reaches the upstream', async () => {
+  it('refuses a target that is not a path (absolute form, an authority, no leading slash): nothing reaches the upstream', async () => {
     handler = answer(200);
     const http = client();
     const before = await notCounted('invalid_request');
-    for (const path of ['http://evil.example/api/products', 'products', '*']) {
+    for (const path of ['http://evil.example/api/products', '//evil.example/x', '//', 'products', '*']) {
       const refused = await http
         .send('product', { method: 'GET', path, headers: {} })
         .catch((error: unknown) => error);
@@ -243,7 +243,7 @@ describe(ServiceClient.name, () => {
       expect(refused).toMatchObject({ reason: 'invalid_request', failure: 'NOT_ORIGIN_FORM' });
     }
     expect(calls).toBe(0);
-    expect((await notCounted('invalid_request')) - before).toBe(3);
+    expect((await notCounted('invalid_request')) - before).toBe(5);
   });
 
   it('abandons a call its caller aborted: not retried, not counted, the breaker stays closed', async () => {

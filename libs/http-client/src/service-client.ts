@@ -49,7 +49,7 @@ export interface CallerSignal {
 export interface RawRequest {
   method: string;
   /**
-   * Path and query on the upstream, starting with `/` (anything else is refused as `invalid_request`),
+   * Path and query on the upstream, starting with one `/` (anything else is refused as `invalid_request`),
    * already percent-encoded: it is sent as written (a byte outside 0x21–0xFF is refused).
    */
   path: string;
@@ -171,7 +171,8 @@ export class ServiceClient implements OnModuleDestroy {
   }
 
   /**
-   * Sends a request as given and resolves with the answer's status and headers, its body unread. Throws
+   * Sends a request as given and resolves with the answer's status and headers, its body unread: read it
+   * or `dump()` it, since an unread body holds its connection, with no timeout once past 64 KiB. Throws
    * {@link UpstreamUnavailableError} when no answer came (after any retries) or the breaker is open, and
    * {@link RequestError} when the request itself was refused or abandoned (never retried nor counted).
    */
@@ -186,8 +187,9 @@ export class ServiceClient implements OnModuleDestroy {
       throw new RequestError(service, 'invalid_request', 'HOP_BY_HOP_HEADER', `${refused} is never sent on`);
     }
     // Origin form only: an absolute-form target (`GET http://elsewhere/...`, which Fastify routes by its
-    // path) would otherwise reach the upstream as its request line, authority included.
-    if (!raw.path.startsWith('/')) {
+    // path) would otherwise reach the upstream as its request line, authority included; `//host/...`
+    // reads as an authority to a URL parser (the client span's url.full, the upstream's router).
+    if (!raw.path.startsWith('/') || raw.path.startsWith('//')) {
       this.counters.notCounted.inc({ upstream: service, reason: 'invalid_request' });
       throw new RequestError(service, 'invalid_request', 'NOT_ORIGIN_FORM', 'the path must start with /');
     }

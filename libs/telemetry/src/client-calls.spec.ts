@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { SpanKind, trace } from '@opentelemetry/api';
+import { loggingErrorHandler, setGlobalErrorHandler } from '@opentelemetry/core';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Agent, type Dispatcher } from 'undici';
@@ -265,6 +266,49 @@ describe(ClientCall.name, () => {
     expect(seen[0].traceparent).toBe(`00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`);
     expect(seen[0].tracestate).toBeUndefined();
     expect(seen[0].baggage).toBeUndefined();
+  });
+
+  it('records every call that ended in a turn, even when recording one of them fails', async () => {
+    const errors: unknown[] = [];
+    setGlobalErrorHandler((error) => errors.push(error));
+    try {
+      const broken = {
+        observe: () => {
+          throw new Error('the histogram broke');
+        },
+      } as unknown as ReturnType<typeof httpClientDuration>;
+      const calls = [broken, httpClientDuration(metrics)].map(
+        (duration) =>
+          new ClientCall({ peer: 'product', method: 'GET', origin, path: '/turn', headers: {}, duration }),
+      );
+      // Both answers in first, then both ended in one turn: one check phase records the two.
+      await Promise.all(
+        calls.map(
+          (call) =>
+            new Promise<void>((resolve, reject) =>
+              call.dispatch(() =>
+                agent.dispatch(
+                  { origin, path: '/turn', method: 'GET', headers: {} },
+                  {
+                    onRequestStart: () => undefined,
+                    onResponseStart: (_controller, statusCode) => call.answered(statusCode),
+                    onResponseData: () => true,
+                    onResponseEnd: () => resolve(),
+                    onResponseError: (_controller, error) => reject(error),
+                  },
+                ),
+              ),
+            ),
+        ),
+      );
+      for (const call of calls) call.ended();
+      await nextCheckPhase();
+      const ended = tracing.spans().filter((span) => span.attributes['url.path'] === '/turn');
+      expect(ended).toHaveLength(2);
+      expect(errors).toHaveLength(1);
+    } finally {
+      setGlobalErrorHandler(loggingErrorHandler());
+    }
   });
 
   it('ends its span after the caller had its answer, with the time the answer ended', async () => {

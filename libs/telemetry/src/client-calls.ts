@@ -8,6 +8,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { globalErrorHandler } from '@opentelemetry/core';
 import type { Histogram } from 'prom-client';
 import { methodLabel } from './http-server-telemetry.js';
 import { exemplarOf, TRACER_NAME } from './spans.js';
@@ -259,5 +260,12 @@ let ending: ClientCall[] = [];
 function endAll(): void {
   const calls = ending;
   ending = [];
-  for (const call of calls) call.record();
+  for (const call of calls) {
+    // One call's failure (a span processor's or the histogram's) must not cost the others their record.
+    try {
+      call.record();
+    } catch (error) {
+      globalErrorHandler(error instanceof Error ? error : String(error));
+    }
+  }
 }

@@ -31,7 +31,9 @@ export function dropPropagationHeaders(span: Span, request: Pick<UndiciRequest, 
 
 /**
  * The only instrumentations the preload loads, since each one costs throughput on every request: undici
- * client spans (which also inject `traceparent` into every call between services), MongoDB
+ * client spans for callers other than the lab's HTTP client, which makes its calls' spans itself
+ * (`ClientCall`; the instrumentation leaves those requests alone and injects `traceparent` into the
+ * others, e.g. the traffic generator's, or a call undici queued while every connection was busy), MongoDB
  * operations (the statement masked by `maskedStatement`, the library's text at less CPU), and amqplib (PRODUCER spans that inject `traceparent` into the order events' headers,
  * CONSUMER spans continuing that trace, ended when the message is acked or rejected). HTTP server spans and handler spans come from the TelemetryModule (Fastify hooks, wrapped
  * controller methods); nothing else of Node, Nest or Fastify is instrumented.
