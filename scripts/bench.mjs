@@ -506,20 +506,7 @@ async function startLoopbackServer(body) {
     });
     server.listen(0, '127.0.0.1', () => console.log(server.address().port));
     process.on('SIGTERM', () => process.exit(0));`;
-  const child = spawn(process.execPath, ['-e', code], {
-    env: { ...process.env, BENCH_BODY: body },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the loopback server did not start in 10 s')), 10_000);
-    child.stdout.once('data', (chunk) => {
-      clearTimeout(timer);
-      resolve(Number(String(chunk).trim()));
-    });
-  });
-  return { process: child, url: `http://127.0.0.1:${port}/` };
+  return startListening('the loopback server', code, { BENCH_BODY: body });
 }
 
 /** A bare forwarding proxy (see the hop phase) in a process of its own, in front of `upstream`. */
@@ -546,15 +533,20 @@ async function startBareProxy(upstream) {
     });
     server.listen(0, '127.0.0.1', () => console.log(server.address().port));
     process.on('SIGTERM', () => process.exit(0));`;
+  return startListening('the bare proxy', code, { BENCH_UPSTREAM: upstream });
+}
+
+/** Runs `code` in a Node process of its own (from the repository) and waits for the port it prints. */
+async function startListening(what, code, env) {
   const child = spawn(process.execPath, ['-e', code], {
     cwd: root,
-    env: { ...process.env, BENCH_UPSTREAM: upstream },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the bare proxy did not start in 10 s')), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 10 s`)), 10_000);
     child.stdout.once('data', (chunk) => {
       clearTimeout(timer);
       resolve(Number(String(chunk).trim()));

@@ -63,20 +63,23 @@ const retries = async (reason: string) =>
     (v) => v.labels.peer_service === 'product' && v.labels.reason === reason,
   )?.value ?? 0;
 
+/** How many calls to the product service `http_client_request_duration_seconds` counted with these labels. */
+async function observations(labels: Record<string, string>): Promise<number> {
+  const histogram = register.getSingleMetric('http_client_request_duration_seconds') as Histogram | undefined;
+  const values = (await histogram?.get())?.values ?? [];
+  return (
+    values.find(
+      (v) =>
+        v.metricName === 'http_client_request_duration_seconds_count' &&
+        v.labels.peer_service === 'product' &&
+        Object.entries(labels).every(([name, value]) => v.labels[name] === value),
+    )?.value ?? 0
+  );
+}
+
 describe(ServiceClient.name, () => {
   it('measures each attempt itself, after the caller has its answer: one observation per status', async () => {
-    const count = async (status: string) =>
-      (
-        await (
-          register.getSingleMetric('http_client_request_duration_seconds') as Histogram | undefined
-        )?.get()
-      )?.values.find(
-        (v) =>
-          v.metricName === 'http_client_request_duration_seconds_count' &&
-          v.labels.peer_service === 'product' &&
-          v.labels.method === 'GET' &&
-          v.labels.status_code === status,
-      )?.value ?? 0;
+    const count = (status: string) => observations({ method: 'GET', status_code: status });
     const before = [await count('503'), await count('200')];
     let n = 0;
     handler = (request, response) => answer(n++ === 0 ? 503 : 200)(request, response);
@@ -165,17 +168,7 @@ describe(ServiceClient.name, () => {
     handler = answer(200);
     faults.unreachable.add('product');
     const http = client({ BREAKER_MIN_REQUESTS: '3', RETRY_MAX: '0' });
-    const failed = async () =>
-      (
-        await (
-          register.getSingleMetric('http_client_request_duration_seconds') as Histogram | undefined
-        )?.get()
-      )?.values.find(
-        (v) =>
-          v.metricName === 'http_client_request_duration_seconds_count' &&
-          v.labels.peer_service === 'product' &&
-          v.labels.status_code === 'error',
-      )?.value ?? 0;
+    const failed = () => observations({ status_code: 'error' });
     // The calls of the tests before are measured in the same histogram.
     const before = await failed();
     for (let i = 0; i < 3; i++) {

@@ -275,9 +275,8 @@ function event(out: ProtobufBytes, timed: TimedEvent): void {
   out.end(start);
 }
 
-function link(out: ProtobufBytes, linked: Link): void {
-  const start = out.start();
-  const { context } = linked;
+/** Fields 1–3 of a `Span` and of a `Span.Link` alike: trace id, span id, trace state. */
+function ids(out: ProtobufBytes, context: SpanContext): void {
   out.tag(1, 2);
   out.hexId(context.traceId);
   out.tag(2, 2);
@@ -287,6 +286,12 @@ function link(out: ProtobufBytes, linked: Link): void {
     out.tag(3, 2);
     out.string(traceState);
   }
+}
+
+function link(out: ProtobufBytes, linked: Link): void {
+  const start = out.start();
+  const { context } = linked;
+  ids(out, context);
   if (linked.attributes) attributes(out, linked.attributes, 4);
   out.tag(5, 0);
   out.varint(linked.droppedAttributesCount || 0);
@@ -300,15 +305,7 @@ export function encodeSpan(out: ProtobufBytes, span: ReadableSpan): void {
   out.tag(2, 2);
   const start = out.start();
   const context = span.spanContext();
-  out.tag(1, 2);
-  out.hexId(context.traceId);
-  out.tag(2, 2);
-  out.hexId(context.spanId);
-  const traceState = context.traceState?.serialize();
-  if (traceState) {
-    out.tag(3, 2);
-    out.string(traceState);
-  }
+  ids(out, context);
   const parent = span.parentSpanContext;
   if (parent?.spanId) {
     out.tag(4, 2);
