@@ -14,7 +14,7 @@ import { methodLabel } from './http-server-telemetry.js';
 import { exemplarOf, TRACER_NAME } from './spans.js';
 
 /** The header names a call's own propagation replaces (the gateway forwards its client's headers). */
-const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
+export const PROPAGATION_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'tracestate', 'baggage']);
 /** Methods the undici instrumentation names its spans by (`_OTHER` / `HTTP` for any other). */
 const SPAN_METHODS = new Set([
   'CONNECT',

@@ -3,10 +3,8 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { AmqplibInstrumentation } from '@opentelemetry/instrumentation-amqplib';
 import { MongoDBInstrumentation } from '@opentelemetry/instrumentation-mongodb';
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici';
-import { isLabClientCall } from './client-calls.js';
+import { isLabClientCall, PROPAGATION_HEADERS } from './client-calls.js';
 import { maskedStatement } from './mongodb-statement.js';
-
-const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
 
 /**
  * Removes propagation headers a caller already put on an outgoing request (the gateway forwards its
