@@ -52,6 +52,15 @@ const typeormDrivers = standIn('./lazy-typeorm-drivers.js', '/node_modules/typeo
  * `libphonenumber-js/max`: class-validator's `IsPhoneNumber` requires it (73 modules, the full phone
  * number metadata: 1.8 MB of heap, in every service) and calls its `parsePhoneNumber` only to validate
  * a field decorated with `@IsPhoneNumber()`, which the lab has none of.
+ *
+ * `@opentelemetry/host-metrics`: nestjs-otel's core module requires it (and through it part of
+ * `systeminformation`: 0.6 MB of heap, in every service, since nestjs-otel's index loads that module) and
+ * reads its `HostMetrics` only for an `OpenTelemetryModule` with `metrics.hostMetrics`, which the lab does
+ * not create (the telemetry lib provides `TraceService` itself).
+ *
+ * `@so-ric/colorspace`: winston requires `@dabh/diagnostics`, whose development build (any `NODE_ENV` but
+ * `production`, so `npm start`'s) requires it for an ANSI namespace modifier that runs only when a
+ * `DEBUG`/`DIAGNOSTICS` variable enables one of winston's diagnostics (0.4 MB of heap, in every service).
  */
 const LAZY: ReadonlyMap<string, StandIn> = new Map([
   ['@mongodb-js/saslprep', standIn('./lazy-saslprep.js')],
@@ -61,6 +70,14 @@ const LAZY: ReadonlyMap<string, StandIn> = new Map([
       './lazy-libphonenumber.js',
       '/node_modules/class-validator/cjs/decorator/string/IsPhoneNumber.js',
     ),
+  ],
+  [
+    '@opentelemetry/host-metrics',
+    standIn('./lazy-host-metrics.js', '/node_modules/nestjs-otel/lib/opentelemetry-core.module.js'),
+  ],
+  [
+    '@so-ric/colorspace',
+    standIn('./lazy-colorspace.js', '/node_modules/@dabh/diagnostics/modifiers/namespace-ansi.js'),
   ],
   ...Object.values(TYPEORM_DRIVERS).map((specifier) => [specifier, typeormDrivers] as const),
 ]);

@@ -203,3 +203,98 @@ describe('lazy dependencies: libphonenumber-js', () => {
     expect(runPhone().results).toEqual(results);
   });
 });
+
+interface HostMetricsRun {
+  loadedWithNestjsOtel: string[];
+  loadedAfterStart: string[];
+  sameClass: boolean;
+  metricNames: string[];
+}
+
+/**
+ * Loads nestjs-otel after lazy-dependencies.js, then starts host metrics through its core module (as an
+ * `OpenTelemetryModule` with `metrics.hostMetrics` would) and collects what they observe once.
+ */
+function runHostMetrics({ withoutRegisterHooks = false } = {}): HostMetricsRun {
+  return runAfterLazyDependencies<HostMetricsRun>(
+    `const hostFiles = () => Object.keys(require.cache).filter((file) =>
+      /[/]node_modules[/](@opentelemetry[/]host-metrics|systeminformation)[/]/.test(file));
+    require('nestjs-otel');
+    const loadedWithNestjsOtel = hostFiles();
+    const { metrics } = require('@opentelemetry/api');
+    const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+    class Reader extends MetricReader { async onForceFlush() {} async onShutdown() {} }
+    const reader = new Reader();
+    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+    const core = require.resolve('nestjs-otel/lib/opentelemetry-core.module.js');
+    const { OpenTelemetryCoreModule } = require(core);
+    await new OpenTelemetryCoreModule({ metrics: { hostMetrics: true } }).onApplicationBootstrap();
+    const { resourceMetrics } = await reader.collect();
+    const metricNames = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics.map((metric) => metric.descriptor.name)).sort();
+    const sameClass = createRequire(core)('@opentelemetry/host-metrics').HostMetrics === require('@opentelemetry/host-metrics').HostMetrics;
+    console.log(JSON.stringify({ loadedWithNestjsOtel, loadedAfterStart: hostFiles(), sameClass, metricNames }));`,
+    { withoutRegisterHooks },
+  );
+}
+
+describe('lazy dependencies: @opentelemetry/host-metrics', () => {
+  it('loads nestjs-otel without @opentelemetry/host-metrics and systeminformation, and them when host metrics start', () => {
+    const lazy = runHostMetrics();
+    expect(lazy.loadedWithNestjsOtel).toEqual([]);
+    expect(runHostMetrics({ withoutRegisterHooks: true }).loadedWithNestjsOtel).toContain(
+      join(NODE_MODULES, '@opentelemetry/host-metrics/build/src/index.js'),
+    );
+    expect(lazy.loadedAfterStart).toContain(
+      join(NODE_MODULES, '@opentelemetry/host-metrics/build/src/index.js'),
+    );
+  });
+
+  it('gives nestjs-otel the real HostMetrics, which observes what it does with the module loaded', () => {
+    const lazy = runHostMetrics();
+    expect(lazy.sameClass).toBe(true);
+    expect(lazy.metricNames).toContain('process.memory.usage');
+    expect(lazy.metricNames).toEqual(runHostMetrics({ withoutRegisterHooks: true }).metricNames);
+  });
+});
+
+const NAMESPACES = ['winston:exception', 'winston:rejection', 'winston:create-logger', 'lab', ''];
+
+interface ColorspaceRun {
+  loadedWithWinston: string[];
+  loadedAfterColour: string[];
+  colours: string[];
+}
+
+/**
+ * Loads winston after lazy-dependencies.js with `@dabh/diagnostics`' development build (as under `npm start`),
+ * then asks for namespaces' colours through the require of its ANSI modifier.
+ */
+function runColorspace({ withoutRegisterHooks = false } = {}): ColorspaceRun {
+  return runAfterLazyDependencies<ColorspaceRun>(
+    `process.env.NODE_ENV = 'development';
+    const colorspaceFiles = () => Object.keys(require.cache).filter((file) => file.includes('/node_modules/@so-ric/colorspace/'));
+    require('winston');
+    const loadedWithWinston = colorspaceFiles();
+    const colorspace = createRequire(require.resolve('@dabh/diagnostics/modifiers/namespace-ansi.js'))('@so-ric/colorspace');
+    const colours = ${JSON.stringify(NAMESPACES)}.flatMap((namespace) => [colorspace(namespace), colorspace(namespace, ':')]);
+    console.log(JSON.stringify({ loadedWithWinston, loadedAfterColour: colorspaceFiles(), colours }));`,
+    { withoutRegisterHooks },
+  );
+}
+
+describe('lazy dependencies: @so-ric/colorspace', () => {
+  it("loads winston's development diagnostics without @so-ric/colorspace, and it on the first colour asked", () => {
+    const { loadedWithWinston, loadedAfterColour } = runColorspace();
+    expect(loadedWithWinston).toEqual([]);
+    expect(runColorspace({ withoutRegisterHooks: true }).loadedWithWinston).toContain(
+      join(NODE_MODULES, '@so-ric/colorspace/dist/index.cjs.js'),
+    );
+    expect(loadedAfterColour).toContain(join(NODE_MODULES, '@so-ric/colorspace/dist/index.cjs.js'));
+  });
+
+  it('colours namespaces exactly as @so-ric/colorspace does', () => {
+    const { colours } = runColorspace({ withoutRegisterHooks: true });
+    expect(new Set(colours).size).toBeGreaterThan(1);
+    expect(runColorspace().colours).toEqual(colours);
+  });
+});
