@@ -185,11 +185,11 @@ export class ClientCall {
     const active = context.active();
     this.span = trace
       .getTracer(TRACER_NAME)
-      .startSpan(
-        spanMethod === '_OTHER' ? 'HTTP' : spanMethod,
-        { kind: SpanKind.CLIENT, attributes },
-        active,
-      );
+      .startSpan(spanMethod === '_OTHER' ? 'HTTP' : spanMethod, { kind: SpanKind.CLIENT }, active);
+    // Set on the started span, not given to `startSpan`: the SDK checks attributes given there twice
+    // (a copy for the sampler, then the span's), each value with a `WeakSet` of its own; set here, once.
+    // The lab's samplers (always_on, traceidratio, parentbased_*) do not read attributes.
+    if (this.span.isRecording()) this.span.setAttributes(attributes);
     if (!trace.isSpanContextValid(this.span.spanContext())) return;
     if (forwarded) {
       for (const name in headers) if (PROPAGATION_HEADERS.has(name.toLowerCase())) delete headers[name];
