@@ -21,6 +21,9 @@ export function isHopByHop(name: string, connectionOptions: ReadonlySet<string>)
   return HOP_BY_HOP_HEADERS.has(name) || name.startsWith('proxy-') || connectionOptions.has(name);
 }
 
+/** A message without a `Connection` field names nothing (shared: most requests and answers). */
+const NONE: ReadonlySet<string> = new Set();
+
 /** The header names a `Connection` field lists (lower case): they belong to this connection only. */
 export function connectionOptions(connection: string | string[] | undefined): Set<string> {
   const options = new Set<string>();
@@ -34,19 +37,30 @@ export function connectionOptions(connection: string | string[] | undefined): Se
 }
 
 /**
- * The end-to-end headers of a message: `headers` minus hop-by-hop ones and those `also` names (lower
- * case, as Node gives them). What a proxy may pass on.
+ * Calls `visit` with each end-to-end header of a message: `headers` minus hop-by-hop ones and those `also`
+ * names (lower case, as Node gives them). What a proxy may pass on.
  */
+export function forEachEndToEndHeader(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  also: (name: string) => boolean,
+  visit: (name: string, value: string | string[]) => void,
+): void {
+  const named = headers.connection === undefined ? NONE : connectionOptions(headers.connection);
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || isHopByHop(name, named) || also(name)) continue;
+    visit(name, value);
+  }
+}
+
+/** The end-to-end headers of a message (see {@link forEachEndToEndHeader}) as a new record. */
 export function endToEndHeaders(
   headers: Readonly<Record<string, string | string[] | undefined>>,
   also: (name: string) => boolean = () => false,
 ): Record<string, string | string[]> {
-  const named = connectionOptions(headers.connection);
   const kept: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || isHopByHop(name, named) || also(name)) continue;
+  forEachEndToEndHeader(headers, also, (name, value) => {
     kept[name] = value;
-  }
+  });
   return kept;
 }

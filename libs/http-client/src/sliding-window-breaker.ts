@@ -60,7 +60,10 @@ export class SlidingWindowBreaker implements IBreaker {
   private record(success: boolean): void {
     const now = this.now();
     const start = now - (now % this.bucketMs);
-    this.buckets = this.buckets.filter((bucket) => bucket.startedAt > start - this.options.windowMs);
+    // Buckets are in time order: a new array only when the oldest has left the window (not per call).
+    const first = this.buckets[0];
+    if (first !== undefined && first.startedAt <= start - this.options.windowMs)
+      this.buckets = this.buckets.filter((bucket) => bucket.startedAt > start - this.options.windowMs);
     let current = this.buckets.at(-1);
     if (current?.startedAt !== start) {
       current = { startedAt: start, failures: 0, successes: 0 };

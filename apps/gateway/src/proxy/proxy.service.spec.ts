@@ -138,6 +138,7 @@ describe(ProxyService.name, () => {
   async function gateway(
     env: Record<string, string> = {},
     productUrl = upstreamUrl,
+    setUp: (app: FastifyInstance) => void = () => undefined,
   ): Promise<FastifyInstance> {
     const client = new ServiceClient(
       loadConfig('gateway', { PRODUCT_URL: productUrl, RETRY_MAX: '0', ...env }),
@@ -156,6 +157,7 @@ describe(ProxyService.name, () => {
         sendProblem(reply, problems.answer(error, request));
       }
     });
+    setUp(app);
     apps.push(app);
     await app.ready();
     return app;
@@ -196,6 +198,32 @@ describe(ProxyService.name, () => {
     });
     expect(received[0].headers['x-user-id']).toBeUndefined();
     expect(received[0].headers.te).toBeUndefined();
+  });
+
+  it("answers with the upstream's value of a header the gateway sets too, and with one copy of a header both set alike", async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, {
+        'content-type': 'application/json',
+        'x-frame-options': 'DENY',
+        'x-content-type-options': 'nosniff',
+      });
+      response.end('{}');
+    };
+    // As the services' security-header hook does, on the raw response.
+    const app = await gateway({}, upstreamUrl, (fastify) =>
+      fastify.addHook('onRequest', (_request, reply, done) => {
+        reply.raw.setHeader('X-Frame-Options', 'SAMEORIGIN');
+        reply.raw.setHeader('X-Content-Type-Options', 'nosniff');
+        done();
+      }),
+    );
+
+    const answer = await app.inject({ method: 'GET', url: '/api/products/p1' });
+
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['x-frame-options']).toBe('DENY');
+    expect(answer.headers['x-content-type-options']).toBe('nosniff');
+    expect(answer.rawPayload.length).toBe(2);
   });
 
   it('refuses an ambiguous path with 400 ambiguous_path and never calls the upstream', async () => {
