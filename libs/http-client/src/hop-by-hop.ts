@@ -21,8 +21,17 @@ export function isHopByHop(name: string, connectionOptions: ReadonlySet<string>)
   return HOP_BY_HOP_HEADERS.has(name) || name.startsWith('proxy-') || connectionOptions.has(name);
 }
 
-/** A message without a `Connection` field names nothing (shared: most requests and answers). */
+/** What the usual `Connection` fields name, shared instead of a `Set` per message. */
 const NONE: ReadonlySet<string> = new Set();
+const KEEP_ALIVE: ReadonlySet<string> = new Set(['keep-alive']);
+const CLOSE: ReadonlySet<string> = new Set(['close']);
+
+function namedBy(connection: string | string[] | undefined): ReadonlySet<string> {
+  if (connection === undefined) return NONE;
+  if (connection === 'keep-alive' || connection === 'Keep-Alive') return KEEP_ALIVE;
+  if (connection === 'close' || connection === 'Close') return CLOSE;
+  return connectionOptions(connection);
+}
 
 /** The header names a `Connection` field lists (lower case): they belong to this connection only. */
 export function connectionOptions(connection: string | string[] | undefined): Set<string> {
@@ -45,7 +54,7 @@ export function forEachEndToEndHeader(
   also: (name: string) => boolean,
   visit: (name: string, value: string | string[]) => void,
 ): void {
-  const named = headers.connection === undefined ? NONE : connectionOptions(headers.connection);
+  const named = namedBy(headers.connection);
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || isHopByHop(name, named) || also(name)) continue;
