@@ -61,6 +61,12 @@ const typeormDrivers = standIn('./lazy-typeorm-drivers.js', '/node_modules/typeo
  * `@so-ric/colorspace`: winston requires `@dabh/diagnostics`, whose development build (any `NODE_ENV` but
  * `production`, so `npm start`'s) requires it for an ANSI namespace modifier that runs only when a
  * `DEBUG`/`DIAGNOSTICS` variable enables one of winston's diagnostics (0.4 MB of heap, in every service).
+ *
+ * `@fastify/ajv-compiler` and `@fastify/fast-json-stringify-compiler`: Fastify's schema controller requires
+ * both when an instance is created, and with them Ajv, its JTD and standalone builds, ajv-formats and
+ * fast-uri (1.1 MB of heap, in every service); it calls their builders only for a route with a schema to
+ * validate or a response schema to serialize by, which the lab's routes have none of (Fastify's own error
+ * serializer is prebuilt).
  */
 const LAZY: ReadonlyMap<string, StandIn> = new Map([
   ['@mongodb-js/saslprep', standIn('./lazy-saslprep.js')],
@@ -78,6 +84,14 @@ const LAZY: ReadonlyMap<string, StandIn> = new Map([
   [
     '@so-ric/colorspace',
     standIn('./lazy-colorspace.js', '/node_modules/@dabh/diagnostics/modifiers/namespace-ansi.js'),
+  ],
+  [
+    '@fastify/ajv-compiler',
+    standIn('./lazy-ajv-compiler.js', '/node_modules/fastify/lib/schema-controller.js'),
+  ],
+  [
+    '@fastify/fast-json-stringify-compiler',
+    standIn('./lazy-fast-json-stringify-compiler.js', '/node_modules/fastify/lib/schema-controller.js'),
   ],
   ...Object.values(TYPEORM_DRIVERS).map((specifier) => [specifier, typeormDrivers] as const),
 ]);

@@ -298,3 +298,62 @@ describe('lazy dependencies: @so-ric/colorspace', () => {
     expect(runColorspace().colours).toEqual(colours);
   });
 });
+
+interface FastifyRun {
+  loadedWithInstance: string[];
+  loadedAfterRoute: string[];
+  answers: { statusCode: number; body: string }[];
+}
+
+/**
+ * Creates a Fastify instance after lazy-dependencies.js (as Nest's adapter does), then a route with a body
+ * schema to validate and a response schema to serialize by, and sends it valid and invalid bodies.
+ */
+function runFastify({ withoutRegisterHooks = false } = {}): FastifyRun {
+  return runAfterLazyDependencies<FastifyRun>(
+    `const compilerFiles = () => Object.keys(require.cache).filter((file) =>
+      /[/]node_modules[/](ajv|ajv-formats|fast-uri|@fastify[/]ajv-compiler|@fastify[/]fast-json-stringify-compiler)[/]/.test(file));
+    const app = require('fastify')();
+    app.get('/plain', async () => ({ plain: true }));
+    await app.ready();
+    const loadedWithInstance = compilerFiles();
+    const other = require('fastify')();
+    other.post('/items', {
+      schema: {
+        body: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 2 }, count: { type: 'integer' } } },
+        response: { 200: { type: 'object', properties: { name: { type: 'string' }, count: { type: 'integer' } } } },
+      },
+    }, async (request) => ({ ...request.body, secret: 'left out by the response schema' }));
+    await other.ready();
+    const bodies = [{ name: 'ab', count: '3' }, { name: 'a' }, { count: 1 }, 'not json', { name: 'ab', count: 'x' }];
+    const answers = [];
+    for (const body of bodies) {
+      const reply = await other.inject({ method: 'POST', url: '/items', headers: { 'content-type': 'application/json' }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+      answers.push({ statusCode: reply.statusCode, body: reply.body });
+    }
+    answers.push(await app.inject({ method: 'GET', url: '/plain' }).then((reply) => ({ statusCode: reply.statusCode, body: reply.body })));
+    console.log(JSON.stringify({ loadedWithInstance, loadedAfterRoute: compilerFiles(), answers }));`,
+    { withoutRegisterHooks },
+  );
+}
+
+describe("lazy dependencies: Fastify's schema compilers", () => {
+  it('creates a Fastify instance without Ajv and the compilers, and loads them for the first route with a schema', () => {
+    const lazy = runFastify();
+    expect(lazy.loadedWithInstance).toEqual([]);
+    expect(runFastify({ withoutRegisterHooks: true }).loadedWithInstance).toContain(
+      join(NODE_MODULES, 'ajv/dist/ajv.js'),
+    );
+    expect(lazy.loadedAfterRoute).toContain(join(NODE_MODULES, 'ajv/dist/ajv.js'));
+    expect(lazy.loadedAfterRoute).toContain(
+      join(NODE_MODULES, '@fastify/fast-json-stringify-compiler/index.js'),
+    );
+  });
+
+  it('validates and serializes by schema exactly as with the compilers loaded', () => {
+    const { answers } = runFastify({ withoutRegisterHooks: true });
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 400, 400, 400, 400, 200]);
+    expect(answers[0]?.body).toBe('{"name":"ab","count":3}');
+    expect(runFastify().answers).toEqual(answers);
+  });
+});
