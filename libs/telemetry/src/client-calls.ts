@@ -108,11 +108,7 @@ function subscribeOnce(): void {
     const call = byRequest.get(request);
     if (!call) return;
     byRequest.delete(request);
-    call.span.setAttributes({
-      'network.peer.address': socket.remoteAddress,
-      'network.peer.port': socket.remotePort,
-      'network.protocol.version': socket.alpnProtocol === 'h2' ? '2' : '1.1',
-    });
+    call.sentOn(socket);
   });
 }
 
@@ -134,8 +130,9 @@ export interface ClientCallStart {
  * rather than by the undici instrumentation: the same span (name, kind, attributes, status, exception,
  * propagation) and the same `http_client_request_duration_seconds` observation with its exemplar, without
  * parsing a `URL` per call, a map of every header, an object to inject into or a `traceparent` to parse
- * back. The span ends, and the duration is recorded, after the caller has had its answer (in the next
- * check phase, with the times taken when they happened), not on the path of the answer.
+ * back. The span's attributes and status are set, the span ends and the duration is recorded after the
+ * caller has had its answer (in the next check phase, with the times taken when they happened), neither
+ * on the way to the upstream nor on the path of the answer.
  *
  * The caller dispatches the call inside {@link ClientCall.dispatch}. A request undici does not create
  * there records nothing here: one it refuses (an invalid header: no span, as before) and one it queues
@@ -148,31 +145,28 @@ export class ClientCall {
   readonly span: Span;
   private readonly peer: string;
   private readonly method: string;
+  private readonly spanMethod: string;
+  private readonly origin: string;
+  private readonly path: string;
+  private readonly userAgent: string | undefined;
   private readonly duration: ClientCallStart['duration'];
   private status = 'error';
   private startedAt = 0;
   private answeredAt = 0;
   private endedAt = 0;
+  private network: Attributes | undefined = undefined;
+  private statusCode: number | undefined = undefined;
+  private error: Error | undefined = undefined;
 
   constructor(start: ClientCallStart) {
     subscribeOnce();
     const { method, origin, path, headers } = start;
     this.peer = start.peer;
     this.method = method;
+    this.origin = origin;
+    this.path = path;
     this.duration = start.duration;
-    const spanMethod = SPAN_METHODS.has(method.toUpperCase()) ? method.toUpperCase() : '_OTHER';
-    const where = originAttributes(origin);
-    const url = urlAttributes(origin, path);
-    const attributes: Attributes = {
-      'http.request.method': spanMethod,
-      'http.request.method_original': method,
-      'url.full': url.full,
-      'url.path': url.path,
-      'url.query': url.query,
-      'url.scheme': where.scheme,
-      'server.address': where.address,
-    };
-    if (where.port !== undefined) attributes['server.port'] = where.port;
+    this.spanMethod = SPAN_METHODS.has(method.toUpperCase()) ? method.toUpperCase() : '_OTHER';
     let userAgent: string | string[] | undefined;
     let forwarded = false;
     for (const name in headers) {
@@ -180,16 +174,12 @@ export class ClientCall {
       if (lower === 'user-agent') userAgent = headers[name];
       else if (PROPAGATION_HEADERS.has(lower)) forwarded = true;
     }
-    if (typeof userAgent === 'string') attributes['user_agent.original'] = userAgent;
-    else if (userAgent?.length) attributes['user_agent.original'] = userAgent[userAgent.length - 1];
+    this.userAgent = typeof userAgent === 'string' ? userAgent : userAgent?.[userAgent.length - 1];
     const active = context.active();
+    // The attributes are set when the span ends (see record), not on the way to the upstream.
     this.span = trace
       .getTracer(TRACER_NAME)
-      .startSpan(spanMethod === '_OTHER' ? 'HTTP' : spanMethod, { kind: SpanKind.CLIENT }, active);
-    // Set on the started span, not given to `startSpan`: the SDK checks attributes given there twice
-    // (a copy for the sampler, then the span's), each value with a `WeakSet` of its own; set here, once.
-    // The lab's samplers (always_on, traceidratio, parentbased_*) do not read attributes.
-    if (this.span.isRecording()) this.span.setAttributes(attributes);
+      .startSpan(this.spanMethod === '_OTHER' ? 'HTTP' : this.spanMethod, { kind: SpanKind.CLIENT }, active);
     if (!trace.isSpanContextValid(this.span.spanContext())) return;
     if (forwarded) {
       for (const name in headers) if (PROPAGATION_HEADERS.has(name.toLowerCase())) delete headers[name];
@@ -203,16 +193,21 @@ export class ClientCall {
     dispatchAs(this, send);
   }
 
+  /** @internal undici wrote the request on `socket`. */
+  sentOn(socket: { remoteAddress?: string; remotePort?: number; alpnProtocol?: unknown }): void {
+    this.network = {
+      'network.peer.address': socket.remoteAddress,
+      'network.peer.port': socket.remotePort,
+      'network.protocol.version': socket.alpnProtocol === 'h2' ? '2' : '1.1',
+    };
+  }
+
   /** The answer's status and headers are in. */
   answered(statusCode: number): void {
     if (!this.live) return;
     this.status = String(statusCode);
+    this.statusCode = statusCode;
     this.answeredAt = performance.now();
-    const isError = statusCode >= 400;
-    const attributes: Attributes = { 'http.response.status_code': statusCode };
-    if (isError) attributes['error.type'] = String(statusCode);
-    this.span.setAttributes(attributes);
-    this.span.setStatus({ code: isError ? SpanStatusCode.ERROR : SpanStatusCode.UNSET });
   }
 
   /** The answer is complete. */
@@ -224,14 +219,7 @@ export class ClientCall {
   /** No answer came, or its body broke off. */
   failed(error: Error): void {
     if (!this.live) return;
-    const isAbort =
-      error.name === 'AbortError' || (error instanceof DOMException && error.code === DOMException.ABORT_ERR);
-    if (!isAbort) {
-      const errorType = String((error as { code?: unknown }).code || error.name || 'Error');
-      this.span.setAttribute('error.type', errorType);
-      this.span.recordException(error);
-      this.span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-    }
+    this.error = error;
     this.finish(performance.now());
   }
 
@@ -241,16 +229,59 @@ export class ClientCall {
     if (ending.push(this) === 1) setImmediate(endAll);
   }
 
-  /** @internal Ends the span and records the duration, with the times taken when they happened. */
+  /**
+   * @internal Sets the span's attributes and status, ends it and records the duration, with the times
+   * taken when they happened: the same span as one written as the call went, after the caller has its answer.
+   */
   record(): void {
-    this.span.end(this.endedAt);
+    const span = this.span;
+    if (span.isRecording()) {
+      span.setAttributes(this.requestAttributes());
+      if (this.network) span.setAttributes(this.network);
+      if (this.statusCode !== undefined) {
+        const isError = this.statusCode >= 400;
+        const attributes: Attributes = { 'http.response.status_code': this.statusCode };
+        if (isError) attributes['error.type'] = String(this.statusCode);
+        span.setAttributes(attributes);
+        span.setStatus({ code: isError ? SpanStatusCode.ERROR : SpanStatusCode.UNSET });
+      }
+      const error = this.error;
+      const isAbort =
+        error !== undefined &&
+        (error.name === 'AbortError' ||
+          (error instanceof DOMException && error.code === DOMException.ABORT_ERR));
+      if (error !== undefined && !isAbort) {
+        span.setAttribute('error.type', String((error as { code?: unknown }).code || error.name || 'Error'));
+        span.recordException(error, this.endedAt);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      }
+    }
+    span.end(this.endedAt);
     // Until the answer's headers, as the histogram says; "error" when none came.
     const until = this.answeredAt || this.endedAt;
     this.duration.observe({
       value: (until - this.startedAt) / 1000,
       labels: { peer_service: this.peer, method: methodLabel(this.method), status_code: this.status },
-      exemplarLabels: exemplarOf(this.span.spanContext()),
+      exemplarLabels: exemplarOf(span.spanContext()),
     });
+  }
+
+  /** What the undici instrumentation sets when it starts its span, in its order. */
+  private requestAttributes(): Attributes {
+    const where = originAttributes(this.origin);
+    const url = urlAttributes(this.origin, this.path);
+    const attributes: Attributes = {
+      'http.request.method': this.spanMethod,
+      'http.request.method_original': this.method,
+      'url.full': url.full,
+      'url.path': url.path,
+      'url.query': url.query,
+      'url.scheme': where.scheme,
+      'server.address': where.address,
+    };
+    if (where.port !== undefined) attributes['server.port'] = where.port;
+    if (this.userAgent !== undefined) attributes['user_agent.original'] = this.userAgent;
+    return attributes;
   }
 }
 

@@ -46,6 +46,8 @@ interface InFlight {
   /** `performance.now()` at `onRequest`. */
   readonly started: number;
   readonly span: Span | undefined;
+  /** The route template, read once. */
+  readonly route: string | undefined;
   finished: boolean;
 }
 
@@ -93,7 +95,8 @@ export class HttpServerTelemetry {
   private onRequest(request: FastifyRequest, done: HookHandlerDoneFunction): void {
     if (isUntracedPath(request.url)) {
       const quiet = suppressTracing(context.active());
-      this.inFlight.set(request, { started: performance.now(), span: undefined, finished: false });
+      const route = request.routeOptions.url;
+      this.inFlight.set(request, { started: performance.now(), span: undefined, route, finished: false });
       context.with(quiet, done);
       return;
     }
@@ -105,12 +108,12 @@ export class HttpServerTelemetry {
       { kind: SpanKind.SERVER },
       parent,
     );
-    // Only worked out for a span that keeps them (not without the SDK, nor when sampled out).
-    if (span.isRecording()) span.setAttributes(requestAttributes(request, route));
+    // Its attributes are set when it ends (onResponse, onAbort), not on the way to the handler: nothing
+    // reads them before.
     const active = route
       ? trace.setSpan(parent, span).setValue(ROUTE_KEY, route)
       : trace.setSpan(parent, span);
-    this.inFlight.set(request, { started, span, finished: false });
+    this.inFlight.set(request, { started, span, route, finished: false });
     context.with(active, done);
   }
 
@@ -118,12 +121,17 @@ export class HttpServerTelemetry {
     const inFlight = this.finish(request);
     const status = reply.statusCode;
     if (inFlight?.span) {
-      if (inFlight.span.isRecording()) inFlight.span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
-      if (status >= 500) {
-        inFlight.span.setStatus({ code: SpanStatusCode.ERROR });
-        inFlight.span.setAttribute(ATTR_ERROR_TYPE, String(status));
+      const { span } = inFlight;
+      if (span.isRecording()) {
+        const attributes = requestAttributes(request, inFlight.route);
+        attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+        span.setAttributes(attributes);
       }
-      inFlight.span.end();
+      if (status >= 500) {
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        span.setAttribute(ATTR_ERROR_TYPE, String(status));
+      }
+      span.end();
     }
     if (inFlight) this.observe(request, String(status), inFlight);
     done();
@@ -133,8 +141,10 @@ export class HttpServerTelemetry {
   private onAbort(request: FastifyRequest, done: HookHandlerDoneFunction): void {
     const inFlight = this.finish(request);
     if (inFlight?.span) {
-      inFlight.span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
-      inFlight.span.end();
+      const { span } = inFlight;
+      if (span.isRecording()) span.setAttributes(requestAttributes(request, inFlight.route));
+      span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
+      span.end();
     }
     if (inFlight) this.observe(request, 'aborted', inFlight);
     done();
@@ -148,7 +158,7 @@ export class HttpServerTelemetry {
   }
 
   private observe(request: FastifyRequest, status: string, inFlight: InFlight): void {
-    const route = request.routeOptions.url ?? 'unmatched';
+    const route = inFlight.route ?? 'unmatched';
     if (route === '/metrics') return;
     this.duration.observe({
       value: (performance.now() - inFlight.started) / 1000,
