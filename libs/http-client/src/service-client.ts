@@ -1,10 +1,11 @@
+import { createRequire } from 'node:module';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig, type ServiceName } from '#lab/config';
 import { FaultInjection } from '#lab/faults';
 import { currentRequestContext } from '#lab/logging';
 import { ClientCall, httpClientDuration, Metrics } from '#lab/telemetry';
 import { TraceService } from 'nestjs-otel';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { fullJitterDelay } from './backoff.js';
 import { isDeliberateRefusal, UpstreamBreaker } from './circuit-breaker.js';
 import { Deadlines } from './deadlines.js';
@@ -13,6 +14,12 @@ import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 import { ResilienceCounters, type RetryReason } from './resilience-metrics.js';
 import { RetryBudget } from './retry-budget.js';
 import { type RawResponse, UpstreamExchange } from './upstream-exchange.js';
+
+// undici's agent alone (22 modules): the package's index loads 109 (fetch, WebSocket, mocks, caches, proxy
+// agents), about 2 MB of heap in every service that calls another, for nothing the lab uses. The package has
+// no exports map, so the path is reachable; the index would also add request()/stream() to the dispatcher's
+// prototype, which the lab never calls (every call is a dispatch(): upstream-exchange.ts).
+const Agent = createRequire(import.meta.url)('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
@@ -112,7 +119,7 @@ interface Upstream {
 @Injectable()
 export class ServiceClient implements OnModuleDestroy {
   private readonly logger = new Logger('HttpClient');
-  private readonly agent: Agent;
+  private readonly agent: UndiciAgent;
   private readonly upstreams = new Map<ServiceName, Upstream>();
   private readonly deadlines = new Deadlines();
   private readonly unwatch: (() => void)[] = [];
