@@ -48,6 +48,11 @@ interface InFlight {
   readonly span: Span | undefined;
   /** The route template, read once. */
   readonly route: string | undefined;
+  /**
+   * The peer's address, read at `onRequest` for a recording span: by the time a request is aborted the socket
+   * may be closed, and an address nothing read before is gone with it.
+   */
+  readonly clientAddress: string | undefined;
   finished: boolean;
 }
 
@@ -96,7 +101,13 @@ export class HttpServerTelemetry {
     if (isUntracedPath(request.url)) {
       const quiet = suppressTracing(context.active());
       const route = request.routeOptions.url;
-      this.inFlight.set(request, { started: performance.now(), span: undefined, route, finished: false });
+      this.inFlight.set(request, {
+        started: performance.now(),
+        span: undefined,
+        route,
+        clientAddress: undefined,
+        finished: false,
+      });
       context.with(quiet, done);
       return;
     }
@@ -109,11 +120,12 @@ export class HttpServerTelemetry {
       parent,
     );
     // Its attributes are set when it ends (onResponse, onAbort), not on the way to the handler: nothing
-    // reads them before.
+    // reads them before. All but the peer's address, which a closed socket no longer gives.
+    const clientAddress = span.isRecording() ? request.ip : undefined;
     const active = route
       ? trace.setSpan(parent, span).setValue(ROUTE_KEY, route)
       : trace.setSpan(parent, span);
-    this.inFlight.set(request, { started, span, route, finished: false });
+    this.inFlight.set(request, { started, span, route, clientAddress, finished: false });
     context.with(active, done);
   }
 
@@ -123,7 +135,7 @@ export class HttpServerTelemetry {
     if (inFlight?.span) {
       const { span } = inFlight;
       if (span.isRecording()) {
-        const attributes = requestAttributes(request, inFlight.route);
+        const attributes = requestAttributes(request, inFlight);
         attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
         span.setAttributes(attributes);
       }
@@ -142,7 +154,7 @@ export class HttpServerTelemetry {
     const inFlight = this.finish(request);
     if (inFlight?.span) {
       const { span } = inFlight;
-      if (span.isRecording()) span.setAttributes(requestAttributes(request, inFlight.route));
+      if (span.isRecording()) span.setAttributes(requestAttributes(request, inFlight));
       span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
       span.end();
     }
@@ -168,13 +180,13 @@ export class HttpServerTelemetry {
   }
 }
 
-function requestAttributes(request: FastifyRequest, route: string | undefined): Attributes {
+function requestAttributes(request: FastifyRequest, { route, clientAddress }: InFlight): Attributes {
   const query = request.url.indexOf('?');
   const attributes: Attributes = {
     [ATTR_HTTP_REQUEST_METHOD]: methodLabel(request.method),
     [ATTR_URL_PATH]: query === -1 ? request.url : request.url.slice(0, query),
     [ATTR_URL_SCHEME]: request.protocol,
-    [ATTR_CLIENT_ADDRESS]: request.ip,
+    [ATTR_CLIENT_ADDRESS]: clientAddress,
   };
   if (route) attributes[ATTR_HTTP_ROUTE] = route;
   const userAgent = request.headers['user-agent'];
