@@ -39,6 +39,16 @@ describe(SlidingWindowBreaker.name, () => {
     expect(breaker.failure(closed)).toBe(true); // 10 failures within 10 s
   });
 
+  it('forgets failures older than the window after the wall clock stepped back', () => {
+    const breaker = new SlidingWindowBreaker(options, clock);
+    breaker.success(closed);
+    now -= 100_000; // the clock steps back 100 s (NTP): the bucket above is now ahead of it
+    for (let i = 0; i < 9; i++) breaker.failure(closed); // an outage
+    now += 30_000; // long past the window: only the calls from here on count
+    breaker.success(closed);
+    expect(breaker.failure(closed)).toBe(false);
+  });
+
   it('starts from nothing after a successful trial call', () => {
     const breaker = new SlidingWindowBreaker(options, clock);
     for (let i = 0; i < 9; i++) breaker.failure(closed);

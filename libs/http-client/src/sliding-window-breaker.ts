@@ -60,9 +60,11 @@ export class SlidingWindowBreaker implements IBreaker {
   private record(success: boolean): void {
     const now = this.now();
     const start = now - (now % this.bucketMs);
-    // Buckets are in time order: a new array only when the oldest has left the window (not per call).
+    // Buckets are in time order: a new array only when the oldest has left the window (not per call), or
+    // while the first is ahead of now (the wall clock stepped back): then, as before, every call drops what
+    // is older than the window behind it.
     const first = this.buckets[0];
-    if (first !== undefined && first.startedAt <= start - this.options.windowMs)
+    if (first !== undefined && (first.startedAt <= start - this.options.windowMs || first.startedAt > start))
       this.buckets = this.buckets.filter((bucket) => bucket.startedAt > start - this.options.windowMs);
     let current = this.buckets.at(-1);
     if (current?.startedAt !== start) {
