@@ -112,6 +112,24 @@ export function requireLazyDependency(specifier: string): unknown {
   return nodeModule.createRequire(import.meta.url)(fileURLToPath(url));
 }
 
+type Build = (...args: unknown[]) => unknown;
+
+/**
+ * For the stand-in of one of Fastify's schema compilers (`@fastify/ajv-compiler`,
+ * `@fastify/fast-json-stringify-compiler`): a selector whose builder requires the package on its first call,
+ * i.e. for the first route with a schema it compiles, and from then on is the package's own builder for the
+ * same options.
+ */
+export function lazyCompilerSelector(specifier: string): (...selectorArgs: unknown[]) => Build {
+  return (...selectorArgs) => {
+    let real: Build | undefined;
+    return (...args) => {
+      real ??= (requireLazyDependency(specifier) as (...selectorArgs: unknown[]) => Build)(...selectorArgs);
+      return real(...args);
+    };
+  };
+}
+
 /**
  * `module.registerHooks` came with Node 22.15; `engines` and the Docker image (`node:22.12`) allow 22.12,
  * where the named import would stop every service at start. There the modules load as they always did.

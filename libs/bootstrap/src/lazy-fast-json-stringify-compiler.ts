@@ -1,21 +1,11 @@
-import { requireLazyDependency } from './lazy-dependencies.js';
-
-type Build = (...args: unknown[]) => unknown;
-type Selector = (...args: unknown[]) => Build;
+import { lazyCompilerSelector } from './lazy-dependencies.js';
 
 /**
  * What Fastify's schema controller gets for `@fastify/fast-json-stringify-compiler` (see
- * lazy-dependencies.ts): a selector whose serializer builder requires the package (with
- * fast-json-stringify's validator and Ajv) on its first call, i.e. for the first route with a response
- * schema, and from then on is the package's own builder.
+ * lazy-dependencies.ts): its serializer selector, the package (with fast-json-stringify's validator and Ajv)
+ * required for the first route with a response schema.
  */
-function serializerSelector(...selectorArgs: unknown[]): Build {
-  let real: Build | undefined;
-  return (...args) => {
-    real ??= (requireLazyDependency('@fastify/fast-json-stringify-compiler') as Selector)(...selectorArgs);
-    return real(...args);
-  };
-}
+const serializerSelector = lazyCompilerSelector('@fastify/fast-json-stringify-compiler');
 
 // `require()` of this module returns the selector itself (the export named 'module.exports'), as the
 // package's does.
