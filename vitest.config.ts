@@ -1,6 +1,7 @@
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
+import { SERVICE_ENV } from './scripts/service-flags.mjs';
 
 /**
  * The files that take minutes (the whole lab, started and driven for real), longest first, as measured:
@@ -49,6 +50,13 @@ export default defineConfig({
     // Services created inside the test process log to its stdout, so only warnings and errors there.
     // No Prometheus and Alertmanager beside the labs the specs start (npm start would run them when
     // installed, on fixed ports): the specs that want them say so (startLab's `monitoring` option).
-    env: { LOG_LEVEL: 'warn', LAB_MONITORING: 'off' },
+    // The workers get the services' fixed malloc mmap threshold (scripts/service-flags.mjs; passed in their
+    // environment when they are spawned, as glibc reads it once at start): the memory fault's specs measure
+    // memory given back to the system as a service does, not after glibc raised its threshold in a worker.
+    env: {
+      LOG_LEVEL: 'warn',
+      LAB_MONITORING: 'off',
+      MALLOC_MMAP_THRESHOLD_: SERVICE_ENV.MALLOC_MMAP_THRESHOLD_,
+    },
   },
 });

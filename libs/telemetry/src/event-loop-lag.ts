@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHistogram } from 'node:perf_hooks';
 import type { Gauge } from 'prom-client';
 import type { Metrics } from './metrics.js';
 
@@ -21,14 +21,25 @@ export const EVENT_LOOP_METRICS = [
  * prom-client's event loop metrics, same names and meaning, sampled every
  * {@link EVENT_LOOP_RESOLUTION_MS}: `nodejs_eventloop_lag_seconds` (how late a `setImmediate` ran,
  * measured at the previous scrape, as prom-client does) and the statistics of how late the sampling
- * timer fired since the last scrape. Node's histogram records the time between two samples, so the
- * resolution is taken off: an idle loop reads about 0, not the resolution.
+ * timer fired since the last scrape. Each sample is the time since the previous one, so the resolution
+ * is taken off: an idle loop reads about 0, not the resolution.
+ *
+ * The sampler is a timer of its own rather than `monitorEventLoopDelay`: that one's reset at each
+ * scrape forgets its previous sample, so the first interval after a scrape was never measured, and a
+ * loop blocked then (a request just after the scrape) read as idle. A scrape also takes the time since
+ * the last sample when it is past the resolution: a loop blocked in the same turn as the scrape, before
+ * the timer could fire, is read by that scrape.
  */
 export function eventLoopLagMetrics(metrics: Metrics): void {
-  const histogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
-  histogram.enable();
-  const resolutionNs = EVENT_LOOP_RESOLUTION_MS * 1e6;
-  const lateBy = (ns: number) => Math.max(0, ns - resolutionNs) / 1e9;
+  const histogram = createHistogram();
+  const resolutionNs = BigInt(EVENT_LOOP_RESOLUTION_MS * 1e6);
+  let previous = process.hrtime.bigint();
+  const sample = (now: bigint) => {
+    histogram.record(now - previous > 0n ? now - previous : 1n);
+    previous = now;
+  };
+  setInterval(() => sample(process.hrtime.bigint()), EVENT_LOOP_RESOLUTION_MS).unref();
+  const lateBy = (ns: number) => Math.max(0, ns - EVENT_LOOP_RESOLUTION_MS * 1e6) / 1e9;
   const statistic: Record<(typeof EVENT_LOOP_STATISTICS)[number], () => number> = {
     min: () => lateBy(histogram.min),
     max: () => lateBy(histogram.max),
@@ -47,7 +58,9 @@ export function eventLoopLagMetrics(metrics: Metrics): void {
     name: EVENT_LOOP_LAG,
     help: 'Lag of event loop in seconds.',
     collect(gauge) {
-      setImmediate(setImmediateLag, gauge, process.hrtime.bigint());
+      const now = process.hrtime.bigint();
+      setImmediate(setImmediateLag, gauge, now);
+      if (now - previous > resolutionNs) sample(now);
       if (histogram.count === 0) return;
       for (const { read, gauge: statisticGauge } of statistics) statisticGauge.set(read());
       histogram.reset();
