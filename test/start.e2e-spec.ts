@@ -36,6 +36,8 @@ describe('npm start', () => {
         AMQP_URL: 'none',
         EMBEDDED_MONGO_PORT: String(mongoPort),
         EMBEDDED_MONGO_DATA_DIR: dataDir,
+        // Not inherited from the test worker (vitest.config.ts gives it one): the launcher must set it.
+        MALLOC_MMAP_THRESHOLD_: undefined,
       },
     });
     await lab.waitForOutput(/all 5 services ready in/, 60_000);

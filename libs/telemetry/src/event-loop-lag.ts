@@ -38,7 +38,7 @@ export function eventLoopLagMetrics(metrics: Metrics): void {
     histogram.record(now - previous > 0n ? now - previous : 1n);
     previous = now;
   };
-  setInterval(() => sample(process.hrtime.bigint()), EVENT_LOOP_RESOLUTION_MS).unref();
+  const sampler = setInterval(() => sample(process.hrtime.bigint()), EVENT_LOOP_RESOLUTION_MS).unref();
   const lateBy = (ns: number) => Math.max(0, ns - EVENT_LOOP_RESOLUTION_MS * 1e6) / 1e9;
   const statistic: Record<(typeof EVENT_LOOP_STATISTICS)[number], () => number> = {
     min: () => lateBy(histogram.min),
@@ -60,7 +60,12 @@ export function eventLoopLagMetrics(metrics: Metrics): void {
     collect(gauge) {
       const now = process.hrtime.bigint();
       setImmediate(setImmediateLag, gauge, now);
-      if (now - previous > resolutionNs) sample(now);
+      if (now - previous > resolutionNs) {
+        sample(now);
+        // The next sample a whole resolution after this one, not a fraction of it (which would read as
+        // early and pull the mean and stddev off).
+        sampler.refresh();
+      }
       if (histogram.count === 0) return;
       for (const { read, gauge: statisticGauge } of statistics) statisticGauge.set(read());
       histogram.reset();
