@@ -329,7 +329,9 @@ describe('fault injection, switched at run time through the gateway (five real s
     const [servedBefore, retriesBefore] = [await served(), await retries()];
     const REQUESTS = 60;
     const statuses: number[] = [];
+    const loopStarted = Date.now();
     for (let i = 0; i < REQUESTS; i++) statuses.push((await timed(`/api/products/${productId}`)).status);
+    const loopMs = Date.now() - loopStarted;
     await faults('product', 'DELETE');
     const calls = (await served()) - servedBefore;
     const retried = (await retries()) - retriesBefore;
@@ -341,12 +343,15 @@ describe('fault injection, switched at run time through the gateway (five real s
     // Retried: more calls than requests, and every extra call a counted retry.
     expect(calls).toBeGreaterThan(REQUESTS);
     expect(calls - REQUESTS).toBe(retried);
-    // Within the budget: 20% of the last 10 s of requests to product, or 10, whichever is more. Without
+    // Within the budget: 20% of the last 10 s of requests to product, or 10, whichever is more, in every
+    // 10 s window the loop overlapped (one on a quick machine; a loaded one may take longer). Without
     // it, 2 retries per failure would make about 45 of them here.
+    const windows = 1 + Math.floor(loopMs / 10_000);
+    const bound = windows * Math.max(10, Math.ceil(0.2 * (REQUESTS + earlierCalls + 2)));
     console.info(
-      `budget bound: ${Math.max(10, Math.ceil(0.2 * (REQUESTS + earlierCalls + 2)))} (${earlierCalls} earlier calls)`,
+      `budget bound: ${bound} (${earlierCalls} earlier calls, ${loopMs} ms: ${windows} window(s))`,
     );
-    expect(retried).toBeLessThanOrEqual(Math.max(10, Math.ceil(0.2 * (REQUESTS + earlierCalls + 2))));
+    expect(retried).toBeLessThanOrEqual(bound);
   });
 
   it('fails readiness (503) while live stays 200, on a backend and on the gateway itself', async () => {
@@ -444,11 +449,15 @@ describe('fault injection, switched at run time through the gateway (five real s
 
   it('holds memory and blocks the event loop through npm run chaos, as the runtime metrics the alerts read show', async () => {
     const resident = () => metric(lab.urls.product, 'process_resident_memory_bytes{service="product"}');
-    const before = (await resident()) ?? 0;
+    const external = () => metric(lab.urls.product, 'nodejs_external_memory_bytes{service="product"}');
+    const [before, externalBefore] = [(await resident()) ?? 0, (await external()) ?? 0];
     const held = await chaos(['product', 'memory', '100'], lab.urls.gateway);
     expect(held.stdout).toMatch(/memory\s+100 MiB held/);
     expect(await active('product', 'memory')).toBe(1);
-    expect(((await resident()) ?? 0) - before).toBeGreaterThanOrEqual(95 * 1024 * 1024);
+    // Held outside the heap, exactly; resident too (less what a collection the allocation set off may
+    // have given back meanwhile).
+    expect(((await external()) ?? 0) - externalBefore).toBeGreaterThanOrEqual(100 * 1024 * 1024);
+    expect(((await resident()) ?? 0) - before).toBeGreaterThanOrEqual(85 * 1024 * 1024);
     // Still served: memory is not a request fault.
     expect((await api(`/api/products/${productId}`)).status).toBe(200);
 

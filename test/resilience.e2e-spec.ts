@@ -221,8 +221,10 @@ describe('circuit breaker, timeouts and retries at the gateway (real gateway, lo
     }
     const latencies = fast.map((answer) => answer.ms).sort((a, b) => a - b);
     console.info(`breaker open: fast-fail latencies ${latencies.map((ms) => ms.toFixed(1)).join(', ')} ms`);
-    expect(latencies[5]).toBeLessThan(50);
-    expect(latencies[8]).toBeLessThan(50);
+    // Answered without waiting on the upstream (its timeout is 800 ms); measured 2-6 ms in CI, the bound
+    // leaves room for a loaded machine (product.count below proves no call got through).
+    expect(latencies[5]).toBeLessThan(TIMEOUT_MS / 4);
+    expect(latencies[8]).toBeLessThan(TIMEOUT_MS / 4);
     expect(product.count('/products/p1')).toBe(reached);
     expect(
       await metricValue(gateway.url, /^circuit_breaker_rejected_total\{.*upstream="product"/),
@@ -638,7 +640,7 @@ describe('circuit breaker with the real services (product stopped and started ag
     console.info(
       `real product: breaker opened after ${requests} requests; fast fails ${latencies.map((ms) => ms.toFixed(1)).join(', ')} ms`,
     );
-    expect(latencies[8]).toBeLessThan(50);
+    expect(latencies[8]).toBeLessThan(200); // a timeout would take 2 s; measured 2-6 ms in CI
     expect(await served()).toBe(0);
 
     await expect

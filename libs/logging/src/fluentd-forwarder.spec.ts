@@ -213,7 +213,9 @@ describe(FluentdForwarder.name, () => {
       await sleep(20);
     }
     expect(sent).toBeGreaterThan(50);
-    expect(slowest).toBeLessThan(250);
+    // A logger waiting on Fluentd would hold requests for its connect timeout or the whole outage; the
+    // bound leaves room for a stall of a loaded machine in this one process.
+    expect(slowest).toBeLessThan(1000);
     expect(stdout().filter((r) => String(r.message).startsWith('outage record'))).toHaveLength(sent);
 
     await fluentd.restart();

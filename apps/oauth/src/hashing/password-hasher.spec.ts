@@ -33,12 +33,17 @@ describe(PasswordHasher.name, () => {
   it('answers false for an account without a hash, after the same work as for a real one', async () => {
     await hasher.dummyHash();
     const real = await hasher.hash('a password', client);
-    const started = performance.now();
-    await hasher.verify('a guess', real, client);
-    const known = performance.now() - started;
-    const unknownStarted = performance.now();
-    expect(await hasher.verify('a guess', undefined, client)).toBe(false);
-    const unknown = performance.now() - unknownStarted;
+    // The quickest of three interleaved rounds each: a stall of a loaded machine slows one round, not all.
+    let known = Infinity;
+    let unknown = Infinity;
+    for (let round = 0; round < 3; round++) {
+      const started = performance.now();
+      await hasher.verify('a guess', real, client);
+      known = Math.min(known, performance.now() - started);
+      const unknownStarted = performance.now();
+      expect(await hasher.verify('a guess', undefined, client)).toBe(false);
+      unknown = Math.min(unknown, performance.now() - unknownStarted);
+    }
     expect(unknown).toBeGreaterThan(known / 3);
   });
 
