@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LabLogger } from '#lab/logging';
@@ -343,10 +344,12 @@ describe('AlertWebhook.close', () => {
     let answers = '';
     socket.on('data', (chunk: Buffer) => (answers += chunk.toString()));
     const body = JSON.stringify(notification([alert({ alertname: 'X' })]));
+    // Headers parsed: the connection is busy with a request, not idle (close() would drop an idle one).
+    const requested = once(webhook.server, 'request');
     socket.write(
       `POST /alerts HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await requested;
 
     const closed = webhook.close();
     expect(webhook.server.listening).toBe(false);
