@@ -454,9 +454,9 @@ describe('fault injection, switched at run time through the gateway (five real s
     const held = await chaos(['product', 'memory', '100'], lab.urls.gateway);
     expect(held.stdout).toMatch(/memory\s+100 MiB held/);
     expect(await active('product', 'memory')).toBe(1);
-    // Held outside the heap, exactly; resident too (less what a collection the allocation set off may
-    // have given back meanwhile).
-    expect(((await external()) ?? 0) - externalBefore).toBeGreaterThanOrEqual(100 * 1024 * 1024);
+    // Held outside the heap (less other external memory freed meanwhile: 0.15 MiB seen); resident too
+    // (less what a collection the allocation set off may have given back).
+    expect(((await external()) ?? 0) - externalBefore).toBeGreaterThanOrEqual(99 * 1024 * 1024);
     expect(((await resident()) ?? 0) - before).toBeGreaterThanOrEqual(85 * 1024 * 1024);
     // Still served: memory is not a request fault.
     expect((await api(`/api/products/${productId}`)).status).toBe(200);
