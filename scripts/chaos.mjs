@@ -7,11 +7,13 @@
 //
 //   GATEWAY_URL           the lab's gateway (default http://localhost:3000)
 //   ADMIN_CLIENT_SECRET   the admin-cli client's secret (default admin-cli-secret)
+// from the environment, then from .env.local (scripts/local-env.mjs), as npm start reads them.
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { loadLocalEnv } from './local-env.mjs';
 
 export const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'];
 const MAX_LATENCY_MS = 60_000;
@@ -42,7 +44,9 @@ examples:
   npm run chaos -- product eventloop 300
   npm run chaos -- product off
 
-environment: GATEWAY_URL (default http://localhost:3000), ADMIN_CLIENT_SECRET (default admin-cli-secret)`;
+environment: GATEWAY_URL (default http://localhost:3000), ADMIN_CLIENT_SECRET (default admin-cli-secret);
+read from the environment, then from .env.local (npm start's settings). For Docker Compose, pass the
+secret of .env: ADMIN_CLIENT_SECRET=... npm run chaos -- ...`;
 
 class UsageError extends Error {}
 class HelpRequested extends Error {}
@@ -230,7 +234,7 @@ export async function adminToken(gateway, clientSecret, { fresh = false } = {}) 
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   throw new ChaosError(
-    `could not get an admin token from ${gateway}/api/oauth/token (${last}); check ADMIN_CLIENT_SECRET, or whether a fault on the gateway or oauth blocks the token endpoint`,
+    `could not get an admin token from ${gateway}/api/oauth/token (${last}); check ADMIN_CLIENT_SECRET (the environment, then .env.local; for Compose, the one in .env), or whether a fault on the gateway or oauth blocks the token endpoint`,
   );
 }
 
@@ -270,6 +274,7 @@ export async function switchFault(gateway, clientSecret, request) {
 }
 
 async function main(args) {
+  loadLocalEnv();
   const json = args.includes('--json');
   const request = requestFor(args.filter((arg) => arg !== '--json'));
   const gateway = (process.env.GATEWAY_URL || 'http://localhost:3000').replace(/\/+$/, '');

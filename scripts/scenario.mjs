@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { processListeningOn } from '../scenarios/lib/local.mjs';
 import { adminToken, ChaosError, switchFault } from './chaos.mjs';
+import { loadLocalEnv } from './local-env.mjs';
 import {
   chaosCommands,
   scheduleOrder,
@@ -60,7 +61,10 @@ environment:
   ALERT_WEBHOOK_URL    its alert-webhook (default http://localhost:9095); ALERT_WEBHOOK_TOKEN if it asks
   JAEGER_URL           Jaeger's UI (e.g. http://localhost:16686): the trace's link is printed when set
   ADMIN_CLIENT_SECRET  the admin-cli client's secret (default admin-cli-secret)
-  SCENARIOS_DIR        where the definitions are (default scenarios/)`;
+  AMQP_URL             the broker, for poison-event (default: the one npm start runs, else Compose's)
+  SCENARIOS_DIR        where the definitions are (default scenarios/)
+read from the environment, then from .env.local (npm start's settings). For Docker Compose, pass the
+secret of .env: ADMIN_CLIENT_SECRET=... npm run scenario -- ...`;
 
 class UsageError extends Error {}
 /** A step that did not hold: the run goes on to undo, then exits 1. */
@@ -1035,6 +1039,7 @@ async function main(args) {
     console.log(USAGE);
     return EXIT.passed;
   }
+  loadLocalEnv();
   const config = settings();
   const scenarios = await loadScenarios(config.scenariosDir);
   if (flags.has('--list')) return list(scenarios);

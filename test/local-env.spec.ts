@@ -1,0 +1,121 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '#lab/testing';
+
+// npm run chaos and npm run scenario read the settings npm start reads (.env.local, scripts/local-env.mjs):
+// a user who changed ADMIN_CLIENT_SECRET there, as the README says, must not get 401s (five of which lock
+// the admin-cli client out). The scripts run from a copy of the repository's scripts/ and scenarios/ with
+// a .env.local of the spec's own, so the repository's root is never written.
+
+const NO_FAULT = {
+  latency: null,
+  errorRatio: 0,
+  unreachable: [],
+  readinessFailing: false,
+  memoryMb: 0,
+  eventLoopBlockMs: 0,
+};
+
+/** A gateway that knows one admin-cli secret, and remembers every secret it was offered. */
+async function standInGateway(secret: string) {
+  const offered: string[] = [];
+  const server: Server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const answer = (status: number, json: unknown) => {
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(json));
+      };
+      if (request.method === 'POST' && request.url === '/api/oauth/token') {
+        const given = new URLSearchParams(body).get('client_secret') ?? '';
+        offered.push(given);
+        if (given !== secret) return answer(401, { error: 'invalid_client' });
+        return answer(200, { access_token: `token-for-${secret}`, expires_in: 300 });
+      }
+      if (request.url === '/api/admin/faults/product') {
+        if (request.headers.authorization !== `Bearer token-for-${secret}`) return answer(401, {});
+        return answer(200, { service: 'product', faults: NO_FAULT });
+      }
+      answer(404, {});
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, secret, offered, server };
+}
+
+async function run(script: string, args: string[], env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: {
+      ...process.env,
+      ADMIN_CLIENT_SECRET: undefined,
+      GATEWAY_URL: undefined,
+      SCENARIOS_DIR: undefined,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number];
+  return { code, stdout, stderr };
+}
+
+describe('the settings of .env.local in npm run chaos and npm run scenario', () => {
+  let copy: string;
+  let gateway: Awaited<ReturnType<typeof standInGateway>>;
+  const writeLocalEnv = (lines: string[]) => writeFileSync(join(copy, '.env.local'), `${lines.join('\n')}\n`);
+
+  beforeAll(async () => {
+    copy = mkdtempSync(join(tmpdir(), 'lab-local-env-'));
+    cpSync(join(repoRoot, 'scripts'), join(copy, 'scripts'), { recursive: true });
+    cpSync(join(repoRoot, 'scenarios/lib'), join(copy, 'scenarios/lib'), { recursive: true });
+    symlinkSync(join(repoRoot, 'node_modules'), join(copy, 'node_modules'));
+    mkdirSync(join(copy, 'mine'));
+    copyFileSync(join(repoRoot, 'scenarios/order-down.mjs'), join(copy, 'mine/order-down.mjs'));
+    // A secret changed from the default: the token cache of an earlier run cannot answer for it.
+    gateway = await standInGateway(`changed-${process.pid}-${Date.now()}`);
+  });
+
+  afterAll(() => {
+    gateway?.server.close();
+    rmSync(copy, { recursive: true, force: true });
+  });
+
+  it('npm run chaos uses the admin-cli secret and the gateway of .env.local', async () => {
+    writeLocalEnv([`GATEWAY_URL=${gateway.url}`, `ADMIN_CLIENT_SECRET=${gateway.secret}`]);
+    const status = await run(join(copy, 'scripts/chaos.mjs'), ['product', 'status'], {});
+    expect(status.stderr).toBe('');
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/product: no fault injected/);
+    expect(gateway.offered).toEqual([gateway.secret]);
+  });
+
+  it('lets the environment win over .env.local, and names where the secret is read when it is refused', async () => {
+    writeLocalEnv([`GATEWAY_URL=${gateway.url}`, `ADMIN_CLIENT_SECRET=${gateway.secret}`]);
+    const refused = await run(join(copy, 'scripts/chaos.mjs'), ['product', 'status'], {
+      ADMIN_CLIENT_SECRET: 'from-the-shell',
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('check ADMIN_CLIENT_SECRET (the environment, then .env.local');
+    expect(gateway.offered.at(-1)).toBe('from-the-shell');
+  });
+
+  it('npm run scenario reads .env.local too', async () => {
+    writeLocalEnv([`SCENARIOS_DIR=${join(copy, 'mine')}`]);
+    const listed = await run(join(copy, 'scripts/scenario.mjs'), ['--list'], {});
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain('order-down');
+    expect(listed.stdout).not.toContain('slow-product');
+  });
+});
