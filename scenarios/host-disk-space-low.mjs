@@ -66,7 +66,7 @@ export default {
   alert: { name: 'HostDiskSpaceLow', labels: { mountpoint: '/' }, within: '7m' },
   runbook: [
     {
-      expr: 'node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} / node_filesystem_size_bytes{fstype!~"tmpfs|overlay"} < 0.10',
+      expr: 'node_filesystem_avail_bytes{fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs|fuse.*"} / node_filesystem_size_bytes{fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs|fuse.*"} < 0.10',
       culprit: { mountpoint: '/' },
       match: 'any',
     },
@@ -87,9 +87,9 @@ docker run --rm --entrypoint fallocate -v lab-disk-fill:/fill observability-lab/
 Elasticsearch's disk watermarks make it refuse new indices (logs pile up in Fluentd's buffer, then are
 dropped), Prometheus and MongoDB fail their writes when it is full.`,
     alerts: `\`HostDiskSpaceLow\` (mountpoint \`/\`, less than 10% free for 5 minutes) after 5–5.5 minutes.`,
-    find: `- Grafana → _Host_: _Disk space used_ of \`/\` jumps in one step: not a slow leak (logs, indices) but one
+    find: `- Grafana → _Host_: _Filesystem used_ of \`/\` jumps in one step: not a slow leak (logs, indices) but one
   big write; \`predict_linear\` over it would have said "full in hours" for a slow one.
-- Prometheus: \`node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} / node_filesystem_size_bytes{fstype!~"tmpfs|overlay"} < 0.10\`
+- Prometheus: \`node_filesystem_avail_bytes{fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs|fuse.*"} / node_filesystem_size_bytes{fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs|fuse.*"} < 0.10\`
   names the filesystem.
 - \`docker system df -v\`: the volume \`lab-disk-fill\` on top of _Local Volumes space usage_; \`df -h\` on the
   host.`,

@@ -91,8 +91,8 @@ circuit breaker to oauth stays closed: a 503 with \`Retry-After\` is load sheddi
     alerts: `\`PasswordHashingOverloaded\` (more than 0.1 sheds/s over 5 minutes, \`for: 2m\`) for \`oauth\` after about
 2.5 minutes. No \`ServiceDown\`, no \`CircuitBreakerOpen\`; \`HighErrorRatio\` for oauth may follow, since
 its 503s are 5xx.`,
-    find: `- Grafana → _Auth_: sign-ups and tokens issued flatten while _Password hashing: shed_ climbs;
-  _Password hashing queue_ sits at its maximum.
+    find: `- Grafana → _Auth_: sign-ups and tokens issued flatten while, in _Password hashing: shed and waiting_,
+  _oauth shed per second_ climbs and _oauth waiting_ sits at its maximum.
 - Kibana → \`service : "oauth" and message : "password hashing queue full"\` (one line every 5 s with the
   number shed), and \`service : "gateway" and http.status_code : 503 and http.route : "/api/users"\`,
   split by client address: one address sends them all.

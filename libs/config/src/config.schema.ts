@@ -214,6 +214,6 @@ export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
  * A pessimistic time for one password hash on a busy machine (scrypt takes ~0.25 s of a free core).
  * oauth answers a sign-in or sign-up 503 `overloaded` when its hash is not done within
  * `PASSWORD_HASH_MAX_WAIT_MS` plus this (however slow the machine has become), and the gateway waits
- * for these routes `PASSWORD_HASH_MAX_WAIT_MS` plus twice this: oauth always answers first.
+ * for these routes `PASSWORD_HASH_MAX_WAIT_MS` plus four times this: oauth always answers first.
  */
 export const PASSWORD_HASH_BOUND_MS = 1000;
