@@ -231,19 +231,47 @@ function cpuMicros(pid) {
   return { total: micros(fields[11]) + micros(fields[12]), sys: micros(fields[12]) };
 }
 
+/**
+ * A whole number of at least 1 from the environment variable `name` (unset or empty: `fallback`); anything
+ * else ends the process with a message naming it (exit 2) before anything is measured or written.
+ */
+export function countFromEnv(name, fallback) {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (/^\d+$/.test(raw) && Number(raw) >= 1) return Number(raw);
+  console.error(`${name}="${process.env[name]}" is not a whole number of at least 1 (default ${fallback})`);
+  process.exit(2);
+}
+
+const STORE_USAGE = `usage: node scripts/bench-store.mjs [--cli A.js --cli B.js]
+  builds, then measures the embedded store against the driver's floor; with --cli, interleaved rounds
+  of those builds of the store. BENCH_SECONDS per phase (default 10), BENCH_ROUNDS with --cli (default 3)`;
+
 const describe = (name, { ops, cpu, sys, client }, server = 'store') =>
   `${name.padEnd(18)} ${ops.toFixed(0).padStart(6)} ops/s  ${server} ${cpu.toFixed(0).padStart(4)} µs CPU/op (sys ${sys.toFixed(0).padStart(3)})  client ${client.toFixed(0).padStart(4)} µs CPU/op`;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { cli: { type: 'string', multiple: true } } });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: { cli: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (error) {
+    console.error(`bench-store: ${error.message}\n${STORE_USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(STORE_USAGE);
+    process.exit(0);
+  }
+  const seconds = countFromEnv('BENCH_SECONDS', 10);
+  const rounds = countFromEnv('BENCH_ROUNDS', 3);
   const clis = values.cli ?? [DEFAULT_CLI];
   if (!values.cli) {
     const build = spawn(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
     const code = await new Promise((resolve) => build.once('exit', resolve));
     if (code !== 0) process.exit(1);
   }
-  const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   // With several builds: one round of each in turn, the order flipped every round.
   const results = new Map(clis.map((cli) => [cli, []]));
   for (let round = 0; round < (clis.length > 1 ? rounds : 1); round++) {

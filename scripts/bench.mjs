@@ -16,11 +16,24 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
-import { measureDriverFloor, measureStore } from './bench-store.mjs';
+import { countFromEnv, measureDriverFloor, measureStore } from './bench-store.mjs';
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-flags.mjs';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const USAGE = `usage: npm run bench
+  measures the lab side by side (about 6 minutes), prints the table and writes docs/performance.json;
+  BENCH_SECONDS: seconds per measured phase (default 10)`;
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+// --receivers: the child process this script starts for the OTLP and Fluentd receivers.
+if (args.length > 0 && !(args.length === 1 && args[0] === '--receivers')) {
+  console.error(`bench: unknown argument ${args.find((arg) => arg !== '--receivers') ?? args[1]}\n${USAGE}`);
+  process.exit(2);
+}
+const SECONDS = countFromEnv('BENCH_SECONDS', 10);
 const ROUNDS = 3;
 const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'];
 /**

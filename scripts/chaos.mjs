@@ -13,7 +13,7 @@ import { readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadLocalEnv } from './local-env.mjs';
+import { labUrl, loadLocalEnv, SettingError } from './local-env.mjs';
 
 export const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'];
 const MAX_LATENCY_MS = 60_000;
@@ -230,6 +230,10 @@ export async function adminToken(gateway, clientSecret, { fresh = false } = {}) 
       return body.access_token;
     }
     last = `${response.status} ${body.error_description ?? body.error ?? body.detail ?? ''}`.trim();
+    if (response.status === 404)
+      throw new ChaosError(
+        `no token endpoint at ${gateway}/api/oauth/token (404): is GATEWAY_URL the gateway's address, such as http://localhost:3000?`,
+      );
     if (response.status < 500) break;
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
@@ -274,15 +278,10 @@ export async function switchFault(gateway, clientSecret, request) {
 }
 
 async function main(args) {
-  loadLocalEnv();
   const json = args.includes('--json');
   const request = requestFor(args.filter((arg) => arg !== '--json'));
-  const gateway = (process.env.GATEWAY_URL || 'http://localhost:3000').replace(/\/+$/, '');
-  try {
-    new URL(gateway);
-  } catch {
-    throw new UsageError(`GATEWAY_URL "${gateway}" is not a URL`);
-  }
+  loadLocalEnv();
+  const gateway = labUrl('GATEWAY_URL', 'http://localhost:3000');
   const clientSecret = process.env.ADMIN_CLIENT_SECRET || 'admin-cli-secret';
   const body = await switchFault(gateway, clientSecret, request);
   console.log(json ? JSON.stringify(body, null, 2) : describe(body));
@@ -300,6 +299,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.ar
     if (error instanceof UsageError) {
       console.error(`chaos: ${error.message}\n`);
       console.error(USAGE);
+      process.exit(2);
+    }
+    if (error instanceof SettingError) {
+      console.error(`chaos: ${error.message}`);
       process.exit(2);
     }
     console.error(`chaos: ${error instanceof ChaosError ? error.message : (error?.stack ?? String(error))}`);

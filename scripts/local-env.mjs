@@ -1,14 +1,48 @@
 // The settings of the lab `npm start` runs: `.env.local` at the repository's root (see .env.example), read
 // by the launcher and by the commands that talk to that lab (npm run chaos, npm run scenario), so that a
-// secret or a port changed there is the one they use too. A variable set in the environment wins over the
+// secret or an address (GATEWAY_URL, …) changed there is the one they use too. A variable set in the environment wins over the
 // file; `.env` belongs to Docker Compose and is not read here.
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const LOCAL_ENV_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '.env.local');
 
+/** A setting that cannot be used: the message names it and says what to do (the commands exit 2). */
+export class SettingError extends Error {}
+
 /** Adds the variables of `.env.local` that the environment does not set to `process.env`. */
 export function loadLocalEnv(file = LOCAL_ENV_FILE) {
-  if (existsSync(file)) process.loadEnvFile(file);
+  let stats;
+  try {
+    stats = statSync(file);
+  } catch (error) {
+    if (error.code === 'ENOENT') return;
+    throw new SettingError(`${file} cannot be read (${error.code ?? error.message}): fix or remove it`);
+  }
+  if (!stats.isFile())
+    throw new SettingError(`${file} is not a file: remove it, or make it a file of settings`);
+  try {
+    process.loadEnvFile(file);
+  } catch (error) {
+    throw new SettingError(`${file} cannot be read (${error.code ?? error.message}): fix or remove it`);
+  }
+}
+
+/**
+ * The address of a part of the lab from the environment variable `name` (unset or empty: `fallback`),
+ * without a trailing slash: an http(s) URL, a base path allowed (a Prometheus behind a route prefix), no
+ * query or fragment (the commands add paths of their own); anything else is a SettingError naming it.
+ */
+export function labUrl(name, fallback) {
+  const value = process.env[name] || fallback;
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash)
+    throw new SettingError(`${name}="${value}" is not an http(s) address such as ${fallback}`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { processListeningOn } from '../scenarios/lib/local.mjs';
 import { adminToken, ChaosError, switchFault } from './chaos.mjs';
-import { loadLocalEnv } from './local-env.mjs';
+import { labUrl, loadLocalEnv, SettingError } from './local-env.mjs';
 import {
   chaosCommands,
   scheduleOrder,
@@ -73,18 +73,17 @@ class StepFailed extends Error {}
 class LabError extends Error {}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const env = (name, fallback) => (process.env[name] || fallback).replace(/\/+$/, '');
 const causeOf = (error) => error?.cause?.code ?? error?.cause?.message ?? error?.message ?? String(error);
 const seconds = (s) => (s >= 10 ? `${Math.round(s)}s` : `${Math.round(s * 10) / 10}s`);
 
 function settings() {
   return {
-    gateway: env('GATEWAY_URL', 'http://localhost:3000'),
-    prometheus: env('PROMETHEUS_URL', 'http://localhost:9090'),
-    alertmanager: env('ALERTMANAGER_URL', 'http://localhost:9093'),
-    webhook: env('ALERT_WEBHOOK_URL', 'http://localhost:9095'),
+    gateway: labUrl('GATEWAY_URL', 'http://localhost:3000'),
+    prometheus: labUrl('PROMETHEUS_URL', 'http://localhost:9090'),
+    alertmanager: labUrl('ALERTMANAGER_URL', 'http://localhost:9093'),
+    webhook: labUrl('ALERT_WEBHOOK_URL', 'http://localhost:9095'),
     webhookToken: process.env.ALERT_WEBHOOK_TOKEN || '',
-    jaeger: process.env.JAEGER_URL ? env('JAEGER_URL', '') : '',
+    jaeger: process.env.JAEGER_URL ? labUrl('JAEGER_URL', 'http://localhost:16686') : '',
     clientSecret: process.env.ADMIN_CLIENT_SECRET || 'admin-cli-secret',
     scenariosDir: process.env.SCENARIOS_DIR || join(ROOT, 'scenarios'),
   };
@@ -1043,7 +1042,8 @@ async function main(args) {
   const config = settings();
   const scenarios = await loadScenarios(config.scenariosDir);
   if (flags.has('--list')) return list(scenarios);
-  if (flags.has('--docs')) return docs(scenarios, flags.has('--check'));
+  // The repository's own definitions, whatever SCENARIOS_DIR says: docs/scenarios.md documents those.
+  if (flags.has('--docs')) return docs(await loadScenarios(join(ROOT, 'scenarios')), flags.has('--check'));
   if (flags.has('--all')) return runAll(scenarios, names, flags.has('--keep'));
   if (names.length !== 1)
     throw new UsageError(
@@ -1072,7 +1072,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.ar
     if (error instanceof UsageError) {
       console.error(`scenario: ${error.message}\n\n${USAGE}`);
       process.exitCode = EXIT.usage;
-    } else if (error instanceof ScenarioError) {
+    } else if (error instanceof ScenarioError || error instanceof SettingError) {
       console.error(`scenario: ${error.message}`);
       process.exitCode = EXIT.usage;
     } else {

@@ -34,7 +34,7 @@ import {
   prometheusArgs,
   writeMonitoringConfig,
 } from './monitoring.mjs';
-import { loadLocalEnv } from './local-env.mjs';
+import { loadLocalEnv, SettingError } from './local-env.mjs';
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-flags.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,7 +72,13 @@ if (Number(process.versions.node.split('.')[0]) < 22) {
   process.exit(1);
 }
 // .env.local: your own settings (see .env.example); .env belongs to Docker Compose.
-loadLocalEnv();
+try {
+  loadLocalEnv();
+} catch (error) {
+  if (!(error instanceof SettingError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
 
 await run(process.execPath, [join(root, 'scripts/build.mjs')], 'build');
 const { loadConfig, ConfigError, SERVICE_NAMES } = await import('#lab/config');

@@ -55,6 +55,8 @@ async function run(script: string, args: string[], env: Record<string, string | 
   const child = spawn(process.execPath, [script, ...args], {
     env: {
       ...process.env,
+      // chaos keeps its token in the temp directory: the copy's (<copy>/scripts/x.mjs), removed with it.
+      TMPDIR: join(script, '..', '..'),
       ADMIN_CLIENT_SECRET: undefined,
       GATEWAY_URL: undefined,
       SCENARIOS_DIR: undefined,
@@ -78,7 +80,12 @@ describe('the settings of .env.local in npm run chaos and npm run scenario', () 
   beforeAll(async () => {
     copy = mkdtempSync(join(tmpdir(), 'lab-local-env-'));
     cpSync(join(repoRoot, 'scripts'), join(copy, 'scripts'), { recursive: true });
-    cpSync(join(repoRoot, 'scenarios/lib'), join(copy, 'scenarios/lib'), { recursive: true });
+    cpSync(join(repoRoot, 'scenarios'), join(copy, 'scenarios'), { recursive: true });
+    cpSync(join(repoRoot, 'infra/prometheus/rules'), join(copy, 'infra/prometheus/rules'), {
+      recursive: true,
+    });
+    mkdirSync(join(copy, 'docs'));
+    copyFileSync(join(repoRoot, 'docs/scenarios.md'), join(copy, 'docs/scenarios.md'));
     symlinkSync(join(repoRoot, 'node_modules'), join(copy, 'node_modules'));
     mkdirSync(join(copy, 'mine'));
     copyFileSync(join(repoRoot, 'scenarios/order-down.mjs'), join(copy, 'mine/order-down.mjs'));
@@ -117,5 +124,40 @@ describe('the settings of .env.local in npm run chaos and npm run scenario', () 
     expect(listed.code).toBe(0);
     expect(listed.stdout).toContain('order-down');
     expect(listed.stdout).not.toContain('slow-product');
+    // docs/scenarios.md documents the repository's definitions, whatever SCENARIOS_DIR says.
+    const docs = await run(join(copy, 'scripts/scenario.mjs'), ['--docs', '--check'], {});
+    expect(docs.stderr).toBe('');
+    expect(docs.code).toBe(0);
+  });
+
+  it('names a setting it cannot use, and exits 2 without a stack trace', async () => {
+    const chaos = (env: Record<string, string | undefined> = {}, args = ['product', 'status']) =>
+      run(join(copy, 'scripts/chaos.mjs'), args, env);
+    writeLocalEnv([]);
+    const noScheme = await chaos({ GATEWAY_URL: 'localhost:3000' });
+    expect(noScheme.code).toBe(2);
+    expect(noScheme.stderr).toContain('GATEWAY_URL="localhost:3000" is not an http(s) address');
+    const prometheus = await run(join(copy, 'scripts/scenario.mjs'), ['slow-product'], {
+      PROMETHEUS_URL: '127.0.0.1:9090',
+    });
+    expect(prometheus.code).toBe(2);
+    expect(prometheus.stderr).toContain('PROMETHEUS_URL="127.0.0.1:9090" is not an http(s) address');
+    // Not the gateway: its token endpoint is not there (before, the 404 was blamed on the secret).
+    const path = await chaos({ GATEWAY_URL: `${gateway.url}/api`, ADMIN_CLIENT_SECRET: gateway.secret });
+    expect(path.code).toBe(1);
+    expect(path.stderr).toContain("is GATEWAY_URL the gateway's address");
+
+    rmSync(join(copy, '.env.local'));
+    mkdirSync(join(copy, '.env.local'));
+    try {
+      for (const result of [await chaos(), await run(join(copy, 'scripts/scenario.mjs'), ['--list'], {})]) {
+        expect(result.code).toBe(2);
+        expect(result.stderr).toMatch(/\.env\.local is not a file: remove it/);
+        expect(result.stderr).not.toMatch(/^\s+at /m);
+      }
+      expect((await chaos({}, ['--help'])).code).toBe(0);
+    } finally {
+      rmSync(join(copy, '.env.local'), { recursive: true });
+    }
   });
 });

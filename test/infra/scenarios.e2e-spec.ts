@@ -179,6 +179,10 @@ describe('every scenario, run by npm run scenario against npm start with local m
       ALERTMANAGER_URL: monitoring.alertmanager,
       ALERT_WEBHOOK_URL: monitoring.alertWebhook,
       JAEGER_URL: 'http://jaeger.invalid:16686',
+      // Set, so that a developer's .env.local (read by the runner after the environment) cannot point
+      // poison-event at another broker or the runner at other definitions.
+      AMQP_URL: '',
+      SCENARIOS_DIR: join(repoRoot, 'scenarios'),
     };
     // The broker's scenarios would skip ("needs rabbitmq") without the lab's broker, scraped: that is a
     // failure here, said with the broker's own lines, not four skips.
