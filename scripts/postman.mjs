@@ -2,8 +2,9 @@
 // against the gateway the environment points to: the first argument, else POSTMAN_ENV, else
 // postman/local.postman_environment.json (http://localhost:3000). POSTMAN_BASE_URL overrides the
 // environment's baseUrl (e.g. a gateway on another GATEWAY_PORT). The exit code is the number of
-// failures (at most 255), 0 when everything passed.
-import { existsSync } from 'node:fs';
+// failures (at most 255), 0 when everything passed; 2 for an argument or environment it cannot use, 1 when
+// the gateway cannot be reached (said in one line, before Newman would report every request failing).
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +12,23 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const newman = createRequire(import.meta.url)('newman');
 
+const USAGE = `usage: npm run postman [-- <environment.json>]
+  runs the Postman collection against the gateway of the environment: the file given, else POSTMAN_ENV,
+  else postman/local.postman_environment.json (npm start); POSTMAN_BASE_URL overrides its baseUrl`;
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const option = args.find((arg) => arg.startsWith('-'));
+if (option || args.length > 1) {
+  console.error(`${option ? `unknown option ${option}` : 'one environment file at most'}\n${USAGE}`);
+  process.exit(2);
+}
+
 // npm runs scripts from the package root; a relative path is the caller's (INIT_CWD).
 const callerDir = process.env.INIT_CWD ?? process.cwd();
-const given = process.argv[2] ?? process.env.POSTMAN_ENV;
+const given = args[0] ?? process.env.POSTMAN_ENV;
 const environment = given ? resolve(callerDir, given) : join(root, 'postman/local.postman_environment.json');
 const collection = join(root, 'postman/observability-lab.postman_collection.json');
 if (!existsSync(environment)) {
@@ -21,6 +36,42 @@ if (!existsSync(environment)) {
   process.exit(2);
 }
 const envVar = process.env.POSTMAN_BASE_URL ? [{ key: 'baseUrl', value: process.env.POSTMAN_BASE_URL }] : [];
+
+let baseUrl = process.env.POSTMAN_BASE_URL;
+if (!baseUrl) {
+  try {
+    const values = JSON.parse(readFileSync(environment, 'utf8')).values ?? [];
+    baseUrl = values.find((v) => v.key === 'baseUrl' && v.enabled !== false)?.value;
+  } catch (error) {
+    console.error(`${environment} is not a Postman environment (${error.message})`);
+    process.exit(2);
+  }
+}
+let gateway;
+try {
+  gateway = new URL(baseUrl);
+} catch {
+  gateway = undefined;
+}
+if (!gateway || !['http:', 'https:'].includes(gateway.protocol)) {
+  console.error(
+    baseUrl
+      ? `baseUrl "${baseUrl}" (${process.env.POSTMAN_BASE_URL ? 'POSTMAN_BASE_URL' : environment}) is not an http(s) address`
+      : `${environment} has no baseUrl: give the gateway's address there or in POSTMAN_BASE_URL`,
+  );
+  process.exit(2);
+}
+// One request first: an unreachable gateway is one line, not every request of the collection failing.
+try {
+  await fetch(new URL('health/live', `${gateway.href.replace(/\/*$/, '')}/`), {
+    signal: AbortSignal.timeout(5_000),
+  });
+} catch (error) {
+  console.error(
+    `cannot reach the gateway at ${gateway.origin} (${error.cause?.code ?? error.cause?.message ?? error.message}): is the lab running? Start it with \`npm start\` (or \`docker compose up -d\`), or point POSTMAN_BASE_URL at the gateway.`,
+  );
+  process.exit(1);
+}
 
 newman.run(
   { collection, environment, envVar, reporters: ['cli'], timeoutRequest: 15_000 },

@@ -132,7 +132,8 @@ export function parseOptions(
   const number = (spec: OptionSpec, fallback: number, min: number, max: number, integer = false): number => {
     const given = raw(spec);
     if (!given) return fallback;
-    const value = Number(given.value);
+    // Blank is not 0 (Number('') is): `--duration=` must not mean "until Ctrl-C".
+    const value = given.value.trim() === '' ? NaN : Number(given.value);
     if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
       throw new OptionsError(
         `${given.from} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max} (got "${given.value}")`,

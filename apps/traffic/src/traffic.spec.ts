@@ -32,6 +32,7 @@ describe('traffic options', () => {
     expect(() => parseOptions(['--base-url', 'ftp://x'], {})).toThrow(/--base-url must be an http\(s\) URL/);
     expect(() => parseOptions(['--weights', 'buy=3'], {})).toThrow(OptionsError);
     expect(() => parseOptions(['--nope'], {})).toThrow(/unknown option --nope/);
+    expect(() => parseOptions(['--duration='], {})).toThrow(/--duration must be a number .* \(got ""\)/);
   });
 });
 

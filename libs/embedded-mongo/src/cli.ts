@@ -21,7 +21,8 @@ function options(): CliOptions {
       'exit-with-parent': { type: 'boolean', default: false },
     },
   });
-  const port = Number(values.port);
+  // Digits only: Number('') is 0, a random port, and '1e3' or '0x50' are not what anyone typed for a port.
+  const port = /^\d+$/.test(values.port) ? Number(values.port) : NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be 0-65535, got ${values.port}`);
   return { host: values.host, port, dataDir: values['data-dir'], exitWithParent: values['exit-with-parent'] };
