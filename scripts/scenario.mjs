@@ -957,12 +957,14 @@ async function docs(scenarios, check) {
  * Every scenario (or the named ones) as children: each starts as soon as no running one touches a
  * service it touches (one touching the alert-webhook runs alone); output prefixed with its name.
  */
-async function runAll(scenarios, names, keep) {
+async function runAll(scenarios, names, keep, config) {
   const chosen =
     names.length > 0 ? names.map((name) => scenarios.find((s) => s.name === name) ?? name) : scenarios;
   const unknown = chosen.filter((s) => typeof s === 'string');
   if (unknown.length > 0)
     throw new UsageError(`unknown scenario ${unknown.join(', ')} (npm run scenario -- --list)`);
+  // Reachable, once: not a runner per scenario each saying it cannot reach Prometheus.
+  await connect(config);
   const results = [];
   const pending = scheduleOrder(chosen);
   const running = new Set();
@@ -1044,7 +1046,7 @@ async function main(args) {
   if (flags.has('--list')) return list(scenarios);
   // The repository's own definitions, whatever SCENARIOS_DIR says: docs/scenarios.md documents those.
   if (flags.has('--docs')) return docs(await loadScenarios(join(ROOT, 'scenarios')), flags.has('--check'));
-  if (flags.has('--all')) return runAll(scenarios, names, flags.has('--keep'));
+  if (flags.has('--all')) return runAll(scenarios, names, flags.has('--keep'), config);
   if (names.length !== 1)
     throw new UsageError(
       names.length === 0

@@ -359,6 +359,12 @@ describe('npm run scenario, without a lab', () => {
     expect(result.stderr).toContain(
       `scenario: cannot reach Prometheus at http://127.0.0.1:${port} (ECONNREFUSED)`,
     );
+    // --all says it once, before starting a runner per scenario that would each say it again.
+    const all = run(['--all'], { PROMETHEUS_URL: `http://127.0.0.1:${port}` });
+    expect(all.status).toBe(1);
+    expect(`${all.stdout}${all.stderr}`.trim().split('\n')).toEqual([
+      expect.stringContaining(`scenario: cannot reach Prometheus at http://127.0.0.1:${port} (ECONNREFUSED)`),
+    ]);
   });
 
   it('refuses an unknown scenario with exit code 2, naming the ones there are', () => {
