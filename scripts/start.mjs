@@ -71,6 +71,22 @@ if (Number(process.versions.node.split('.')[0]) < 22) {
   );
   process.exit(1);
 }
+const USAGE = `usage: npm start [-- <service>...]
+  builds if needed, then runs the store, the broker (when rabbitmq-server is installed), the five services
+  or those named (gateway, oauth, customer, product, order), and Prometheus and Alertmanager when they are
+  installed; Ctrl-C stops everything. Settings: the environment, then .env.local (see .env.example).`;
+// Before the build: a question or a typo is answered at once.
+const startArgs = process.argv.slice(2);
+if (startArgs.includes('--help') || startArgs.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const startOption = startArgs.find((arg) => arg.startsWith('-'));
+if (startOption) {
+  console.error(`unknown option ${startOption}\n${USAGE}`);
+  process.exit(2);
+}
+
 // .env.local: your own settings (see .env.example); .env belongs to Docker Compose.
 try {
   loadLocalEnv();

@@ -76,3 +76,16 @@ describe('npm run postman, given what it cannot use', () => {
     expect(down.stdout).toBe('');
   });
 });
+
+describe('npm start, asked for help or given an option it does not have', () => {
+  it('answers before building anything: usage (exit 0), unknown option (exit 2)', () => {
+    const help = script('start.mjs', ['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('usage: npm start [-- <service>...]');
+    expect(help.stdout).not.toContain('compiled'); // the build's line
+    const option = script('start.mjs', ['--verbose']);
+    expect(option.status).toBe(2);
+    expect(option.stderr).toContain('unknown option --verbose');
+    expect(option.stdout).toBe('');
+  });
+});
