@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FaultState } from '#lab/faults';
 import { repoRoot } from '#lab/testing';
 
 // npm run chaos and npm run scenario read the settings npm start reads (.env.local, scripts/local-env.mjs):
@@ -13,14 +14,8 @@ import { repoRoot } from '#lab/testing';
 // the admin-cli client out). The scripts run from a copy of the repository's scripts/ and scenarios/ with
 // a .env.local of the spec's own, so the repository's root is never written.
 
-const NO_FAULT = {
-  latency: null,
-  errorRatio: 0,
-  unreachable: [],
-  readinessFailing: false,
-  memoryMb: 0,
-  eventLoopBlockMs: 0,
-};
+/** What the fault switch answers for a service with no fault on. */
+const NO_FAULT = new FaultState().snapshot();
 
 /** A gateway that knows one admin-cli secret, and remembers every secret it was offered. */
 async function standInGateway(secret: string) {
