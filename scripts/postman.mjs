@@ -1,6 +1,7 @@
 // `npm run postman [-- <environment.json>]`: runs the Postman collection with Newman (CLI reporter)
 // against the gateway the environment points to: the first argument, else POSTMAN_ENV, else
-// postman/local.postman_environment.json (http://localhost:3000). POSTMAN_BASE_URL overrides the
+// postman/local.postman_environment.json (http://localhost:3000), whose gateway, admin and limits follow
+// npm start's settings where set (the environment, then .env.local). POSTMAN_BASE_URL overrides the
 // environment's baseUrl (e.g. a gateway on another GATEWAY_PORT). The exit code is the number of
 // failures (at most 255), 0 when everything passed; 2 for an argument or environment it cannot use, 1 when
 // the gateway cannot be reached (said in one line, before Newman would report every request failing).
@@ -8,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadLocalEnv, SettingError } from './local-env.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const newman = createRequire(import.meta.url)('newman');
@@ -29,15 +31,47 @@ if (option || args.length > 1) {
 // npm runs scripts from the package root; a relative path is the caller's (INIT_CWD).
 const callerDir = process.env.INIT_CWD ?? process.cwd();
 const given = args[0] ?? process.env.POSTMAN_ENV;
-const environment = given ? resolve(callerDir, given) : join(root, 'postman/local.postman_environment.json');
+const LOCAL_ENVIRONMENT = join(root, 'postman/local.postman_environment.json');
+const environment = given ? resolve(callerDir, given) : LOCAL_ENVIRONMENT;
 const collection = join(root, 'postman/observability-lab.postman_collection.json');
 if (!existsSync(environment)) {
   console.error(`No such environment file: ${environment} (give one of postman/*.postman_environment.json)`);
   process.exit(2);
 }
-const envVar = process.env.POSTMAN_BASE_URL ? [{ key: 'baseUrl', value: process.env.POSTMAN_BASE_URL }] : [];
+// The local environment's values that npm start's settings decide: taken from the environment, then
+// .env.local (as npm start reads them), where set, so a changed admin password or port needs no edit of
+// the environment file. The Compose environment's come from .env: edit the file for those.
+const SETTINGS = [
+  ['baseUrl', 'GATEWAY_URL'],
+  ['adminEmail', 'OAUTH_ADMIN_EMAIL'],
+  ['adminPassword', 'OAUTH_ADMIN_PASSWORD'],
+  ['adminClientSecret', 'ADMIN_CLIENT_SECRET'],
+  ['loginMaxFailures', 'LOGIN_MAX_FAILURES'],
+  ['rateLimitRequests', 'RATE_LIMIT_REQUESTS'],
+];
+const envVar = [];
+let baseFrom = environment;
+if (environment === LOCAL_ENVIRONMENT) {
+  try {
+    loadLocalEnv();
+  } catch (error) {
+    if (!(error instanceof SettingError)) throw error;
+    console.error(error.message);
+    process.exit(2);
+  }
+  for (const [key, name] of SETTINGS) {
+    if (!process.env[name]) continue;
+    envVar.push({ key, value: process.env[name] });
+    if (key === 'baseUrl') baseFrom = name;
+  }
+}
+if (process.env.POSTMAN_BASE_URL) {
+  envVar.splice(0, envVar.length, ...envVar.filter((v) => v.key !== 'baseUrl'));
+  envVar.push({ key: 'baseUrl', value: process.env.POSTMAN_BASE_URL });
+  baseFrom = 'POSTMAN_BASE_URL';
+}
 
-let baseUrl = process.env.POSTMAN_BASE_URL;
+let baseUrl = envVar.find((v) => v.key === 'baseUrl')?.value;
 if (!baseUrl) {
   try {
     const values = JSON.parse(readFileSync(environment, 'utf8')).values ?? [];
@@ -56,7 +90,7 @@ try {
 if (!gateway || !['http:', 'https:'].includes(gateway.protocol)) {
   console.error(
     baseUrl
-      ? `baseUrl "${baseUrl}" (${process.env.POSTMAN_BASE_URL ? 'POSTMAN_BASE_URL' : environment}) is not an http(s) address`
+      ? `baseUrl "${baseUrl}" (${baseFrom}) is not an http(s) address`
       : `${environment} has no baseUrl: give the gateway's address there or in POSTMAN_BASE_URL`,
   );
   process.exit(2);

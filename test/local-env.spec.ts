@@ -1,6 +1,15 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +29,7 @@ const NO_FAULT = new FaultState().snapshot();
 /** A gateway that knows one admin-cli secret, and remembers every secret it was offered. */
 async function standInGateway(secret: string) {
   const offered: string[] = [];
+  const passwords: string[] = [];
   const server: Server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -28,8 +38,12 @@ async function standInGateway(secret: string) {
         response.writeHead(status, { 'content-type': 'application/json' });
         response.end(JSON.stringify(json));
       };
+      if (request.url === '/health/live') return answer(200, { status: 'ok' });
       if (request.method === 'POST' && request.url === '/api/oauth/token') {
-        const given = new URLSearchParams(body).get('client_secret') ?? '';
+        const form = new URLSearchParams(body);
+        if (form.get('password')) passwords.push(form.get('password') ?? '');
+        const given = form.get('client_secret') ?? '';
+        if (form.get('grant_type') !== 'client_credentials') return answer(400, { error: 'invalid_grant' });
         offered.push(given);
         if (given !== secret) return answer(401, { error: 'invalid_client' });
         return answer(200, { access_token: `token-for-${secret}`, expires_in: 300 });
@@ -43,7 +57,13 @@ async function standInGateway(secret: string) {
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, secret, offered, server };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    secret,
+    offered,
+    passwords,
+    server,
+  };
 }
 
 async function run(script: string, args: string[], env: Record<string, string | undefined>) {
@@ -76,6 +96,7 @@ describe('the settings of .env.local in npm run chaos and npm run scenario', () 
     copy = mkdtempSync(join(tmpdir(), 'lab-local-env-'));
     cpSync(join(repoRoot, 'scripts'), join(copy, 'scripts'), { recursive: true });
     cpSync(join(repoRoot, 'scenarios'), join(copy, 'scenarios'), { recursive: true });
+    cpSync(join(repoRoot, 'postman'), join(copy, 'postman'), { recursive: true });
     cpSync(join(repoRoot, 'infra/prometheus/rules'), join(copy, 'infra/prometheus/rules'), {
       recursive: true,
     });
@@ -123,6 +144,57 @@ describe('the settings of .env.local in npm run chaos and npm run scenario', () 
     const docs = await run(join(copy, 'scripts/scenario.mjs'), ['--docs', '--check'], {});
     expect(docs.stderr).toBe('');
     expect(docs.code).toBe(0);
+  });
+
+  it('npm run postman gives Newman the gateway, the admin and the limits of .env.local for the local environment', async () => {
+    // Newman itself is a stand-in here that writes down what it was given (test/postman.e2e-spec.ts runs
+    // the real one): a copy of postman.mjs beside it.
+    const dir = join(copy, 'postman-run');
+    cpSync(join(copy, 'scripts'), join(dir, 'scripts'), { recursive: true });
+    cpSync(join(copy, 'postman'), join(dir, 'postman'), { recursive: true });
+    mkdirSync(join(dir, 'node_modules/newman'), { recursive: true });
+    writeFileSync(
+      join(dir, 'node_modules/newman/index.js'),
+      `module.exports.run = (options, done) => {
+         require('node:fs').writeFileSync(${JSON.stringify(join(dir, 'given.json'))}, JSON.stringify(options));
+         done(null, { run: { failures: [] } });
+       };`,
+    );
+    writeFileSync(
+      join(dir, '.env.local'),
+      [
+        `GATEWAY_URL=${gateway.url}`,
+        'OAUTH_ADMIN_PASSWORD=changed-admin-password',
+        `ADMIN_CLIENT_SECRET=${gateway.secret}`,
+        'RATE_LIMIT_REQUESTS=3',
+      ].join('\n'),
+    );
+    const given = async (env: Record<string, string | undefined> = {}, args: string[] = []) => {
+      const result = await run(join(dir, 'scripts/postman.mjs'), args, env);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      return JSON.parse(readFileSync(join(dir, 'given.json'), 'utf8')) as { envVar: unknown[] };
+    };
+    expect((await given()).envVar).toEqual([
+      { key: 'baseUrl', value: gateway.url },
+      { key: 'adminPassword', value: 'changed-admin-password' },
+      { key: 'adminClientSecret', value: gateway.secret },
+      { key: 'rateLimitRequests', value: '3' },
+    ]);
+    // The environment wins over the file, POSTMAN_BASE_URL over both for the gateway.
+    expect(
+      (await given({ OAUTH_ADMIN_PASSWORD: 'from-the-shell', POSTMAN_BASE_URL: gateway.url })).envVar,
+    ).toEqual(
+      expect.arrayContaining([
+        { key: 'adminPassword', value: 'from-the-shell' },
+        { key: 'baseUrl', value: gateway.url },
+      ]),
+    );
+    // Another environment (Compose's) is used as written, but for POSTMAN_BASE_URL.
+    const compose = join(dir, 'postman/compose.postman_environment.json');
+    expect((await given({ POSTMAN_BASE_URL: gateway.url }, [compose])).envVar).toEqual([
+      { key: 'baseUrl', value: gateway.url },
+    ]);
   });
 
   it('names a setting it cannot use, and exits 2 without a stack trace', async () => {
