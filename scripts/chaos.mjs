@@ -5,7 +5,7 @@
 // is about to expire, so a fault that breaks the token endpoint (errors on oauth) can still be switched
 // off.
 //
-//   GATEWAY_URL           the lab's gateway (default http://localhost:3000)
+//   GATEWAY_URL           the lab's gateway (default http://localhost:GATEWAY_PORT, 3000)
 //   ADMIN_CLIENT_SECRET   the admin-cli client's secret (default admin-cli-secret)
 // from the environment, then from .env.local (scripts/local-env.mjs), as npm start reads them.
 import { createHash } from 'node:crypto';
@@ -13,7 +13,7 @@ import { readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { labUrl, loadLocalEnv, SettingError } from './local-env.mjs';
+import { defaultGatewayUrl, labUrl, loadLocalEnv, SettingError } from './local-env.mjs';
 
 export const SERVICES = ['gateway', 'oauth', 'customer', 'product', 'order'];
 const MAX_LATENCY_MS = 60_000;
@@ -44,7 +44,7 @@ examples:
   npm run chaos -- product eventloop 300
   npm run chaos -- product off
 
-environment: GATEWAY_URL (default http://localhost:3000), ADMIN_CLIENT_SECRET (default admin-cli-secret);
+environment: GATEWAY_URL (default http://localhost:$GATEWAY_PORT, 3000), ADMIN_CLIENT_SECRET (default admin-cli-secret);
 read from the environment, then from .env.local (npm start's settings). For Docker Compose, pass the
 secret of .env: ADMIN_CLIENT_SECRET=... npm run chaos -- ...`;
 
@@ -281,7 +281,7 @@ async function main(args) {
   const json = args.includes('--json');
   const request = requestFor(args.filter((arg) => arg !== '--json'));
   loadLocalEnv();
-  const gateway = labUrl('GATEWAY_URL', 'http://localhost:3000');
+  const gateway = labUrl('GATEWAY_URL', defaultGatewayUrl());
   const clientSecret = process.env.ADMIN_CLIENT_SECRET || 'admin-cli-secret';
   const body = await switchFault(gateway, clientSecret, request);
   console.log(json ? JSON.stringify(body, null, 2) : describe(body));

@@ -30,6 +30,15 @@ export function loadLocalEnv(file = LOCAL_ENV_FILE) {
 }
 
 /**
+ * Where the gateway of the lab npm start runs is reached by default: GATEWAY_URL when set (the services'
+ * own setting, in .env.local from .env.example), else the port GATEWAY_PORT names, else port 3000.
+ */
+export function defaultGatewayUrl() {
+  if (process.env.GATEWAY_URL) return process.env.GATEWAY_URL;
+  return `http://localhost:${process.env.GATEWAY_PORT || 3000}`;
+}
+
+/**
  * The address of a part of the lab from the environment variable `name` (unset or empty: `fallback`),
  * without a trailing slash: an http(s) URL, a base path allowed (a Prometheus behind a route prefix), no
  * query or fragment (the commands add paths of their own); anything else is a SettingError naming it.

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadLocalEnv, SettingError } from './local-env.mjs';
+import { defaultGatewayUrl, loadLocalEnv, SettingError } from './local-env.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const newman = createRequire(import.meta.url)('newman');
@@ -39,10 +39,9 @@ if (!existsSync(environment)) {
   process.exit(2);
 }
 // The local environment's values that npm start's settings decide: taken from the environment, then
-// .env.local (as npm start reads them), where set, so a changed admin password or port needs no edit of
-// the environment file. The Compose environment's come from .env: edit the file for those.
+// .env.local (as npm start reads them), where set, so a changed admin password or gateway port needs no
+// edit of the environment file. The Compose environment's come from .env: edit the file for those.
 const SETTINGS = [
-  ['baseUrl', 'GATEWAY_URL'],
   ['adminEmail', 'OAUTH_ADMIN_EMAIL'],
   ['adminPassword', 'OAUTH_ADMIN_PASSWORD'],
   ['adminClientSecret', 'ADMIN_CLIENT_SECRET'],
@@ -50,6 +49,7 @@ const SETTINGS = [
   ['rateLimitRequests', 'RATE_LIMIT_REQUESTS'],
 ];
 const envVar = [];
+let baseUrl;
 let baseFrom = environment;
 if (environment === LOCAL_ENVIRONMENT) {
   try {
@@ -59,19 +59,16 @@ if (environment === LOCAL_ENVIRONMENT) {
     console.error(error.message);
     process.exit(2);
   }
-  for (const [key, name] of SETTINGS) {
-    if (!process.env[name]) continue;
-    envVar.push({ key, value: process.env[name] });
-    if (key === 'baseUrl') baseFrom = name;
+  if (process.env.GATEWAY_URL || process.env.GATEWAY_PORT) {
+    baseUrl = defaultGatewayUrl();
+    baseFrom = process.env.GATEWAY_URL ? 'GATEWAY_URL' : 'GATEWAY_PORT';
   }
+  for (const [key, name] of SETTINGS) if (process.env[name]) envVar.push({ key, value: process.env[name] });
 }
 if (process.env.POSTMAN_BASE_URL) {
-  envVar.splice(0, envVar.length, ...envVar.filter((v) => v.key !== 'baseUrl'));
-  envVar.push({ key: 'baseUrl', value: process.env.POSTMAN_BASE_URL });
+  baseUrl = process.env.POSTMAN_BASE_URL;
   baseFrom = 'POSTMAN_BASE_URL';
 }
-
-let baseUrl = envVar.find((v) => v.key === 'baseUrl')?.value;
 if (!baseUrl) {
   try {
     const values = JSON.parse(readFileSync(environment, 'utf8')).values ?? [];
@@ -87,7 +84,7 @@ try {
 } catch {
   gateway = undefined;
 }
-if (!gateway || !['http:', 'https:'].includes(gateway.protocol)) {
+if (!gateway || !['http:', 'https:'].includes(gateway.protocol) || gateway.search || gateway.hash) {
   console.error(
     baseUrl
       ? `baseUrl "${baseUrl}" (${baseFrom}) is not an http(s) address`
@@ -95,16 +92,26 @@ if (!gateway || !['http:', 'https:'].includes(gateway.protocol)) {
   );
   process.exit(2);
 }
-// One request first: an unreachable gateway is one line, not every request of the collection failing.
-try {
-  await fetch(new URL('health/live', `${gateway.href.replace(/\/*$/, '')}/`), {
-    signal: AbortSignal.timeout(5_000),
-  });
-} catch (error) {
-  console.error(
-    `cannot reach the gateway at ${gateway.origin} (${error.cause?.code ?? error.cause?.message ?? error.message}): is the lab running? Start it with \`npm start\` (or \`docker compose up -d\`), or point POSTMAN_BASE_URL at the gateway.`,
-  );
-  process.exit(1);
+// The collection adds paths starting with a slash: `http://host:3000/` would ask for `//api/...` (404).
+const base = `${gateway.origin}${gateway.pathname.replace(/\/+$/, '')}`;
+envVar.unshift({ key: 'baseUrl', value: base });
+
+// One request first: a gateway nothing answers at is one line, not every request of the collection
+// failing the same way. Any answer will do (503 while it starts); other errors, and a proxy in between
+// (which fetch does not use, Newman does), are left to Newman.
+const proxied = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].some((name) => process.env[name]);
+if (!proxied) {
+  try {
+    await fetch(`${base}/health/live`, { signal: AbortSignal.timeout(15_000) });
+  } catch (error) {
+    const code = error.cause?.code;
+    if (['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) {
+      console.error(
+        `cannot reach the gateway at ${base} (${code}): is the lab running? Start it with \`npm start\` (or \`docker compose up -d\`), or point POSTMAN_BASE_URL at the gateway.`,
+      );
+      process.exit(1);
+    }
+  }
 }
 
 newman.run(

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { processListeningOn } from '../scenarios/lib/local.mjs';
 import { adminToken, ChaosError, switchFault } from './chaos.mjs';
-import { labUrl, loadLocalEnv, SettingError } from './local-env.mjs';
+import { defaultGatewayUrl, labUrl, loadLocalEnv, SettingError } from './local-env.mjs';
 import {
   chaosCommands,
   scheduleOrder,
@@ -55,7 +55,7 @@ const USAGE = `usage: npm run scenario -- <name> [--keep]
   --docs     write the generated parts of docs/scenarios.md (--check: exit 1 if it is out of date)
 
 environment:
-  GATEWAY_URL          the lab's gateway (default http://localhost:3000)
+  GATEWAY_URL          the lab's gateway (default http://localhost:$GATEWAY_PORT, 3000)
   PROMETHEUS_URL       its Prometheus (default http://localhost:9090)
   ALERTMANAGER_URL     its Alertmanager (default http://localhost:9093)
   ALERT_WEBHOOK_URL    its alert-webhook (default http://localhost:9095); ALERT_WEBHOOK_TOKEN if it asks
@@ -78,14 +78,13 @@ const seconds = (s) => (s >= 10 ? `${Math.round(s)}s` : `${Math.round(s * 10) / 
 
 function settings() {
   return {
-    gateway: labUrl('GATEWAY_URL', 'http://localhost:3000'),
+    gateway: labUrl('GATEWAY_URL', defaultGatewayUrl()),
     prometheus: labUrl('PROMETHEUS_URL', 'http://localhost:9090'),
     alertmanager: labUrl('ALERTMANAGER_URL', 'http://localhost:9093'),
     webhook: labUrl('ALERT_WEBHOOK_URL', 'http://localhost:9095'),
     webhookToken: process.env.ALERT_WEBHOOK_TOKEN || '',
     jaeger: process.env.JAEGER_URL ? labUrl('JAEGER_URL', 'http://localhost:16686') : '',
     clientSecret: process.env.ADMIN_CLIENT_SECRET || 'admin-cli-secret',
-    scenariosDir: process.env.SCENARIOS_DIR || join(ROOT, 'scenarios'),
   };
 }
 
@@ -1041,11 +1040,12 @@ async function main(args) {
     return EXIT.passed;
   }
   loadLocalEnv();
-  const config = settings();
-  const scenarios = await loadScenarios(config.scenariosDir);
-  if (flags.has('--list')) return list(scenarios);
   // The repository's own definitions, whatever SCENARIOS_DIR says: docs/scenarios.md documents those.
   if (flags.has('--docs')) return docs(await loadScenarios(join(ROOT, 'scenarios')), flags.has('--check'));
+  const scenarios = await loadScenarios(process.env.SCENARIOS_DIR || join(ROOT, 'scenarios'));
+  if (flags.has('--list')) return list(scenarios);
+  // The lab's addresses only when a scenario runs: listing needs none of them.
+  const config = settings();
   if (flags.has('--all')) return runAll(scenarios, names, flags.has('--keep'), config);
   if (names.length !== 1)
     throw new UsageError(

@@ -39,6 +39,8 @@ async function standInGateway(secret: string) {
         response.end(JSON.stringify(json));
       };
       if (request.url === '/health/live') return answer(200, { status: 'ok' });
+      // A gateway behind a base path, still starting.
+      if (request.url === '/base/health/live') return answer(503, { status: 'starting' });
       if (request.method === 'POST' && request.url === '/api/oauth/token') {
         const form = new URLSearchParams(body);
         if (form.get('password')) passwords.push(form.get('password') ?? '');
@@ -72,9 +74,27 @@ async function run(script: string, args: string[], env: Record<string, string | 
       ...process.env,
       // chaos keeps its token in the temp directory: the copy's (<copy>/scripts/x.mjs), removed with it.
       TMPDIR: join(script, '..', '..'),
-      ADMIN_CLIENT_SECRET: undefined,
-      GATEWAY_URL: undefined,
-      SCENARIOS_DIR: undefined,
+      // What the scripts read, as the spec gives it: not from the shell that runs the tests.
+      ...Object.fromEntries(
+        [
+          'ADMIN_CLIENT_SECRET',
+          'GATEWAY_URL',
+          'GATEWAY_PORT',
+          'SCENARIOS_DIR',
+          'PROMETHEUS_URL',
+          'JAEGER_URL',
+          'OAUTH_ADMIN_EMAIL',
+          'OAUTH_ADMIN_PASSWORD',
+          'LOGIN_MAX_FAILURES',
+          'RATE_LIMIT_REQUESTS',
+          'POSTMAN_BASE_URL',
+          'POSTMAN_ENV',
+          'HTTP_PROXY',
+          'HTTPS_PROXY',
+          'http_proxy',
+          'https_proxy',
+        ].map((name) => [name, undefined]),
+      ),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -141,9 +161,16 @@ describe('the settings of .env.local in npm run chaos and npm run scenario', () 
     expect(listed.stdout).toContain('order-down');
     expect(listed.stdout).not.toContain('slow-product');
     // docs/scenarios.md documents the repository's definitions, whatever SCENARIOS_DIR says.
-    const docs = await run(join(copy, 'scripts/scenario.mjs'), ['--docs', '--check'], {});
+    const docs = await run(join(copy, 'scripts/scenario.mjs'), ['--docs', '--check'], {
+      SCENARIOS_DIR: join(copy, 'nowhere'),
+    });
     expect(docs.stderr).toBe('');
     expect(docs.code).toBe(0);
+    // Listing needs none of the lab's addresses.
+    const jaeger = await run(join(copy, 'scripts/scenario.mjs'), ['--list'], {
+      JAEGER_URL: 'localhost:16686',
+    });
+    expect(jaeger.code).toBe(0);
   });
 
   it('npm run postman gives Newman the gateway, the admin and the limits of .env.local for the local environment', async () => {
@@ -180,6 +207,17 @@ describe('the settings of .env.local in npm run chaos and npm run scenario', () 
       { key: 'adminPassword', value: 'changed-admin-password' },
       { key: 'adminClientSecret', value: gateway.secret },
       { key: 'rateLimitRequests', value: '3' },
+    ]);
+    // A trailing slash is not kept (the collection's paths start with one: //api/... is a 404), and a
+    // gateway port alone is enough.
+    writeFileSync(join(dir, '.env.local'), `GATEWAY_URL=${gateway.url}/\n`);
+    expect((await given()).envVar).toEqual([{ key: 'baseUrl', value: gateway.url }]);
+    const port = new URL(gateway.url).port;
+    writeFileSync(join(dir, '.env.local'), `GATEWAY_PORT=${port}\n`);
+    expect((await given()).envVar).toEqual([{ key: 'baseUrl', value: `http://localhost:${port}` }]);
+    // Any answer is a gateway there (503 while it starts), under its base path.
+    expect((await given({ POSTMAN_BASE_URL: `${gateway.url}/base/` })).envVar).toEqual([
+      { key: 'baseUrl', value: `${gateway.url}/base` },
     ]);
     // The environment wins over the file, POSTMAN_BASE_URL over both for the gateway.
     expect(
