@@ -29,6 +29,17 @@ export function loadLocalEnv(file = LOCAL_ENV_FILE) {
   }
 }
 
+/** {@link loadLocalEnv} for a command with no error handling of its own: a SettingError ends it (exit 2). */
+export function loadLocalEnvOrExit() {
+  try {
+    loadLocalEnv();
+  } catch (error) {
+    if (!(error instanceof SettingError)) throw error;
+    console.error(error.message);
+    process.exit(2);
+  }
+}
+
 /**
  * Where the gateway of the lab npm start runs is reached by default: GATEWAY_URL when set (the services'
  * own setting, in .env.local from .env.example), else the port GATEWAY_PORT names, else port 3000.

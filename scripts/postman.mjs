@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultGatewayUrl, loadLocalEnv, SettingError } from './local-env.mjs';
+import { defaultGatewayUrl, loadLocalEnvOrExit } from './local-env.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const newman = createRequire(import.meta.url)('newman');
@@ -52,13 +52,7 @@ const envVar = [];
 let baseUrl;
 let baseFrom = environment;
 if (environment === LOCAL_ENVIRONMENT) {
-  try {
-    loadLocalEnv();
-  } catch (error) {
-    if (!(error instanceof SettingError)) throw error;
-    console.error(error.message);
-    process.exit(2);
-  }
+  loadLocalEnvOrExit();
   if (process.env.GATEWAY_URL || process.env.GATEWAY_PORT) {
     baseUrl = defaultGatewayUrl();
     baseFrom = process.env.GATEWAY_URL ? 'GATEWAY_URL' : 'GATEWAY_PORT';

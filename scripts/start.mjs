@@ -34,7 +34,7 @@ import {
   prometheusArgs,
   writeMonitoringConfig,
 } from './monitoring.mjs';
-import { loadLocalEnv, SettingError } from './local-env.mjs';
+import { loadLocalEnvOrExit } from './local-env.mjs';
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-flags.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -88,13 +88,7 @@ if (startOption) {
 }
 
 // .env.local: your own settings (see .env.example); .env belongs to Docker Compose.
-try {
-  loadLocalEnv();
-} catch (error) {
-  if (!(error instanceof SettingError)) throw error;
-  console.error(error.message);
-  process.exit(2);
-}
+loadLocalEnvOrExit();
 
 await run(process.execPath, [join(root, 'scripts/build.mjs')], 'build');
 const { loadConfig, ConfigError, SERVICE_NAMES } = await import('#lab/config');

@@ -255,7 +255,12 @@ describe('the settings of .env.local in npm run chaos and npm run scenario', () 
     rmSync(join(copy, '.env.local'));
     mkdirSync(join(copy, '.env.local'));
     try {
-      for (const result of [await chaos(), await run(join(copy, 'scripts/scenario.mjs'), ['--list'], {})]) {
+      for (const result of [
+        await chaos(),
+        await run(join(copy, 'scripts/scenario.mjs'), ['--list'], {}),
+        await run(join(copy, 'scripts/postman.mjs'), [], {}),
+        await run(join(copy, 'scripts/start.mjs'), [], {}), // before it builds anything
+      ]) {
         expect(result.code).toBe(2);
         expect(result.stderr).toMatch(/\.env\.local is not a file: remove it/);
         expect(result.stderr).not.toMatch(/^\s+at /m);
