@@ -1,7 +1,7 @@
 // The settings of the lab `npm start` runs: `.env.local` at the repository's root (see .env.example), read
-// by the launcher and by the commands that talk to that lab (npm run chaos, npm run scenario), so that a
-// secret or an address (GATEWAY_URL, …) changed there is the one they use too. A variable set in the environment wins over the
-// file; `.env` belongs to Docker Compose and is not read here.
+// by the launcher and by the commands that talk to that lab (npm run chaos, scenario and postman), so that
+// a secret or an address (GATEWAY_URL, …) changed there is the one they use too. A variable set in the
+// environment wins over the file; `.env` belongs to Docker Compose and is not read here.
 import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,12 +50,11 @@ export function defaultGatewayUrl() {
 }
 
 /**
- * The address of a part of the lab from the environment variable `name` (unset or empty: `fallback`),
- * without a trailing slash: an http(s) URL, a base path allowed (a Prometheus behind a route prefix), no
- * query or fragment (the commands add paths of their own); anything else is a SettingError naming it.
+ * `value` as the address of a part of the lab, without a trailing slash: an http(s) URL, a base path allowed
+ * (a Prometheus behind a route prefix), no query or fragment (the commands add paths of their own, which
+ * start with a slash); anything else is a SettingError saying `<label> is not an http(s) address<rest>`.
  */
-export function labUrl(name, fallback) {
-  const value = process.env[name] || fallback;
+export function httpAddress(value, label, rest = '') {
   let url;
   try {
     url = new URL(value);
@@ -63,6 +62,12 @@ export function labUrl(name, fallback) {
     url = undefined;
   }
   if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash)
-    throw new SettingError(`${name}="${value}" is not an http(s) address such as ${fallback}`);
+    throw new SettingError(`${label} is not an http(s) address${rest}`);
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/** {@link httpAddress} of the environment variable `name` (unset or empty: `fallback`). */
+export function labUrl(name, fallback) {
+  const value = process.env[name] || fallback;
+  return httpAddress(value, `${name}="${value}"`, ` such as ${fallback}`);
 }

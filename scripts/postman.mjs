@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultGatewayUrl, loadLocalEnvOrExit } from './local-env.mjs';
+import { defaultGatewayUrl, httpAddress, loadLocalEnvOrExit, SettingError } from './local-env.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const newman = createRequire(import.meta.url)('newman');
@@ -72,22 +72,19 @@ if (!baseUrl) {
     process.exit(2);
   }
 }
-let gateway;
-try {
-  gateway = new URL(baseUrl);
-} catch {
-  gateway = undefined;
-}
-if (!gateway || !['http:', 'https:'].includes(gateway.protocol) || gateway.search || gateway.hash) {
-  console.error(
-    baseUrl
-      ? `baseUrl "${baseUrl}" (${baseFrom}) is not an http(s) address`
-      : `${environment} has no baseUrl: give the gateway's address there or in POSTMAN_BASE_URL`,
-  );
+if (!baseUrl) {
+  console.error(`${environment} has no baseUrl: give the gateway's address there or in POSTMAN_BASE_URL`);
   process.exit(2);
 }
-// The collection adds paths starting with a slash: `http://host:3000/` would ask for `//api/...` (404).
-const base = `${gateway.origin}${gateway.pathname.replace(/\/+$/, '')}`;
+// Without a trailing slash: the collection's paths start with one (`//api/...` is a 404).
+let base;
+try {
+  base = httpAddress(baseUrl, `baseUrl "${baseUrl}" (${baseFrom})`);
+} catch (error) {
+  if (!(error instanceof SettingError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
 envVar.unshift({ key: 'baseUrl', value: base });
 
 // One request first: a gateway nothing answers at is one line, not every request of the collection

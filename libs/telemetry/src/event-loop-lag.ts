@@ -32,14 +32,14 @@ export const EVENT_LOOP_METRICS = [
  */
 export function eventLoopLagMetrics(metrics: Metrics): void {
   const histogram = createHistogram();
-  const resolutionNs = BigInt(EVENT_LOOP_RESOLUTION_MS * 1e6);
+  const resolutionNs = EVENT_LOOP_RESOLUTION_MS * 1e6;
   let previous = process.hrtime.bigint();
   const sample = (now: bigint) => {
     histogram.record(now - previous > 0n ? now - previous : 1n);
     previous = now;
   };
   const sampler = setInterval(() => sample(process.hrtime.bigint()), EVENT_LOOP_RESOLUTION_MS).unref();
-  const lateBy = (ns: number) => Math.max(0, ns - EVENT_LOOP_RESOLUTION_MS * 1e6) / 1e9;
+  const lateBy = (ns: number) => Math.max(0, ns - resolutionNs) / 1e9;
   const statistic: Record<(typeof EVENT_LOOP_STATISTICS)[number], () => number> = {
     min: () => lateBy(histogram.min),
     max: () => lateBy(histogram.max),
@@ -60,7 +60,7 @@ export function eventLoopLagMetrics(metrics: Metrics): void {
     collect(gauge) {
       const now = process.hrtime.bigint();
       setImmediate(setImmediateLag, gauge, now);
-      if (now - previous > resolutionNs) {
+      if (Number(now - previous) > resolutionNs) {
         sample(now);
         // The next sample a whole resolution after this one, not a fraction of it (which would read as
         // early and pull the mean and stddev off).
