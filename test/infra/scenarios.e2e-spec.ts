@@ -235,6 +235,17 @@ describe('every scenario, run by npm run scenario against npm start with local m
       const failed = [...results.values()].filter(
         (run) => run.code !== 0 && !(run.name in SKIPPED_HERE && run.code === 3),
       );
+      // What the lab itself said when a scenario failed: a service that exited or logged an error (the
+      // launcher keeps the others running), so a failure here can be read without running it again.
+      if (failed.length > 0)
+        console.log(
+          `[scenarios e2e] the lab's exits and errors:\n${lab?.process
+            .output()
+            .split('\n')
+            .filter((line) => /exited \(|"level":"(error|fatal)"|\b(ERROR|FATAL)\b/.test(line))
+            .slice(-60)
+            .join('\n')}`,
+        );
       expect(failed.map((run) => `${run.name} (exit ${run.code}):\n${run.output}`)).toEqual([]);
 
       const skipped = Object.fromEntries(
